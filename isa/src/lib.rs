@@ -12,6 +12,7 @@
 
 pub mod abi;
 pub mod decode;
+pub mod disasm;
 pub mod encode;
 mod insn;
 pub mod opcode;
