@@ -32,6 +32,7 @@ mod array;
 mod hash;
 mod list;
 mod mem;
+mod ringbuf;
 
 use std::fmt;
 use std::ptr::NonNull;
@@ -41,6 +42,7 @@ use bpfx_isa::abi::MapType;
 
 pub use array::ArrayMap;
 pub use hash::HashTable;
+pub use ringbuf::RingBuf;
 
 /// Flags and constants of the kernel's uapi (`linux/bpf.h`), by their names.
 pub mod flags {
@@ -295,6 +297,11 @@ pub trait Map: fmt::Debug + Send {
         None
     }
 
+    /// The ring buffer view (reserve/submit/discard/output/query, consumer).
+    fn as_ringbuf(&mut self) -> Option<&mut RingBuf> {
+        None
+    }
+
     // User side (bpf(2)).
 
     /// `BPF_MAP_LOOKUP_ELEM`: a copy of [`Map::user_value_size`] bytes. Does
@@ -351,6 +358,7 @@ pub fn create(spec: &MapSpec, cpus: u32) -> Result<Box<dyn Map>, CreateError> {
         MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash | MapType::HashOfMaps => {
             Box::new(HashTable::new(spec, cpus)?)
         }
+        MapType::Ringbuf => Box::new(RingBuf::new(spec, cpus)?),
         other => return Err(check.fail(MapError::NotSupp, format!("bpfx does not implement {other} maps"))),
     })
 }
