@@ -31,6 +31,7 @@
 mod array;
 mod hash;
 mod list;
+mod lpm;
 mod mem;
 mod ringbuf;
 
@@ -42,6 +43,7 @@ use bpfx_isa::abi::MapType;
 
 pub use array::ArrayMap;
 pub use hash::HashTable;
+pub use lpm::LpmTrie;
 pub use ringbuf::RingBuf;
 
 /// Flags and constants of the kernel's uapi (`linux/bpf.h`), by their names.
@@ -358,6 +360,7 @@ pub fn create(spec: &MapSpec, cpus: u32) -> Result<Box<dyn Map>, CreateError> {
         MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash | MapType::HashOfMaps => {
             Box::new(HashTable::new(spec, cpus)?)
         }
+        MapType::LpmTrie => Box::new(LpmTrie::new(spec, cpus)?),
         MapType::Ringbuf => Box::new(RingBuf::new(spec, cpus)?),
         other => return Err(check.fail(MapError::NotSupp, format!("bpfx does not implement {other} maps"))),
     })

@@ -133,7 +133,8 @@ impl RingBuf {
 
     fn commit(&mut self, sample: u64, flags: u64, discard: bool) -> MapResult<()> {
         let off = self.data.offset_of(sample).ok_or(MapError::Invalid)? as u64;
-        let hdr_off = off.checked_sub(HDR).filter(|o| o.is_multiple_of(8) && *o < self.size).ok_or(MapError::Invalid)?;
+        let hdr_off =
+            off.checked_sub(HDR).filter(|o| o.is_multiple_of(8) && *o < self.size).ok_or(MapError::Invalid)?;
         let len = self.header(hdr_off);
         if len & BPF_RINGBUF_BUSY_BIT == 0 {
             return Err(MapError::Invalid);
