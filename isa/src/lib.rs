@@ -11,6 +11,7 @@
 //! whether a program is safe is the verifier's question.
 
 pub mod abi;
+pub mod asm;
 pub mod decode;
 pub mod disasm;
 pub mod encode;
@@ -20,6 +21,7 @@ mod program;
 mod raw;
 mod reg;
 
+pub use asm::{AsmError, assemble};
 pub use decode::{DecodeError, DecodeErrorKind, decode_bytes, decode_slots};
 pub use encode::{encode_bytes, encode_slots};
 pub use insn::*;
