@@ -53,13 +53,12 @@ fn objdump(object: &[u8], args: &[&str]) -> String {
     // objdump reads only files, so the object goes through one.
     let path = dir.join(format!("{}.o", args.join("").replace(['-', '='], "")));
     std::fs::write(&path, object).expect("write object");
-    let mut args = args.to_vec();
-    let path_str = path.to_str().expect("utf-8 temp path");
-    args.push(path_str);
     let out = Command::new("llvm-objdump-19")
-        .args(&args)
+        .args(args)
+        .arg(&path)
         .output()
         .unwrap_or_else(|e| panic!("cannot run llvm-objdump-19 ({e}): install llvm-19"));
+    std::fs::remove_file(&path).ok();
     assert!(out.status.success(), "llvm-objdump-19 failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("objdump prints utf-8")
 }
@@ -535,5 +534,94 @@ fn each_error_kind_names_its_line_and_column() {
         let err = assemble(source).expect_err(source);
         assert_eq!(err, AsmError { line, column, kind }, "{source:?}");
         assert_eq!(err.to_string(), message, "{source:?}");
+    }
+}
+
+/// Whether llvm-mc can write `insn` in its own syntax: not the bpfx
+/// extensions (local and kfunc calls, `ld_pseudo`'s high half, an indirect
+/// packet load's offset).
+fn llvm_can_write(insn: &Insn) -> bool {
+    match *insn {
+        Insn::Call(CallTarget::Local(_) | CallTarget::Kfunc { .. }) => false,
+        Insn::LdImm64 { kind, imm, .. } => kind == LdImm64Kind::Imm || imm >> 32 == 0,
+        Insn::PacketLoad { mode: PacketLoad::Ind(_), imm, .. } => imm == 0,
+        _ => true,
+    }
+}
+
+/// The conformance syntax checked against llvm-mc: every instruction of the
+/// suite, printed in LLVM syntax by bpfx's disassembler and assembled by
+/// llvm-mc-19, encodes as bpfx encoded it from the suite's text.
+#[test]
+fn conformance_programs_encode_as_llvm_mc_encodes_their_llvm_text() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
+    if !dir.is_dir() {
+        eprintln!("SKIPPED: conformance suite not found at {} (the shared folder is absent)", dir.display());
+        return;
+    }
+    let mut insns = Vec::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).expect("read the suite's folder") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|e| e != "data") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read a .data file");
+        let asm: String = text
+            .lines()
+            .skip_while(|l| l.trim() != "-- asm")
+            .skip(1)
+            .take_while(|l| !l.trim_start().starts_with("--"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        insns.extend(assemble(&asm).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+        files += 1;
+    }
+    assert!(files > 0, "{} exists but holds no .data file", dir.display());
+    let (writable, skipped): (Vec<Insn>, Vec<Insn>) = insns.into_iter().partition(llvm_can_write);
+    let source: String = writable.iter().map(|insn| format!("{insn}\n")).collect();
+    assert_same_bytes("conformance suite", &encode_bytes(&writable), &llvm_mc(&source));
+    eprintln!(
+        "conformance suite: {} instructions from {files} files encoded as llvm-mc-19 encodes them; \
+         {} bpfx-only forms skipped: {skipped:?}",
+        writable.len(),
+        skipped.len()
+    );
+}
+
+mod no_panic {
+    use proptest::prelude::*;
+
+    /// Pieces of both syntaxes, `|`-separated, so that random lines get deep into the parsers.
+    const PIECES: &str = "r0|w1|r10|r11|%r1|%r|%w2|=|+=|s>>=|s<|-|+|*|(|)|[|]|,|:|<|>|u8|s32|u64|skb|ll|if|goto|gotol|\
+        may_goto|call|callx|local|kfunc|exit|lock|fetch|add32|xchg|cmpxchg_64|atomic_fetch_or|be16|bswap64|ld_pseudo|\
+        lddw|ldxsb|stdw|ja32|movsx832|jne32|0x|0x8000|0xffffffffffffffffff|-0x80000000|017|09|label|exit:|#|;|\t| |\
+        12:|0000000000000000 <f>:|.text|\u{e9}";
+
+    /// Errors point into the source: a line that exists, a column at most
+    /// one past its end.
+    fn check(source: &str) -> Result<(), TestCaseError> {
+        if let Err(e) = bpfx_isa::asm::assemble(source) {
+            let line = source.lines().nth(e.line as usize - 1);
+            prop_assert!(line.is_some(), "{e} names no line of {source:?}");
+            let width = line.map_or(0, |l| l.chars().count() as u32);
+            prop_assert!(e.column >= 1 && e.column <= width + 1, "{e}: column outside {source:?}");
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn token_soup_never_panics(lines in prop::collection::vec(
+            prop::collection::vec(prop::sample::select(PIECES.split('|').collect::<Vec<_>>()), 0..12), 1..6)
+        ) {
+            let source: Vec<String> = lines.iter().map(|line| line.join(" ")).collect();
+            check(&source.join("\n"))?;
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(source in "\\PC{0,80}(\n\\PC{0,40}){0,3}") {
+            check(&source)?;
+        }
     }
 }

@@ -53,7 +53,7 @@ pub(super) fn lex(text: &str, first_column: u32) -> Result<Vec<Token<'_>>, (u32,
         let rest = &text[start..];
         let (kind, end) = if c.is_whitespace() {
             chars.next();
-            column += 1;
+            column = column.saturating_add(1);
             continue;
         } else if let Some(p) = PUNCTS.iter().find(|p| rest.starts_with(**p)) {
             (Kind::Punct, start + p.len())
@@ -70,7 +70,7 @@ pub(super) fn lex(text: &str, first_column: u32) -> Result<Vec<Token<'_>>, (u32,
         tokens.push(token);
         while chars.peek().is_some_and(|&(i, _)| i < end) {
             chars.next();
-            column += 1;
+            column = column.saturating_add(1);
         }
     }
     Ok(tokens)

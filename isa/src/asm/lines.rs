@@ -24,7 +24,10 @@ pub(super) fn shape(line: &str) -> Shape<'_> {
         return Shape::Skip;
     }
     // Every piece below is a subslice of `line`; its column is where it starts.
-    let column_of = |s: &str| line[..s.as_ptr() as usize - line.as_ptr() as usize].chars().count() as u32 + 1;
+    let column_of = |s: &str| {
+        let chars = line[..s.as_ptr() as usize - line.as_ptr() as usize].chars().count();
+        u32::try_from(chars).unwrap_or(u32::MAX).saturating_add(1)
+    };
     if let Some(name) = symbol_header(trimmed) {
         return Shape::Symbol { name, column: column_of(name) };
     }

@@ -90,7 +90,7 @@ pub fn assemble(source: &str) -> Result<Vec<Insn>, AsmError> {
             Shape::Text { text, column } => {
                 let tokens =
                     lexer::lex(text, column).map_err(|(column, kind)| AsmError { line: line_no, column, kind })?;
-                let end_column = column + text.chars().count() as u32;
+                let end_column = column.saturating_add(u32::try_from(text.chars().count()).unwrap_or(u32::MAX));
                 let mut c = Cursor::new(tokens, line_no, end_column, Syntax::Llvm);
                 while let (Some(name), Some(colon)) = (c.peek(), c.peek_at(1)) {
                     if name.kind != Kind::Ident || colon.text != ":" {
