@@ -222,11 +222,10 @@ fn atomic(size: Size, op: AtomicOp, dst: u8, src: u8, off: i16) -> Insn {
 /// Each form in each syntax, and the instruction it stands for. (The LLVM
 /// forms' encodings are also checked against llvm-mc above; this pins the
 /// bpfx extensions and the conformance syntax, which llvm-mc cannot read.)
-#[test]
-fn every_form_gives_the_expected_instruction() {
+fn forms() -> Vec<(&'static str, Insn)> {
     use {Src::Imm, Src::Reg as R, Width::W32, Width::W64};
     let r = reg;
-    let cases: Vec<(&str, Insn)> = vec![
+    vec![
         // LLVM syntax.
         ("r0 = 0x1", alu(W64, AluOp::Mov, 0, Imm(1))),
         ("w2 <<= 0x8", alu(W32, AluOp::Lsh, 2, Imm(8))),
@@ -341,12 +340,26 @@ fn every_form_gives_the_expected_instruction() {
         ("lock cmpxchg32 [%r10-8], %r1", atomic(Size::W, AtomicOp::CmpXchg, 10, 1, -8)),
         ("ldabsw 0x4", Insn::PacketLoad { mode: PacketLoad::Abs, size: Size::W, imm: 4 }),
         ("ldindh %r1, 0x4", Insn::PacketLoad { mode: PacketLoad::Ind(r(1)), size: Size::H, imm: 4 }),
-    ];
-    for (text, expected) in cases {
+    ]
+}
+
+#[test]
+fn every_form_gives_the_expected_instruction() {
+    for (text, expected) in forms() {
         match assemble(text) {
             Ok(insns) => assert_eq!(insns, [expected], "{text:?}"),
             Err(e) => panic!("{text:?}: {e}"),
         }
+    }
+}
+
+/// What the disassembler prints for each of those instructions reads back
+/// as the same instruction, bpfx extensions included.
+#[test]
+fn every_form_reassembles_from_its_disassembly() {
+    for (_, insn) in forms() {
+        let text = insn.to_string();
+        assert_eq!(assemble(&text), Ok(vec![insn]), "{text:?}");
     }
 }
 

@@ -4,7 +4,7 @@
 //! [`crate::asm`]).
 
 use super::Stmt;
-use super::cursor::{Cursor, Target, llvm_reg, reg_name, width_name};
+use super::cursor::{Cursor, llvm_reg, reg_name, width_name};
 use super::error::{AsmError, AsmErrorKind, Found, Operand};
 use super::lexer::Kind;
 use crate::{AluOp, AtomicOp, Endian, Insn, JmpCond, LdImm64Kind, PacketLoad, Reg, Size, Src, SwapBits, Width};
@@ -128,12 +128,11 @@ fn expected_type(expected: &str, size: Size, signed: bool) -> AsmErrorKind {
     AsmErrorKind::Expected { expected: expected.into(), found: Found::Token(size.c_type(signed).into()) }
 }
 
-/// The size of an atomic access (u32 or u64) and the register width that goes with it.
-fn atomic_cast(c: &mut Cursor<'_>) -> Result<(Size, Width), AsmError> {
+/// The size of an atomic access: u32 or u64.
+fn atomic_cast(c: &mut Cursor<'_>) -> Result<Size, AsmError> {
     let type_column = c.peek_at(1).map_or(c.column(), |t| t.column);
     match cast(c)? {
-        (Size::W, false) => Ok((Size::W, Width::W32)),
-        (Size::DW, false) => Ok((Size::DW, Width::W64)),
+        (size @ (Size::W | Size::DW), false) => Ok(size),
         (size, signed) => Err(c.error_at(type_column, expected_type("u32 or u64", size, signed))),
     }
 }
@@ -142,7 +141,7 @@ fn atomic_cast(c: &mut Cursor<'_>) -> Result<(Size, Width), AsmError> {
 fn atomic_store(c: &mut Cursor<'_>) -> Result<Stmt, AsmError> {
     c.advance();
     c.expect("*")?;
-    let (size, _) = atomic_cast(c)?;
+    let size = atomic_cast(c)?;
     let (dst, off) = paren_address(c)?;
     let op = match c.peek() {
         Some(t) if t.kind == Kind::Punct => {
@@ -346,10 +345,7 @@ fn fetch_atomic(c: &mut Cursor<'_>, op: AtomicOp, size: Option<Size>, dst: Dst) 
     c.expect("(")?;
     let (size, (base, off)) = match size {
         Some(size) => (size, address(c)?),
-        None => {
-            let (size, _) = atomic_cast(c)?;
-            (size, paren_address(c)?)
-        }
+        None => (atomic_cast(c)?, paren_address(c)?),
     };
     let width = if size == Size::W { Width::W32 } else { Width::W64 };
     if dst.width != width {
@@ -369,16 +365,6 @@ fn fetch_atomic(c: &mut Cursor<'_>, op: AtomicOp, size: Option<Size>, dst: Dst) 
     };
     c.expect(")")?;
     Ok(Stmt::plain(Insn::Atomic { size, op, dst: base, src, off }))
-}
-
-impl Stmt {
-    /// A branch whose offset is `target`'s, or 0 until its label resolves.
-    pub(super) fn branch(target: Target, build: impl FnOnce(i32) -> Insn) -> Stmt {
-        match target {
-            Target::Offset(off) => Stmt::plain(build(off)),
-            Target::Label(label) => Stmt { insn: build(0), target: Some(label) },
-        }
-    }
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ mod llvm;
 
 pub use error::{AsmError, AsmErrorKind, Found, Operand};
 
-use cursor::{Cursor, LabelRef, Syntax};
+use cursor::{Cursor, LabelRef, Syntax, Target};
 use lexer::{Kind, Token};
 use lines::Shape;
 
@@ -122,6 +122,14 @@ struct Stmt {
 impl Stmt {
     fn plain(insn: Insn) -> Stmt {
         Stmt { insn, target: None }
+    }
+
+    /// A branch whose offset is `target`'s, or 0 until its label resolves.
+    fn branch(target: Target, build: impl FnOnce(i32) -> Insn) -> Stmt {
+        match target {
+            Target::Offset(off) => Stmt::plain(build(off)),
+            Target::Label(label) => Stmt { insn: build(0), target: Some(label) },
+        }
     }
 }
 
