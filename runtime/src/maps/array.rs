@@ -8,6 +8,7 @@ use std::ptr::NonNull;
 use bpfx_isa::MapSpec;
 use bpfx_isa::abi::MapType;
 
+use super::fd_array::array_next_key;
 use super::flags::*;
 use super::mem::Slab;
 use super::{
@@ -169,15 +170,7 @@ impl Map for ArrayMap {
 
     fn next_key(&self, key: Option<&[u8]>) -> MapResult<Vec<u8>> {
         user_read_ok(&self.spec)?;
-        let index = key.map(index_key).transpose()?.unwrap_or(u32::MAX);
-        let next = if index >= self.spec.max_entries {
-            0
-        } else if index == self.spec.max_entries - 1 {
-            return Err(MapError::NotFound);
-        } else {
-            index + 1
-        };
-        Ok(next.to_ne_bytes().to_vec())
+        array_next_key(key, self.spec.max_entries)
     }
 }
 

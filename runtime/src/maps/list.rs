@@ -70,7 +70,6 @@ impl SlotList {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         std::iter::successors(self.first(), |&s| self.next(s))
     }

@@ -29,10 +29,15 @@
 //! else left.
 
 mod array;
+mod bloom;
+mod fd_array;
 mod hash;
 mod list;
 mod lpm;
 mod mem;
+mod perf;
+mod queue;
+mod redirect;
 mod ringbuf;
 
 use std::fmt;
@@ -42,8 +47,13 @@ use bpfx_isa::MapSpec;
 use bpfx_isa::abi::MapType;
 
 pub use array::ArrayMap;
+pub use bloom::BloomFilter;
+pub use fd_array::FdArray;
 pub use hash::HashTable;
 pub use lpm::LpmTrie;
+pub use perf::{PerfEvent, PerfEventArray};
+pub use queue::QueueStack;
+pub use redirect::{RedirectMap, RedirectTarget};
 pub use ringbuf::RingBuf;
 
 /// Flags and constants of the kernel's uapi (`linux/bpf.h`), by their names.
@@ -304,6 +314,21 @@ pub trait Map: fmt::Debug + Send {
         None
     }
 
+    /// The perf event array view (output, collected events).
+    fn as_perf_event_array(&mut self) -> Option<&mut PerfEventArray> {
+        None
+    }
+
+    /// The prog array view (tail call targets).
+    fn as_prog_array(&self) -> Option<&FdArray> {
+        None
+    }
+
+    /// The redirect view of a devmap, devmap_hash, cpumap or xskmap.
+    fn as_redirect(&self) -> Option<&RedirectMap> {
+        None
+    }
+
     // User side (bpf(2)).
 
     /// `BPF_MAP_LOOKUP_ELEM`: a copy of [`Map::user_value_size`] bytes. Does
@@ -361,7 +386,14 @@ pub fn create(spec: &MapSpec, cpus: u32) -> Result<Box<dyn Map>, CreateError> {
             Box::new(HashTable::new(spec, cpus)?)
         }
         MapType::LpmTrie => Box::new(LpmTrie::new(spec, cpus)?),
+        MapType::ProgArray | MapType::ArrayOfMaps => Box::new(FdArray::new(spec, cpus)?),
+        MapType::PerfEventArray => Box::new(PerfEventArray::new(spec, cpus)?),
         MapType::Ringbuf => Box::new(RingBuf::new(spec, cpus)?),
+        MapType::Queue | MapType::Stack => Box::new(QueueStack::new(spec, cpus)?),
+        MapType::BloomFilter => Box::new(BloomFilter::new(spec, cpus)?),
+        MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap => {
+            Box::new(RedirectMap::new(spec, cpus)?)
+        }
         other => return Err(check.fail(MapError::NotSupp, format!("bpfx does not implement {other} maps"))),
     })
 }
