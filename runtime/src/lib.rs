@@ -1,10 +1,32 @@
 //! `bpfx-runtime`: the contract between bpfx's engines.
 //!
 //! What it is: everything the interpreter and the JIT must agree on — the
-//! memory regions a program may touch, maps with the kernel's semantics,
-//! helpers by the kernel's ids, and the [`Engine`] trait.
+//! memory regions a program may touch ([`region`]), the `#[repr(C)]` VM
+//! context compiled code reads ([`vmctx`]), maps with the kernel's
+//! semantics ([`maps`]), helpers by the kernel's ids behind one table of
+//! `extern "C"` functions ([`helpers`]), program contexts ([`context`]),
+//! faults ([`Fault`], [`Exit`]) and the [`Engine`] trait.
 //!
-//! What it is not: an engine. It never executes instructions, and it never
-//! makes a syscall (the kernel path lives in `bpfx-loader`).
+//! What it is not: an engine. It never executes instructions (a helper
+//! that calls back into the program goes through the engine's callback
+//! entry), and it never makes a syscall (the kernel path lives in
+//! `bpfx-loader`).
 
+pub mod buffer;
+pub mod config;
+pub mod context;
+mod engine;
+mod fault;
+pub mod helpers;
 pub mod maps;
+pub mod region;
+mod runtime;
+pub mod vmctx;
+
+pub use config::{Clock, Config, DEFAULT_INSN_BUDGET, ProbeMemory, Task};
+pub use context::{Context, ContextKind, Packet};
+pub use engine::{Engine, LoadError, ProgId, RunError, RunResult};
+pub use fault::{Access, AccessKind, Exit, Fault, Nearest};
+pub use region::{FRAME_SIZE, MAX_FRAMES, MapId, Region, RegionKind};
+pub use runtime::{Linked, MAP_HANDLE_BASE, ProgInfo, Redirect, Runtime};
+pub use vmctx::{CallbackFn, HelperFn, MapSlot, VmCtx};

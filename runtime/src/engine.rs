@@ -1,0 +1,99 @@
+//! The [`Engine`] trait every bpfx engine implements, and what loading and
+//! running report.
+
+use std::fmt;
+
+use bpfx_isa::{HelperId, InsnIdx, Program};
+
+use crate::context::Context;
+use crate::fault::Exit;
+use crate::maps::CreateError;
+use crate::runtime::Runtime;
+
+/// A program loaded into a [`Runtime`]: what prog arrays hold and
+/// [`Engine::run`] takes. Ids are shared by every engine using the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProgId(pub u32);
+
+impl fmt::Display for ProgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What one run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    pub exit: Exit,
+    /// Instructions executed to completion (a faulting one is not counted;
+    /// `lddw` counts once).
+    pub insns: u64,
+    /// The program running when the run ended (differs from the one started
+    /// after a tail call).
+    pub prog: ProgId,
+}
+
+/// An engine: loads programs into a runtime and runs them.
+///
+/// Both engines must produce the same [`RunResult`] (and leave the same
+/// memory, maps and output behind) for the same program, runtime state and
+/// context; the interpreter is the reference.
+pub trait Engine {
+    /// A short name (`interp`, `jit`) for reports and test names.
+    fn name(&self) -> &'static str;
+
+    /// Checks and prepares `program`: binds its maps in `rt` (creating the
+    /// ones not there yet), resolves its helpers, and gives it an id.
+    fn load(&mut self, rt: &mut Runtime, program: &Program) -> Result<ProgId, LoadError>;
+
+    /// Runs a program loaded by this engine on `ctx`.
+    fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError>;
+}
+
+/// Why a program cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    #[error("program has no instructions")]
+    Empty,
+    /// A call to a helper id that has nothing registered.
+    #[error("{} at insn {at}", unknown_helper(*id))]
+    UnknownHelper { at: InsnIdx, id: HelperId },
+    #[error("kernel function calls (kfunc btf id {btf_id}) are not supported at insn {at}")]
+    Kfunc { at: InsnIdx, btf_id: u32 },
+    /// `lddw` of a kernel variable by BTF id.
+    #[error("lddw of a kernel btf id is not supported at insn {at}")]
+    BtfId { at: InsnIdx },
+    #[error("lddw names map {idx}, but the program has {count} maps, at insn {at}")]
+    NoSuchMap { at: InsnIdx, idx: u32, count: usize },
+    /// `lddw` of a map value on a map with no single directly addressable value.
+    #[error("lddw of a value of map `{map}` ({map_type}), which has no direct value, at insn {at}")]
+    NoDirectValue { at: InsnIdx, map: String, map_type: String },
+    #[error("lddw of offset {off} in the value of map `{map}`, whose values are {value_size} bytes, at insn {at}")]
+    ValueOffset { at: InsnIdx, map: String, off: u32, value_size: u32 },
+    /// A jump, call or function reference outside the program, or into the
+    /// middle of an `lddw`.
+    #[error("{what} target {target} is outside the program or inside an lddw at insn {at}")]
+    BadTarget { at: InsnIdx, what: &'static str, target: i64 },
+    #[error(transparent)]
+    CreateMap(#[from] CreateError),
+    /// A map of the same name already exists in the runtime with another
+    /// definition.
+    #[error("map `{name}` already exists with a different definition")]
+    MapConflict { name: String },
+    #[error("program has {slots} slots, more than {max}")]
+    TooLarge { slots: usize, max: usize },
+}
+
+fn unknown_helper(id: HelperId) -> String {
+    match id.name() {
+        Some(name) => format!("helper {} (bpf_{name}) is not provided by bpfx", id.0),
+        None => format!("unknown helper {}", id.0),
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("program {0} is not loaded in this engine")]
+    UnknownProgram(ProgId),
+}
