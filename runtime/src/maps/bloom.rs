@@ -199,8 +199,8 @@ pub(crate) fn jhash(key: &[u8], initval: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::*;
     use super::super::create;
+    use super::super::test_util::*;
     use super::*;
     use bpfx_isa::abi::MapType;
 

@@ -157,8 +157,8 @@ pub(crate) fn array_next_key(key: Option<&[u8]>, max_entries: u32) -> MapResult<
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::*;
     use super::super::create;
+    use super::super::test_util::*;
     use super::*;
 
     #[test]

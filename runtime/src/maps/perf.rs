@@ -157,8 +157,8 @@ impl Map for PerfEventArray {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::*;
     use super::super::create;
+    use super::super::test_util::*;
     use super::*;
     use bpfx_isa::abi::MapType;
 

@@ -349,8 +349,8 @@ impl Map for RedirectMap {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::*;
     use super::super::create;
+    use super::super::test_util::*;
     use super::*;
 
     fn val(a: u32, b: u32) -> Vec<u8> {
