@@ -38,8 +38,12 @@ fn object_listing(path: &Path, object: &Object) -> String {
 }
 
 fn section_listing(section: &CodeSection) -> String {
-    let notes: Vec<(InsnIdx, String)> =
-        section.relocations().iter().map(|r| (r.at, format!("{}\t{}", r.kind, r.symbol.name))).collect();
+    let notes: Vec<(InsnIdx, String)> = section
+        .relocations()
+        .iter()
+        // objdump's name for "no symbol" (symbol 0).
+        .map(|r| (r.at, format!("{}\t{}", r.kind, r.symbol.as_ref().map_or("*ABS*", |s| s.name.as_str()))))
+        .collect();
     let mut listing = Listing::new(section.insns());
     // objdump names the start of a section after it when no symbol does.
     if section.symbols_at(InsnIdx(0)).next().is_none() {

@@ -82,7 +82,8 @@ pub struct Relocation {
     /// The slot it patches.
     pub at: InsnIdx,
     pub kind: RelocKind,
-    pub symbol: RelocSymbol,
+    /// The symbol it refers to; `None` for symbol 0 (an absolute value).
+    pub symbol: Option<RelocSymbol>,
     /// The explicit addend of a `SHT_RELA` entry; clang writes `SHT_REL`
     /// (the addend is the instruction's immediate).
     pub addend: Option<i64>,
@@ -92,7 +93,7 @@ pub struct Relocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelocSymbol {
     /// Its name; for a section symbol, the section's name (as objdump shows
-    /// it); empty for symbol 0.
+    /// it).
     pub name: String,
     pub kind: SymbolKind,
     pub binding: Binding,
@@ -341,12 +342,15 @@ impl<'a> Parser<'a> {
                     index,
                     offset: reloc.r_offset,
                 })?;
-                let symbol = self.reloc_symbol(reloc.r_sym).ok_or_else(|| LoadError::BadRelocSymbol {
-                    section: section.to_string(),
-                    index,
-                    symbol: reloc.r_sym,
-                    count: self.symtab.len(),
-                })??;
+                let symbol = match reloc.r_sym {
+                    0 => None,
+                    n => Some(self.reloc_symbol(n).ok_or_else(|| LoadError::BadRelocSymbol {
+                        section: section.to_string(),
+                        index,
+                        symbol: n,
+                        count: self.symtab.len(),
+                    })??),
+                };
                 relocations.push(Relocation {
                     at,
                     kind: RelocKind::from_type(reloc.r_type),
@@ -359,18 +363,8 @@ impl<'a> Parser<'a> {
         Ok(relocations)
     }
 
-    /// Symbol `n` as a relocation target; `None` when there is no such symbol.
+    /// Symbol `n` (not 0) as a relocation target; `None` when there is no such symbol.
     fn reloc_symbol(&self, n: usize) -> Option<Result<RelocSymbol, LoadError>> {
-        if n == 0 && self.symtab.is_empty() {
-            let none = RelocSymbol {
-                name: String::new(),
-                kind: SymbolKind::NoType,
-                binding: Binding::Local,
-                section: None,
-                value: 0,
-            };
-            return Some(Ok(none));
-        }
         let sym = self.symtab.get(n)?;
         let kind = SymbolKind::from_type(sym.st_type());
         let defined = sym.st_shndx != 0 && sym.st_shndx < self.headers.len();

@@ -86,13 +86,13 @@ fn symbols_and_relocations_are_found_by_slot() {
     let mut elf = Elf::default();
     let lddw = [slot(0x18, 1, 0, 0, 0), 0];
     let text = elf.code(".text", &[MOV_R0_1, EXIT]);
-    let xdp = elf.code("xdp", &[lddw[0], lddw[1], slot(0x85, 0, 1, 0, -1), EXIT]);
+    let xdp = elf.code("xdp", &[lddw[0], lddw[1], slot(0x85, 0, 1, 0, -1), EXIT, slot(0x18, 2, 0, 0, 0), 0]);
     let text_sym = elf.symbol("", text, 0, 0, elf::STT_SECTION, elf::STB_LOCAL);
     elf.symbol("sub", text, 0, 16, elf::STT_FUNC, elf::STB_LOCAL);
     elf.symbol("prog", xdp, 0, 32, elf::STT_FUNC, elf::STB_GLOBAL);
     elf.symbol("after_call", xdp, 24, 0, elf::STT_NOTYPE, elf::STB_LOCAL);
     let map = elf.symbol("counts", 0, 0, 0, elf::STT_NOTYPE, elf::STB_GLOBAL);
-    elf.rel(xdp, &[(16, elf::R_BPF_64_32, text_sym), (0, elf::R_BPF_64_64, map)]);
+    elf.rel(xdp, &[(16, elf::R_BPF_64_32, text_sym), (0, elf::R_BPF_64_64, map), (32, 99, 0)]);
     let object = Object::parse(&elf.build()).unwrap();
 
     assert_eq!(object.sections().len(), 2);
@@ -109,16 +109,17 @@ fn symbols_and_relocations_are_found_by_slot() {
     assert!(matches!(xdp.insns()[1], Insn::Call(CallTarget::Local(-1))));
 
     let relocs = xdp.relocations();
-    assert_eq!(relocs.iter().map(|r| r.at).collect::<Vec<_>>(), [InsnIdx(0), InsnIdx(2)], "ordered by slot");
+    assert_eq!(relocs.iter().map(|r| r.at).collect::<Vec<_>>(), [InsnIdx(0), InsnIdx(2), InsnIdx(4)], "by slot");
+    let absolute = xdp.relocations_at(InsnIdx(4)).next().unwrap();
+    assert_eq!((absolute.kind, &absolute.symbol), (RelocKind::Other(99), &None), "symbol 0 is no symbol");
     let map_reloc = xdp.relocations_at(InsnIdx(0)).next().unwrap();
-    assert_eq!(
-        (map_reloc.kind, map_reloc.symbol.name.as_str(), map_reloc.symbol.section),
-        (RelocKind::Bpf64_64, "counts", None)
-    );
+    let map = map_reloc.symbol.as_ref().unwrap();
+    assert_eq!((map_reloc.kind, map.name.as_str(), map.section), (RelocKind::Bpf64_64, "counts", None));
     let call = xdp.relocations_at(InsnIdx(2)).next().unwrap();
-    assert_eq!((call.kind, call.symbol.kind), (RelocKind::Bpf64_32, SymbolKind::Section));
-    assert_eq!(call.symbol.name, ".text", "a section symbol is named after its section");
-    assert_eq!(call.symbol.section, Some(text.index()));
+    let callee = call.symbol.as_ref().unwrap();
+    assert_eq!((call.kind, callee.kind), (RelocKind::Bpf64_32, SymbolKind::Section));
+    assert_eq!(callee.name, ".text", "a section symbol is named after its section");
+    assert_eq!(callee.section, Some(text.index()));
     assert_eq!(object.license(), None);
 }
 
