@@ -229,12 +229,13 @@ impl<'a> Listing<'a> {
         self.notes.push((at, text));
         self
     }
+}
 
-    /// The label objdump prints for slot `at`'s header, if any.
-    fn header(&self, labels: &[(InsnIdx, &'a str)], at: InsnIdx) -> Option<&'a str> {
-        let end = labels.partition_point(|&(slot, _)| slot <= at);
-        labels[..end].last().filter(|(slot, _)| *slot == at).map(|&(_, name)| name)
-    }
+/// The label objdump prints in slot `at`'s header, if any: of the labels
+/// (sorted by slot, then name) on that slot, the last.
+fn header<'a>(labels: &[(InsnIdx, &'a str)], at: InsnIdx) -> Option<&'a str> {
+    let end = labels.partition_point(|&(slot, _)| slot <= at);
+    labels[..end].last().filter(|(slot, _)| *slot == at).map(|&(_, name)| name)
 }
 
 impl fmt::Display for Listing<'_> {
@@ -246,7 +247,7 @@ impl fmt::Display for Listing<'_> {
         let mut notes = notes.into_iter().peekable();
         let last = self.insns.len().checked_sub(1);
         for (n, (at, insn)) in with_slots(self.insns).enumerate() {
-            if let Some(name) = self.header(&labels, at) {
+            if let Some(name) = header(&labels, at) {
                 write!(f, "\n{:016x} <{name}>:\n", at.byte_offset())?;
             }
             write!(f, "{:>8}:\t{insn}", at.0)?;
