@@ -96,12 +96,7 @@ impl fmt::Display for Insn {
             }
             Insn::Neg { width, dst } => write!(f, "{0} = -{0}", WReg(width, dst)),
             Insn::Endian { kind, bits, dst } => {
-                let name = match kind {
-                    Endian::ToLe => "le",
-                    Endian::ToBe => "be",
-                    Endian::Swap => "bswap",
-                };
-                write!(f, "{dst} = {name}{} {dst}", bits.bits())
+                write!(f, "{dst} = {}{} {dst}", kind.name(), bits.bits())
             }
             Insn::LdImm64 { dst, kind: LdImm64Kind::Imm, imm } => write!(f, "{dst} = {} ll", Hex(imm as i64)),
             Insn::LdImm64 { dst, kind, imm } => {

@@ -236,6 +236,30 @@ pub enum Endian {
     Swap,
 }
 
+impl Endian {
+    pub const ALL: [Endian; 3] = [Endian::ToLe, Endian::ToBe, Endian::Swap];
+
+    /// The mnemonic's stem in both syntaxes: `le`, `be`, `bswap`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Endian::ToLe => "le",
+            Endian::ToBe => "be",
+            Endian::Swap => "bswap",
+        }
+    }
+
+    /// Reads a full mnemonic such as `be16` or `bswap64`.
+    pub fn from_mnemonic(m: &str) -> Option<(Endian, SwapBits)> {
+        Self::ALL.into_iter().find_map(|kind| {
+            let bits = m.strip_prefix(kind.name())?;
+            if bits.starts_with(['+', '-']) {
+                return None;
+            }
+            Some((kind, SwapBits::from_bits(bits.parse().ok()?)?))
+        })
+    }
+}
+
 /// The width of a byte swap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SwapBits {

@@ -76,12 +76,10 @@ fn split_width(m: &str) -> (&str, Width, Option<u8>) {
 /// `le16`..`le64`, `be16`..`be64`, `bswap16`..`bswap64` (also spelled
 /// `swap16`..`swap64` by some of the suite's files).
 fn endian(m: &str) -> Option<(Endian, SwapBits)> {
-    [(Endian::ToLe, "le"), (Endian::ToBe, "be"), (Endian::Swap, "bswap"), (Endian::Swap, "swap")].into_iter().find_map(
-        |(kind, prefix)| {
-            let bits = m.strip_prefix(prefix)?;
-            Some((kind, SwapBits::from_bits(bits.parse().ok().filter(|_| !bits.starts_with('+'))?)?))
-        },
-    )
+    match m.strip_prefix("swap") {
+        Some(bits) => Endian::from_mnemonic(&format!("bswap{bits}")),
+        None => Endian::from_mnemonic(m),
+    }
 }
 
 /// Loads, stores and legacy packet loads, by their size suffix: `ldx{b,h,w,dw}`,

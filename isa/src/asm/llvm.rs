@@ -324,12 +324,7 @@ fn call_like(c: &mut Cursor<'_>, name: &str, dst: Dst) -> Option<Result<Stmt, As
 
 /// `r0 = be16 r0`, `r0 = le32 r0`, `r0 = bswap64 r0`.
 fn endian(c: &mut Cursor<'_>, name: &str, dst: Dst) -> Option<Result<Stmt, AsmError>> {
-    let (kind, bits) = [(Endian::ToBe, "be"), (Endian::ToLe, "le"), (Endian::Swap, "bswap")].into_iter().find_map(
-        |(kind, prefix)| {
-            let bits = name.strip_prefix(prefix)?.parse().ok()?;
-            Some((kind, SwapBits::from_bits(bits)?))
-        },
-    )?;
+    let (kind, bits) = Endian::from_mnemonic(name)?;
     let mut parse = || {
         dst.require_w64(c)?;
         c.same_reg(dst.reg, Width::W64)?;
