@@ -7,7 +7,7 @@ use super::Stmt;
 use super::cursor::{Cursor, llvm_reg, reg_name, width_name};
 use super::error::{AsmError, AsmErrorKind, Found, Operand};
 use super::lexer::Kind;
-use crate::{AluOp, AtomicOp, Endian, Insn, JmpCond, LdImm64Kind, PacketLoad, Reg, Size, Src, SwapBits, Width};
+use crate::{AluOp, AtomicOp, Endian, Insn, JmpCond, LdImm64Kind, PacketLoad, Reg, Size, Src, Width};
 
 /// Parses one instruction whose first token `first` says it is LLVM syntax.
 pub(super) fn instruction(c: &mut Cursor<'_>, first: &str) -> Result<Stmt, AsmError> {
