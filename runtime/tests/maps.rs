@@ -343,7 +343,6 @@ fn creation_rules_match_the_kernel() {
         (Queue, 4, 4, 4, 0),
         (Stack, 0, 0, 4, 0),
         (Stack, 0, 4, 4, BPF_F_NO_PREALLOC),
-        (Queue, 0, 1 << 16, 1 << 16, 0),
         (Queue, 0, (4 << 20) + 1, 1, 0),
         (BloomFilter, 0, 4, 100, 0),
         (BloomFilter, 4, 4, 100, 0),

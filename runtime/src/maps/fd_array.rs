@@ -11,7 +11,7 @@ use bpfx_isa::MapSpec;
 use bpfx_isa::abi::MapType;
 
 use super::flags::*;
-use super::mem::Slab;
+use super::mem::{Slab, Table};
 use super::{Check, CreateError, Map, MapError, MapMemory, MapResult, index_key, sized, user_read_ok, user_write_ok};
 
 /// A prog array or array of maps; see the module documentation.
@@ -19,10 +19,10 @@ use super::{Check, CreateError, Map, MapError, MapMemory, MapResult, index_key, 
 pub struct FdArray {
     spec: MapSpec,
     cpus: u32,
-    /// The stored index of each slot, if any.
-    slots: Vec<Option<u32>>,
-    /// The same indices as `u32`s, for the pointer a program's lookup in an
-    /// array of maps gets (read-only to programs).
+    /// Whether each slot holds an index (1) or not (0).
+    present: Table,
+    /// The indices, as `u32`s: also what a program's lookup in an array of
+    /// maps points at (read-only to programs).
     values: Slab,
 }
 
@@ -40,7 +40,9 @@ impl FdArray {
         check.flags(BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK)?;
         check.no_initial_data()?;
         let values = check.slab((spec.max_entries as usize).checked_mul(4))?;
-        Ok(FdArray { spec: spec.clone(), cpus, slots: vec![None; spec.max_entries as usize], values })
+        let present = Table::new(spec.max_entries as usize)
+            .ok_or_else(|| check.fail(MapError::NoMem, "cannot allocate the slots"))?;
+        Ok(FdArray { spec: spec.clone(), cpus, present, values })
     }
 
     /// The program index at `index` of a prog array: the target of
@@ -48,13 +50,22 @@ impl FdArray {
     /// (then the tail call falls through). The runtime counts tail calls
     /// against [`super::MAX_TAIL_CALL_CNT`].
     pub fn get(&self, index: u32) -> Option<u32> {
-        self.slots.get(index as usize).copied().flatten()
+        if index >= self.spec.max_entries || self.present.get(index) == 0 {
+            return None;
+        }
+        let mut v = [0; 4];
+        self.values.read(index as usize * 4, &mut v);
+        Some(u32::from_ne_bytes(v))
     }
 
     fn remove(&mut self, key: &[u8]) -> MapResult<()> {
         let index = index_key(key)?;
-        let slot = self.slots.get_mut(index as usize).ok_or(MapError::Full)?;
-        slot.take().map(|_| ()).ok_or(MapError::NotFound)
+        if index >= self.spec.max_entries {
+            return Err(MapError::Full);
+        }
+        self.get(index).ok_or(MapError::NotFound)?;
+        self.present.set(index, 0);
+        Ok(())
     }
 }
 
@@ -116,9 +127,11 @@ impl Map for FdArray {
         if flags != BPF_ANY {
             return Err(MapError::Invalid);
         }
-        let slot = self.slots.get_mut(index as usize).ok_or(MapError::Full)?;
-        *slot = Some(u32::from_ne_bytes(value.try_into().map_err(|_| MapError::Invalid)?));
+        if index >= self.spec.max_entries {
+            return Err(MapError::Full);
+        }
         self.values.write(index as usize * 4, value);
+        self.present.set(index, 1);
         Ok(())
     }
 

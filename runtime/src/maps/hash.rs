@@ -31,7 +31,7 @@ use bpfx_isa::MapSpec;
 use bpfx_isa::abi::MapType;
 
 use super::flags::*;
-use super::list::SlotList;
+use super::list::{SlotList, SlotPool};
 use super::mem::Slab;
 use super::{
     Check, CreateError, KMALLOC_MAX_SIZE, Map, MapError, MapMemory, MapResult, PCPU_MIN_UNIT_SIZE, round_up8, sized,
@@ -54,11 +54,12 @@ pub struct HashTable {
     slot_size: usize,
     values: Slab,
     /// The key of each occupied slot, `key_size` bytes per slot.
-    keys: Vec<u8>,
+    keys: Slab,
     index: Index,
-    /// Free slots per LRU domain (one domain unless `BPF_F_NO_COMMON_LRU`);
-    /// the last is handed out first, as the kernel's free lists do.
-    free: Vec<Vec<u32>>,
+    /// Free slots per LRU domain (one domain unless `BPF_F_NO_COMMON_LRU`;
+    /// domain `d` owns slots `d * share..(d + 1) * share`).
+    free: Vec<SlotPool>,
+    share: u32,
     /// Slots freed in a `BPF_F_NO_PREALLOC` map, kept out of use until the
     /// run ends.
     deferred: VecDeque<u32>,
@@ -69,8 +70,6 @@ pub struct HashTable {
     order: SlotList,
     /// Per LRU domain, its occupied slots from most to least recently used.
     recency: Vec<SlotList>,
-    /// The LRU domain each slot belongs to.
-    domain: Vec<u32>,
 }
 
 impl HashTable {
@@ -118,24 +117,13 @@ impl HashTable {
         let slots = max + spares as usize;
         let slot_size = stride * if percpu { cpus as usize } else { 1 };
         let values = check.slab(slots.checked_mul(slot_size))?;
-        let keys = slots
-            .checked_mul(spec.key_size as usize)
-            .and_then(|len| {
-                let mut v = Vec::new();
-                v.try_reserve_exact(len).ok()?;
-                v.resize(len, 0);
-                Some(v)
-            })
-            .ok_or_else(|| check.fail(MapError::NoMem, "cannot allocate the keys"))?;
+        let keys = check.slab(slots.checked_mul(spec.key_size as usize))?;
         // A prealloc map's spares sit outside the free lists; without
         // prealloc every slot is in one pool.
-        let pooled = if prealloc { max } else { slots };
-        let share = max / domains as usize;
-        let domain: Vec<u32> = (0..slots).map(|s| if s < max { (s / share) as u32 } else { 0 }).collect();
-        let mut free = vec![Vec::new(); domains as usize];
-        for s in (0..pooled as u32).rev() {
-            free[domain[s as usize] as usize].push(s);
-        }
+        let pooled = if prealloc { max } else { slots } as u32;
+        let share = (pooled / domains).max(1);
+        let lists = |n| (0..n).map(|_| SlotList::new(slots)).collect::<Option<Vec<_>>>();
+        let no_lists = || check.fail(MapError::NoMem, "cannot allocate the entry lists");
         Ok(HashTable {
             cpus,
             percpu,
@@ -145,25 +133,29 @@ impl HashTable {
             values,
             keys,
             index: Index::default(),
-            free,
+            free: (0..domains).map(|d| SlotPool::new(d * share, (d + 1) * share)).collect(),
+            share,
             deferred: VecDeque::new(),
             prealloc,
             spare: if prealloc { (max as u32..slots as u32).collect() } else { Vec::new() },
-            order: SlotList::new(slots),
-            recency: (0..domains).map(|_| SlotList::new(slots)).collect(),
-            domain,
+            order: SlotList::new(slots).ok_or_else(no_lists)?,
+            recency: lists(if lru { domains } else { 0 }).ok_or_else(no_lists)?,
             spec,
         })
     }
 
-    fn key_at(&self, slot: u32) -> &[u8] {
-        let k = self.spec.key_size as usize;
-        &self.keys[slot as usize * k..][..k]
+    fn domain(&self, slot: u32) -> usize {
+        if self.free.len() == 1 { 0 } else { (slot / self.share) as usize }
+    }
+
+    fn key_at(&self, slot: u32) -> Vec<u8> {
+        let mut key = vec![0; self.spec.key_size as usize];
+        self.keys.read(slot as usize * key.len(), &mut key);
+        key
     }
 
     fn set_key(&mut self, slot: u32, key: &[u8]) {
-        let k = self.spec.key_size as usize;
-        self.keys[slot as usize * k..][..k].copy_from_slice(key);
+        self.keys.write(slot as usize * key.len(), key);
     }
 
     fn offset(&self, slot: u32, cpu: u32) -> usize {
@@ -184,7 +176,8 @@ impl HashTable {
 
     fn touch(&mut self, slot: u32) {
         if self.lru {
-            self.recency[self.domain[slot as usize] as usize].move_to_front(slot);
+            let d = self.domain(slot);
+            self.recency[d].move_to_front(slot);
         }
     }
 
@@ -194,24 +187,25 @@ impl HashTable {
         if self.index.len() >= self.spec.max_entries as usize && !self.lru {
             return None;
         }
-        if let Some(slot) = self.free[d].pop().or_else(|| self.deferred.pop_front()) {
+        if let Some(slot) = self.free[d].take().or_else(|| self.deferred.pop_front()) {
             return Some(slot);
         }
         let victim = self.recency[d].last()?;
         self.unlink(victim);
-        self.free[d].pop()
+        self.free[d].take()
     }
 
     /// Removes the entry in `slot` and frees the slot.
     fn unlink(&mut self, slot: u32) {
-        let key = self.key_at(slot).to_vec();
+        let key = self.key_at(slot);
         self.index.remove(key.as_slice());
         self.order.remove(slot);
+        let d = self.domain(slot);
         if self.lru {
-            self.recency[self.domain[slot as usize] as usize].remove(slot);
+            self.recency[d].remove(slot);
         }
         if self.prealloc {
-            self.free[self.domain[slot as usize] as usize].push(slot);
+            self.free[d].release(slot);
         } else {
             self.deferred.push_back(slot);
         }
@@ -270,7 +264,8 @@ impl HashTable {
                 self.write_value(slot, value, cpu, true);
                 self.order.push_back(slot);
                 if self.lru {
-                    self.recency[self.domain[slot as usize] as usize].push_front(slot);
+                    let d = self.domain(slot);
+                    self.recency[d].push_front(slot);
                 }
                 self.index.insert(key.into(), slot);
             }
@@ -378,11 +373,13 @@ impl Map for HashTable {
             Some(slot) => self.order.next(slot),
             None => self.order.first(),
         };
-        next.map(|slot| self.key_at(slot).to_vec()).ok_or(MapError::NotFound)
+        next.map(|slot| self.key_at(slot)).ok_or(MapError::NotFound)
     }
 
     fn end_run(&mut self) {
-        self.free[0].extend(self.deferred.drain(..));
+        for slot in std::mem::take(&mut self.deferred) {
+            self.free[0].release(slot);
+        }
     }
 }
 

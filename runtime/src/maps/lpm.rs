@@ -18,6 +18,7 @@ use std::ptr::NonNull;
 use bpfx_isa::MapSpec;
 
 use super::flags::*;
+use super::list::SlotPool;
 use super::mem::Slab;
 use super::{
     Check, CreateError, KMALLOC_MAX_SIZE, Map, MapError, MapMemory, MapResult, round_up8, sized, user_read_ok,
@@ -89,8 +90,8 @@ pub struct LpmTrie {
     lens: BTreeMap<u32, usize>,
     /// The key of each slot as last written (the kernel keeps the data bits
     /// past the prefix length as given, and returns them from next_key).
-    keys: Vec<u8>,
-    free: Vec<u32>,
+    keys: Slab,
+    free: SlotPool,
     deferred: VecDeque<u32>,
 }
 
@@ -113,8 +114,8 @@ impl LpmTrie {
         // One spare slot per CPU, so a replacement never lacks one.
         let slots = (spec.max_entries as usize).checked_add(cpus as usize);
         let values = check.slab(slots.and_then(|n| n.checked_mul(stride)))?;
-        let slots = slots.unwrap_or(0);
-        let keys = vec![0; slots * spec.key_size as usize];
+        let keys = check.slab(slots.and_then(|n| n.checked_mul(spec.key_size as usize)))?;
+        let slots = slots.unwrap_or(0) as u32;
         Ok(LpmTrie {
             spec: spec.clone(),
             cpus,
@@ -124,7 +125,7 @@ impl LpmTrie {
             entries: BTreeMap::new(),
             lens: BTreeMap::new(),
             keys,
-            free: (0..slots as u32).rev().collect(),
+            free: SlotPool::new(0, slots),
             deferred: VecDeque::new(),
         })
     }
@@ -147,9 +148,10 @@ impl LpmTrie {
         self.lens.range(..=len).rev().find_map(|(&l, _)| self.entries.get(&Prefix::new(l, data)).copied())
     }
 
-    fn key_at(&self, slot: u32) -> &[u8] {
-        let k = self.spec.key_size as usize;
-        &self.keys[slot as usize * k..][..k]
+    fn key_at(&self, slot: u32) -> Vec<u8> {
+        let mut key = vec![0; self.spec.key_size as usize];
+        self.keys.read(slot as usize * key.len(), &mut key);
+        key
     }
 
     fn release(&mut self, slot: u32) {
@@ -200,10 +202,9 @@ impl Map for LpmTrie {
             (None, _) if self.entries.len() >= self.spec.max_entries as usize => return Err(MapError::NoSpace),
             _ => {}
         }
-        let slot = self.free.pop().or_else(|| self.deferred.pop_front()).ok_or(MapError::NoMem)?;
+        let slot = self.free.take().or_else(|| self.deferred.pop_front()).ok_or(MapError::NoMem)?;
         self.values.write(slot as usize * self.stride, value);
-        let k = self.spec.key_size as usize;
-        self.keys[slot as usize * k..][..k].copy_from_slice(key);
+        self.keys.write(slot as usize * key.len(), key);
         if let Some(old) = old {
             self.release(old);
         } else {
@@ -257,11 +258,13 @@ impl Map for LpmTrie {
             Some(p) => self.entries.range(p..).nth(1),
             None => self.entries.iter().next(),
         };
-        next.map(|(_, &slot)| self.key_at(slot).to_vec()).ok_or(MapError::NotFound)
+        next.map(|(_, &slot)| self.key_at(slot)).ok_or(MapError::NotFound)
     }
 
     fn end_run(&mut self) {
-        self.free.extend(self.deferred.drain(..));
+        for slot in std::mem::take(&mut self.deferred) {
+            self.free.release(slot);
+        }
     }
 }
 

@@ -91,6 +91,30 @@ impl Slab {
     }
 }
 
+/// A zero-initialised array of `u32` in a [`Slab`]: bookkeeping sized by
+/// `max_entries`, allocated fallibly and costing memory only where written
+/// (the allocator hands out untouched zero pages), so a map declared huge
+/// but used lightly stays cheap, and one too large to allocate is an error,
+/// not an abort.
+#[derive(Debug)]
+pub(crate) struct Table(Slab);
+
+impl Table {
+    pub(crate) fn new(len: usize) -> Option<Table> {
+        Slab::new(len.checked_mul(4)?).map(Table)
+    }
+
+    pub(crate) fn get(&self, i: u32) -> u32 {
+        let mut v = [0; 4];
+        self.0.read(i as usize * 4, &mut v);
+        u32::from_ne_bytes(v)
+    }
+
+    pub(crate) fn set(&mut self, i: u32, v: u32) {
+        self.0.write(i as usize * 4, &v.to_ne_bytes());
+    }
+}
+
 impl Drop for Slab {
     fn drop(&mut self) {
         if self.len == 0 {
@@ -132,6 +156,15 @@ mod tests {
         assert_eq!(slab.offset_of(p.as_ptr() as u64 + 1), Some(9));
         assert_eq!(slab.offset_of(p.as_ptr() as u64 + 16), None);
         assert_eq!(slab.offset_of(0), None);
+    }
+
+    #[test]
+    fn table_starts_zeroed() {
+        let mut t = Table::new(1 << 20).unwrap();
+        assert_eq!(t.get(12345), 0);
+        t.set(12345, 7);
+        assert_eq!((t.get(12345), t.get(12344)), (7, 0));
+        assert!(Table::new(usize::MAX / 2).is_none());
     }
 
     #[test]

@@ -539,6 +539,7 @@ pub(crate) mod test_util {
 
 #[cfg(test)]
 mod tests {
+    use super::flags::BPF_ANY;
     use super::test_util::spec;
     use super::*;
 
@@ -559,6 +560,30 @@ mod tests {
         assert_eq!(err.to_string(), "cannot create map `test` (sockmap): bpfx does not implement sockmap maps");
         let err = create(&spec(MapType::Array, 4, 4, 1, 0), 0).unwrap_err();
         assert_eq!(err.error, MapError::Invalid);
+    }
+
+    #[test]
+    fn maps_too_large_to_allocate_are_errors_and_large_ones_cost_nothing_until_used() {
+        // 2^31 slots of 4 KiB: 8 TiB, which no allocator grants.
+        for t in [MapType::Hash, MapType::Array, MapType::LruHash] {
+            let err = create(&spec(t, 4, 4096, 1 << 31, 0), 1).unwrap_err();
+            assert_eq!(err.error, MapError::NoMem, "{t}");
+        }
+        // Bookkeeping for 2^24 entries is allocated but not touched.
+        let last = ((1u32 << 24) - 1).to_ne_bytes();
+        for (t, lookup) in [
+            (MapType::Hash, MapError::NotFound),
+            (MapType::ProgArray, MapError::NotFound),
+            (MapType::DevmapHash, MapError::NotFound),
+            (MapType::PerfEventArray, MapError::NotSupp),
+        ] {
+            let mut m = create(&spec(t, 4, 4, 1 << 24, 0), 1).unwrap();
+            assert_eq!(m.lookup(&last), Err(lookup), "{t}");
+            if t != MapType::PerfEventArray {
+                m.update(&last, &7u32.to_ne_bytes(), BPF_ANY).unwrap();
+                assert_eq!(m.lookup(&last).unwrap(), 7u32.to_ne_bytes(), "{t}");
+            }
+        }
     }
 
     #[test]

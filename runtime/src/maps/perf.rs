@@ -9,6 +9,7 @@
 //! that CPU. So slots `0..cpus` start open, slot `i` belongs to CPU `i`, and
 //! the user side can close (delete) and reopen (update) slots.
 
+use std::collections::BTreeSet;
 use std::ptr::NonNull;
 
 use bpfx_isa::MapSpec;
@@ -32,8 +33,8 @@ pub struct PerfEvent {
 pub struct PerfEventArray {
     spec: MapSpec,
     cpus: u32,
-    /// Whether each slot holds an (emulated) event.
-    open: Vec<bool>,
+    /// The slots holding an (emulated) event.
+    open: BTreeSet<u32>,
     events: Vec<PerfEvent>,
 }
 
@@ -49,7 +50,7 @@ impl PerfEventArray {
         check.key_size(4)?;
         check.flags(BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_PRESERVE_ELEMS)?;
         check.no_initial_data()?;
-        let open = (0..spec.max_entries).map(|i| i < cpus).collect();
+        let open = (0..spec.max_entries.min(cpus)).collect();
         Ok(PerfEventArray { spec: spec.clone(), cpus, open, events: Vec::new() })
     }
 
@@ -65,8 +66,10 @@ impl PerfEventArray {
             BPF_F_CURRENT_CPU => u64::from(cpu),
             i => i,
         };
-        let open = *self.open.get(index as usize).ok_or(MapError::Full)?;
-        if !open {
+        if index >= u64::from(self.spec.max_entries) {
+            return Err(MapError::Full);
+        }
+        if !self.open.contains(&(index as u32)) {
             return Err(MapError::NotFound);
         }
         if index != u64::from(cpu) {
@@ -110,11 +113,10 @@ impl Map for PerfEventArray {
 
     fn prog_delete(&mut self, key: &[u8]) -> MapResult<()> {
         let index = index_key(key)?;
-        let open = self.open.get_mut(index as usize).ok_or(MapError::Full)?;
-        if !std::mem::replace(open, false) {
-            return Err(MapError::NotFound);
+        if index >= self.spec.max_entries {
+            return Err(MapError::Full);
         }
-        Ok(())
+        if self.open.remove(&index) { Ok(()) } else { Err(MapError::NotFound) }
     }
 
     fn as_perf_event_array(&mut self) -> Option<&mut PerfEventArray> {
@@ -136,7 +138,10 @@ impl Map for PerfEventArray {
         if flags != BPF_ANY {
             return Err(MapError::Invalid);
         }
-        *self.open.get_mut(index as usize).ok_or(MapError::Full)? = true;
+        if index >= self.spec.max_entries {
+            return Err(MapError::Full);
+        }
+        self.open.insert(index);
         Ok(())
     }
 

@@ -24,8 +24,8 @@ use bpfx_isa::abi::MapType;
 
 use super::fd_array::array_next_key;
 use super::flags::*;
-use super::list::SlotList;
-use super::mem::Slab;
+use super::list::{SlotList, SlotPool};
+use super::mem::{Slab, Table};
 use super::{Check, CreateError, Map, MapError, MapMemory, MapResult, index_key, sized, user_read_ok, user_write_ok};
 
 /// The kernel's `NR_CPUS` limit on a cpumap's size (8192 in common
@@ -54,12 +54,13 @@ pub struct RedirectMap {
     cpus: u32,
     /// Values, 8 bytes per slot (the largest value is 8 bytes).
     values: Slab,
-    /// Whether each slot holds an entry.
-    present: Vec<bool>,
-    /// devmap_hash only: each key's slot, free slots, insertion order.
+    /// Whether each slot holds an entry (1) or not (0).
+    present: Table,
+    /// devmap_hash only: each key's slot, each slot's key, free slots,
+    /// insertion order.
     keys: StdHashMap<u32, u32, BuildHasherDefault<DefaultHasher>>,
-    slot_keys: Vec<u32>,
-    free: Vec<u32>,
+    slot_keys: Table,
+    free: SlotPool,
     order: SlotList,
 }
 
@@ -101,14 +102,16 @@ impl RedirectMap {
         }
         let slots = spec.max_entries as usize;
         let values = check.slab(slots.checked_mul(STRIDE))?;
+        let hashed = if spec.map_type == MapType::DevmapHash { slots } else { 0 };
+        let no_mem = || check.fail(MapError::NoMem, "cannot allocate the slots");
         Ok(RedirectMap {
             cpus,
             values,
-            present: vec![false; slots],
+            present: Table::new(slots).ok_or_else(no_mem)?,
             keys: StdHashMap::default(),
-            slot_keys: vec![0; if spec.map_type == MapType::DevmapHash { slots } else { 0 }],
-            free: (0..slots as u32).rev().collect(),
-            order: SlotList::new(if spec.map_type == MapType::DevmapHash { slots } else { 0 }),
+            slot_keys: Table::new(hashed).ok_or_else(no_mem)?,
+            free: SlotPool::new(0, hashed as u32),
+            order: SlotList::new(hashed).ok_or_else(no_mem)?,
             spec,
         })
     }
@@ -120,7 +123,7 @@ impl RedirectMap {
     /// The slot of `key`, if it holds an entry.
     fn slot(&self, key: u32) -> Option<u32> {
         let slot = if self.hashed() { *self.keys.get(&key)? } else { key };
-        self.present.get(slot as usize).copied().unwrap_or(false).then_some(slot)
+        (slot < self.spec.max_entries && self.present.get(slot) == 1).then_some(slot)
     }
 
     fn value(&self, slot: u32) -> [u32; 2] {
@@ -147,7 +150,7 @@ impl RedirectMap {
     /// order), for `BPF_F_BROADCAST`.
     pub fn targets(&self) -> Vec<(u32, RedirectTarget)> {
         let keys: Vec<u32> = if self.hashed() {
-            self.order.iter().map(|s| self.slot_keys[s as usize]).collect()
+            self.order.iter().map(|s| self.slot_keys.get(s)).collect()
         } else {
             (0..self.spec.max_entries).collect()
         };
@@ -158,16 +161,16 @@ impl RedirectMap {
         let mut v = [0; STRIDE];
         v[..value.len()].copy_from_slice(value);
         self.values.write(slot as usize * STRIDE, &v);
-        self.present[slot as usize] = true;
+        self.present.set(slot, 1);
     }
 
     fn clear(&mut self, key: u32) -> bool {
         let Some(slot) = self.slot(key) else { return false };
-        self.present[slot as usize] = false;
+        self.present.set(slot, 0);
         if self.hashed() {
             self.keys.remove(&key);
             self.order.remove(slot);
-            self.free.push(slot);
+            self.free.release(slot);
         }
         true
     }
@@ -200,9 +203,9 @@ impl RedirectMap {
                 let slot = match self.slot(key) {
                     Some(slot) => slot,
                     None => {
-                        let slot = self.free.pop().ok_or(MapError::Full)?;
+                        let slot = self.free.take().ok_or(MapError::Full)?;
                         self.keys.insert(key, slot);
-                        self.slot_keys[slot as usize] = key;
+                        self.slot_keys.set(slot, key);
                         self.order.push_back(slot);
                         slot
                     }
@@ -329,7 +332,7 @@ impl Map for RedirectMap {
             Some(slot) => self.order.next(slot),
             None => self.order.first(),
         };
-        next.map(|slot| self.slot_keys[slot as usize].to_ne_bytes().to_vec()).ok_or(MapError::NotFound)
+        next.map(|slot| self.slot_keys.get(slot).to_ne_bytes().to_vec()).ok_or(MapError::NotFound)
     }
 
     /// Only the entries present (xskmap values cannot be read back, so an
