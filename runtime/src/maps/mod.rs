@@ -2,20 +2,27 @@
 //!
 //! What it is: one type per kernel map family, behind the [`Map`] trait,
 //! created from a [`MapSpec`] by [`create`] with the kernel's creation
-//! checks, and answering each operation with the kernel's result (the same
-//! errno for the same case, as Linux 6.12 does it). Two sides:
+//! checks, and answering each operation with the kernel's result: the same
+//! errno for the same case, as Linux 6.12's source has it and as the running
+//! kernel answers (`tests/maps.rs` replays operations on real maps through
+//! bpf(2) and compares). Two sides:
 //!
 //! - the program side (`prog_*`, [`Map::push`], [`Map::pop`], [`Map::peek`]
-//!   and the typed views): what the helpers call. Lookups return a pointer
-//!   into map memory; per-CPU maps act on the value of the `cpu` given;
+//!   and the typed `as_*` views): what the helpers call. Lookups return a
+//!   pointer into map memory; per-CPU maps act on the value of the `cpu`
+//!   given;
 //! - the user side ([`Map::lookup`], [`Map::update`], [`Map::delete`],
-//!   [`Map::next_key`], [`Map::dump`]): what bpf(2) does, for users and the
-//!   CLI. Values are copies; per-CPU maps read and write every CPU's value at
-//!   once, each rounded up to 8 bytes ([`Map::user_value_size`]).
+//!   [`Map::lookup_and_delete`], [`Map::next_key`], [`Map::dump`]): what
+//!   bpf(2) does, for users and the CLI. Values are copies; per-CPU maps read
+//!   and write every CPU's value at once, each rounded up to 8 bytes
+//!   ([`Map::user_value_size`]). Where the kernel's answer depends on the
+//!   CPU the syscall runs on (per-CPU LRU lists), the user side is CPU 0.
 //!
-//! What it is not: it knows nothing of programs, packets or devices. A prog
-//! array holds program *indices* the runtime resolves, a devmap holds
-//! ifindexes nobody checks, a map-in-map holds inner map *indices*.
+//! What it is not: it knows nothing of programs, packets, devices or BTF. A
+//! prog array holds program *indices* the runtime resolves, a devmap holds
+//! ifindexes nobody checks, a map-in-map holds inner map *indices*. Values
+//! never hold a spin lock, so `BPF_F_LOCK` fails with `-EINVAL` as it does
+//! in the kernel for such values.
 //!
 //! Memory: every map keeps its values in memory allocated once, when the map
 //! is created (as the kernel's preallocated maps do), and never moved. A
@@ -24,9 +31,11 @@
 //! accesses against a region table built once per load. What that memory
 //! holds after a delete follows the kernel: a preallocated hash map reuses a
 //! freed slot at once (a stale pointer then sees the new entry's value, as in
-//! the kernel); a `BPF_F_NO_PREALLOC` one keeps freed slots out of use until
-//! [`Map::end_run`] (the kernel's RCU grace period), unless it has nothing
-//! else left.
+//! the kernel); a `BPF_F_NO_PREALLOC` one (and an LPM trie) keeps freed
+//! slots out of use until [`Map::end_run`] (the kernel's RCU grace period),
+//! unless it has nothing else left. Bookkeeping sized by `max_entries` costs
+//! memory only where used, and a map too large to allocate is an `ENOMEM`
+//! [`CreateError`], not an abort.
 
 mod array;
 mod bloom;
@@ -213,8 +222,8 @@ pub struct CreateError {
 }
 
 /// A span of map memory that programs may address: the region the engines
-/// check accesses against. `stride` is the size of one value slot (for
-/// fault messages that name the element).
+/// check accesses against. `stride` is the size of one value (one CPU's, in
+/// per-CPU maps; 8-byte aligned), for fault messages that name the element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapMemory {
     pub base: *mut u8,
@@ -351,6 +360,19 @@ pub trait Map: fmt::Debug + Send {
     /// `key` is `None` or not in the map; [`MapError::NotFound`] after the
     /// last.
     fn next_key(&self, key: Option<&[u8]>) -> MapResult<Vec<u8>>;
+
+    /// A user-side value split per CPU: each CPU's `value_size` bytes for a
+    /// per-CPU map (without the padding to 8), else the value itself.
+    fn values_per_cpu<'v>(&self, value: &'v [u8]) -> Vec<&'v [u8]> {
+        let size = self.spec().value_size as usize;
+        let percpu =
+            matches!(self.spec().map_type, MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash);
+        if percpu && size != 0 {
+            value.chunks(round_up8(size)).map(|v| &v[..size.min(v.len())]).collect()
+        } else {
+            vec![value]
+        }
+    }
 
     /// Every entry, in [`Map::next_key`] order (what `bpftool map dump`
     /// shows). Maps without keys (queue, stack) list their values in the
@@ -584,6 +606,16 @@ mod tests {
                 assert_eq!(m.lookup(&last).unwrap(), 7u32.to_ne_bytes(), "{t}");
             }
         }
+    }
+
+    #[test]
+    fn per_cpu_values_split_without_padding() {
+        let m = create(&spec(MapType::PercpuArray, 4, 3, 1, 0), 2).unwrap();
+        let value = m.lookup(&[0; 4]).unwrap();
+        assert_eq!(value.len(), 16);
+        assert_eq!(m.values_per_cpu(&value), [&[0u8; 3][..], &[0; 3]]);
+        let m = create(&spec(MapType::Array, 4, 3, 1, 0), 2).unwrap();
+        assert_eq!(m.values_per_cpu(&[1, 2, 3]), [&[1u8, 2, 3][..]]);
     }
 
     #[test]
