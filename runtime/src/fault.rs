@@ -132,6 +132,10 @@ pub enum Fault {
     /// A helper (a user-registered one) panicked; the panic was caught.
     #[error("{} panicked: {message}", helper_display(*helper))]
     HelperPanicked { helper: HelperId, message: String },
+    /// A helper was given a callback that is not a function of a program
+    /// loaded in the engine.
+    #[error("callback {target:#x} is not a function of a loaded program")]
+    BadCallback { target: u64 },
     /// A legacy packet load (`ld_abs`/`ld_ind`) in a program whose context
     /// has no packet.
     #[error("legacy packet load without a packet")]

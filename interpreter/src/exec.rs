@@ -1,0 +1,530 @@
+//! The run loop: one `match` over pre-decoded ops, registers in a local
+//! array, every load and store checked against the region table.
+
+use bpfx_isa::{AtomicOp, HelperId, InsnIdx};
+use bpfx_runtime::region::{self, FRAME_SIZE, MAX_FRAMES, PACKET_REGION, STACK_REGION};
+use bpfx_runtime::vmctx::status;
+use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, VmCtx};
+
+use crate::Interpreter;
+use crate::decode::{Code, Kind, NO_REG, code_addr_parts};
+
+/// The kernel's `BPF_MAX_LOOPS`: `may_goto` jumps once a run has passed it
+/// this many times.
+const BPF_MAX_LOOPS: u64 = 8 * 1024 * 1024;
+
+/// Why a frame stopped other than by returning.
+pub(crate) struct Stop {
+    pub at: InsnIdx,
+    pub fault: Fault,
+    pub prog: ProgId,
+}
+
+/// A caller's state, saved by a bpf-to-bpf call.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    code: &'a Code,
+    prog: ProgId,
+    ret: usize,
+    saved: [u64; 4],
+}
+
+/// Sets the stack region to the live frames `0..=depth`.
+///
+/// # Safety
+/// `regions` must point to the run's region table.
+#[inline(always)]
+unsafe fn set_stack(regions: *mut Region, stack_top: u64, depth: u32) {
+    let len = (u64::from(depth) + 1) * FRAME_SIZE;
+    // SAFETY: entry STACK_REGION always exists; the caller passes the table.
+    unsafe {
+        let r = regions.add(STACK_REGION);
+        (*r).start = stack_top - len;
+        (*r).len = len;
+    }
+}
+
+/// The frame depth the stack region currently covers.
+///
+/// # Safety
+/// `regions` must point to the run's region table.
+unsafe fn stack_depth(regions: *const Region) -> u32 {
+    // SAFETY: as in `set_stack`.
+    unsafe { ((*regions.add(STACK_REGION)).len / FRAME_SIZE) as u32 - 1 }
+}
+
+/// Whether `size` bytes at `addr` lie in one region (a writable one if
+/// `write`): the rule of [`region::check`], without building a fault.
+#[inline(always)]
+fn allowed(regions: &[Region], addr: u64, size: u64, write: bool) -> bool {
+    for r in regions {
+        if r.contains(addr, size) {
+            return !write || r.writable != 0;
+        }
+    }
+    false
+}
+
+/// The fault for an access [`allowed`] refused.
+#[cold]
+#[inline(never)]
+fn access_fault(regions: &[Region], addr: u64, kind: AccessKind, size: u64) -> Fault {
+    match region::check(regions, addr, Access { kind, size }) {
+        Err(fault) => fault,
+        Ok(()) => unreachable!("check and allowed apply the same rule"),
+    }
+}
+
+impl Interpreter {
+    /// Runs `code` from op `pc` in frame `base` (0 for a program's entry, a
+    /// deeper one for a callback) until that frame exits; returns `r0`.
+    /// Keeps `vm.insn_count` current across helper calls and stores the
+    /// final count there.
+    ///
+    /// # Safety
+    /// `vm` must be the live context of a run begun on the runtime the
+    /// program was loaded into, with its region table in place.
+    pub(crate) unsafe fn exec<'a>(
+        &'a self,
+        vm: *mut VmCtx,
+        mut code: &'a Code,
+        mut prog: ProgId,
+        mut pc: usize,
+        regs: &mut [u64; 16],
+        base: u32,
+    ) -> Result<u64, Stop> {
+        // SAFETY (for the block): the caller passes the live context; its
+        // region table and helper table stay in place for the whole run,
+        // and helpers change region entries only in place.
+        unsafe {
+            let regions_ptr = (*vm).regions;
+            let regions = std::slice::from_raw_parts(regions_ptr, (*vm).region_count as usize);
+            let stack_top = (*vm).stack_top;
+            let budget = (*vm).insn_budget;
+            let mut remaining = budget - (*vm).insn_count.min(budget);
+            let mut depth = base;
+            let mut frames = [Frame { code, prog, ret: 0, saved: [0; 4] }; MAX_FRAMES as usize];
+            let mut loops = BPF_MAX_LOOPS;
+            regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
+            set_stack(regions_ptr, stack_top, depth);
+
+            macro_rules! stop {
+                ($fault:expr) => {{
+                    (*vm).insn_count = budget - remaining - 1;
+                    return Err(Stop { at: code.at(pc - 1), fault: $fault, prog });
+                }};
+            }
+            macro_rules! mem {
+                ($addr:expr, $size:expr, $write:expr, $kind:expr) => {{
+                    let addr: u64 = $addr;
+                    if !allowed(regions, addr, $size, $write) {
+                        stop!(access_fault(regions, addr, $kind, $size));
+                    }
+                    addr
+                }};
+            }
+            macro_rules! load {
+                ($ty:ty, $d:expr, $s:expr, $off:expr, $conv:expr) => {{
+                    let addr = mem!(regs[$s].wrapping_add($off), size_of::<$ty>() as u64, false, AccessKind::Load);
+                    regs[$d] = $conv((addr as *const $ty).read_unaligned());
+                }};
+            }
+            macro_rules! store {
+                ($ty:ty, $d:expr, $off:expr, $v:expr) => {{
+                    let addr = mem!(regs[$d].wrapping_add($off), size_of::<$ty>() as u64, true, AccessKind::Store);
+                    (addr as *mut $ty).write_unaligned($v as $ty);
+                }};
+            }
+            macro_rules! jump_if {
+                ($cond:expr, $target:expr) => {{
+                    if $cond {
+                        pc = $target;
+                    }
+                }};
+            }
+            macro_rules! after_call {
+                ($r0:expr, $helper:expr) => {{
+                    let r0 = $r0;
+                    match (*vm).status {
+                        status::RUNNING => {
+                            remaining = budget - (*vm).insn_count;
+                            regs[0] = r0;
+                        }
+                        status::TAIL_CALL => {
+                            (*vm).status = status::RUNNING;
+                            remaining = budget - (*vm).insn_count;
+                            let target = ProgId((*vm).tail_call_target);
+                            let Some(next) = self.code(target) else {
+                                stop!(Fault::BadHelperArg {
+                                    helper: $helper,
+                                    reason: format!("tail call target program {target} is not loaded in this engine"),
+                                });
+                            };
+                            code = next;
+                            prog = target;
+                            pc = 0;
+                            regs[0] = 0;
+                        }
+                        _ => {
+                            (*vm).status = status::RUNNING;
+                            let fault = (*vm).fault.take().expect("a faulted helper records its fault");
+                            let at = match (*vm).fault_at {
+                                u32::MAX => code.at(pc - 1),
+                                at => InsnIdx(at),
+                            };
+                            (*vm).fault_at = u32::MAX;
+                            (*vm).insn_count = (*vm).insn_count.saturating_sub(1);
+                            return Err(Stop { at, fault, prog });
+                        }
+                    }
+                }};
+            }
+
+            loop {
+                if remaining == 0 {
+                    (*vm).insn_count = budget;
+                    return Err(Stop { at: code.at(pc), fault: Fault::BudgetExhausted { budget }, prog });
+                }
+                remaining -= 1;
+                // SAFETY: `pc` is always an op index: load checked every
+                // target, and only the final `FellOff` op, which never
+                // falls through, can be followed by nothing.
+                let op = *code.ops.get_unchecked(pc);
+                pc += 1;
+                let d = (op.dst & 15) as usize;
+                let s = (op.src & 15) as usize;
+                let imm = op.imm;
+                let off = op.off as i64 as u64;
+                let target = op.off as usize;
+                match op.kind {
+                    Kind::Add64I => regs[d] = regs[d].wrapping_add(imm),
+                    Kind::Add64R => regs[d] = regs[d].wrapping_add(regs[s]),
+                    Kind::Sub64I => regs[d] = regs[d].wrapping_sub(imm),
+                    Kind::Sub64R => regs[d] = regs[d].wrapping_sub(regs[s]),
+                    Kind::Mul64I => regs[d] = regs[d].wrapping_mul(imm),
+                    Kind::Mul64R => regs[d] = regs[d].wrapping_mul(regs[s]),
+                    Kind::Div64I => regs[d] = div64(regs[d], imm),
+                    Kind::Div64R => regs[d] = div64(regs[d], regs[s]),
+                    Kind::SDiv64I => regs[d] = sdiv64(regs[d], imm),
+                    Kind::SDiv64R => regs[d] = sdiv64(regs[d], regs[s]),
+                    Kind::Mod64I => regs[d] = mod64(regs[d], imm),
+                    Kind::Mod64R => regs[d] = mod64(regs[d], regs[s]),
+                    Kind::SMod64I => regs[d] = smod64(regs[d], imm),
+                    Kind::SMod64R => regs[d] = smod64(regs[d], regs[s]),
+                    Kind::Or64I => regs[d] |= imm,
+                    Kind::Or64R => regs[d] |= regs[s],
+                    Kind::And64I => regs[d] &= imm,
+                    Kind::And64R => regs[d] &= regs[s],
+                    Kind::Xor64I => regs[d] ^= imm,
+                    Kind::Xor64R => regs[d] ^= regs[s],
+                    Kind::Lsh64I => regs[d] <<= imm & 63,
+                    Kind::Lsh64R => regs[d] <<= regs[s] & 63,
+                    Kind::Rsh64I => regs[d] >>= imm & 63,
+                    Kind::Rsh64R => regs[d] >>= regs[s] & 63,
+                    Kind::Arsh64I => regs[d] = ((regs[d] as i64) >> (imm & 63)) as u64,
+                    Kind::Arsh64R => regs[d] = ((regs[d] as i64) >> (regs[s] & 63)) as u64,
+                    Kind::Mov64I => regs[d] = imm,
+                    Kind::Mov64R => regs[d] = regs[s],
+                    Kind::MovSx8_64 => regs[d] = regs[s] as i8 as i64 as u64,
+                    Kind::MovSx16_64 => regs[d] = regs[s] as i16 as i64 as u64,
+                    Kind::MovSx32_64 => regs[d] = regs[s] as i32 as i64 as u64,
+                    Kind::Add32I => regs[d] = u64::from((regs[d] as u32).wrapping_add(imm as u32)),
+                    Kind::Add32R => regs[d] = u64::from((regs[d] as u32).wrapping_add(regs[s] as u32)),
+                    Kind::Sub32I => regs[d] = u64::from((regs[d] as u32).wrapping_sub(imm as u32)),
+                    Kind::Sub32R => regs[d] = u64::from((regs[d] as u32).wrapping_sub(regs[s] as u32)),
+                    Kind::Mul32I => regs[d] = u64::from((regs[d] as u32).wrapping_mul(imm as u32)),
+                    Kind::Mul32R => regs[d] = u64::from((regs[d] as u32).wrapping_mul(regs[s] as u32)),
+                    Kind::Div32I => regs[d] = div32(regs[d], imm),
+                    Kind::Div32R => regs[d] = div32(regs[d], regs[s]),
+                    Kind::SDiv32I => regs[d] = sdiv32(regs[d], imm),
+                    Kind::SDiv32R => regs[d] = sdiv32(regs[d], regs[s]),
+                    Kind::Mod32I => regs[d] = mod32(regs[d], imm),
+                    Kind::Mod32R => regs[d] = mod32(regs[d], regs[s]),
+                    Kind::SMod32I => regs[d] = smod32(regs[d], imm),
+                    Kind::SMod32R => regs[d] = smod32(regs[d], regs[s]),
+                    Kind::Or32I => regs[d] = u64::from(regs[d] as u32 | imm as u32),
+                    Kind::Or32R => regs[d] = u64::from(regs[d] as u32 | regs[s] as u32),
+                    Kind::And32I => regs[d] = u64::from(regs[d] as u32 & imm as u32),
+                    Kind::And32R => regs[d] = u64::from(regs[d] as u32 & regs[s] as u32),
+                    Kind::Xor32I => regs[d] = u64::from(regs[d] as u32 ^ imm as u32),
+                    Kind::Xor32R => regs[d] = u64::from(regs[d] as u32 ^ regs[s] as u32),
+                    Kind::Lsh32I => regs[d] = u64::from((regs[d] as u32) << (imm & 31)),
+                    Kind::Lsh32R => regs[d] = u64::from((regs[d] as u32) << (regs[s] & 31)),
+                    Kind::Rsh32I => regs[d] = u64::from((regs[d] as u32) >> (imm & 31)),
+                    Kind::Rsh32R => regs[d] = u64::from((regs[d] as u32) >> (regs[s] & 31)),
+                    Kind::Arsh32I => regs[d] = u64::from(((regs[d] as i32) >> (imm & 31)) as u32),
+                    Kind::Arsh32R => regs[d] = u64::from(((regs[d] as i32) >> (regs[s] & 31)) as u32),
+                    Kind::Mov32R => regs[d] = u64::from(regs[s] as u32),
+                    Kind::MovSx8_32 => regs[d] = u64::from(regs[s] as i8 as i32 as u32),
+                    Kind::MovSx16_32 => regs[d] = u64::from(regs[s] as i16 as i32 as u32),
+                    Kind::Neg64 => regs[d] = regs[d].wrapping_neg(),
+                    Kind::Neg32 => regs[d] = u64::from((regs[d] as u32).wrapping_neg()),
+                    Kind::Zext16 => regs[d] &= 0xffff,
+                    Kind::Zext32 => regs[d] &= 0xffff_ffff,
+                    Kind::Swap16 => regs[d] = u64::from((regs[d] as u16).swap_bytes()),
+                    Kind::Swap32 => regs[d] = u64::from((regs[d] as u32).swap_bytes()),
+                    Kind::Swap64 => regs[d] = regs[d].swap_bytes(),
+                    Kind::LdxB => load!(u8, d, s, off, u64::from),
+                    Kind::LdxH => load!(u16, d, s, off, u64::from),
+                    Kind::LdxW => load!(u32, d, s, off, u64::from),
+                    Kind::LdxDW => load!(u64, d, s, off, |v| v),
+                    Kind::LdxSB => load!(i8, d, s, off, |v: i8| v as i64 as u64),
+                    Kind::LdxSH => load!(i16, d, s, off, |v: i16| v as i64 as u64),
+                    Kind::LdxSW => load!(i32, d, s, off, |v: i32| v as i64 as u64),
+                    Kind::StB => store!(u8, d, off, imm),
+                    Kind::StH => store!(u16, d, off, imm),
+                    Kind::StW => store!(u32, d, off, imm),
+                    Kind::StDW => store!(u64, d, off, imm),
+                    Kind::StxB => store!(u8, d, off, regs[s]),
+                    Kind::StxH => store!(u16, d, off, regs[s]),
+                    Kind::StxW => store!(u32, d, off, regs[s]),
+                    Kind::StxDW => store!(u64, d, off, regs[s]),
+                    Kind::AtomicW | Kind::AtomicDW => {
+                        let size = if op.kind == Kind::AtomicDW { 8 } else { 4 };
+                        let addr = mem!(regs[d].wrapping_add(off), size, true, AccessKind::Atomic);
+                        atomic(AtomicOp::ALL[imm as usize], addr, size == 8, regs, s);
+                    }
+                    Kind::Ja => pc = target,
+                    Kind::Jeq64I => jump_if!(regs[d] == imm, target),
+                    Kind::Jeq64R => jump_if!(regs[d] == regs[s], target),
+                    Kind::Jgt64I => jump_if!(regs[d] > imm, target),
+                    Kind::Jgt64R => jump_if!(regs[d] > regs[s], target),
+                    Kind::Jge64I => jump_if!(regs[d] >= imm, target),
+                    Kind::Jge64R => jump_if!(regs[d] >= regs[s], target),
+                    Kind::Jset64I => jump_if!(regs[d] & imm != 0, target),
+                    Kind::Jset64R => jump_if!(regs[d] & regs[s] != 0, target),
+                    Kind::Jne64I => jump_if!(regs[d] != imm, target),
+                    Kind::Jne64R => jump_if!(regs[d] != regs[s], target),
+                    Kind::Jsgt64I => jump_if!(regs[d] as i64 > imm as i64, target),
+                    Kind::Jsgt64R => jump_if!(regs[d] as i64 > regs[s] as i64, target),
+                    Kind::Jsge64I => jump_if!(regs[d] as i64 >= imm as i64, target),
+                    Kind::Jsge64R => jump_if!(regs[d] as i64 >= regs[s] as i64, target),
+                    Kind::Jlt64I => jump_if!(regs[d] < imm, target),
+                    Kind::Jlt64R => jump_if!(regs[d] < regs[s], target),
+                    Kind::Jle64I => jump_if!(regs[d] <= imm, target),
+                    Kind::Jle64R => jump_if!(regs[d] <= regs[s], target),
+                    Kind::Jslt64I => jump_if!((regs[d] as i64) < imm as i64, target),
+                    Kind::Jslt64R => jump_if!((regs[d] as i64) < regs[s] as i64, target),
+                    Kind::Jsle64I => jump_if!(regs[d] as i64 <= imm as i64, target),
+                    Kind::Jsle64R => jump_if!(regs[d] as i64 <= regs[s] as i64, target),
+                    Kind::Jeq32I => jump_if!(regs[d] as u32 == imm as u32, target),
+                    Kind::Jeq32R => jump_if!(regs[d] as u32 == regs[s] as u32, target),
+                    Kind::Jgt32I => jump_if!(regs[d] as u32 > imm as u32, target),
+                    Kind::Jgt32R => jump_if!(regs[d] as u32 > regs[s] as u32, target),
+                    Kind::Jge32I => jump_if!(regs[d] as u32 >= imm as u32, target),
+                    Kind::Jge32R => jump_if!(regs[d] as u32 >= regs[s] as u32, target),
+                    Kind::Jset32I => jump_if!(regs[d] as u32 & imm as u32 != 0, target),
+                    Kind::Jset32R => jump_if!(regs[d] as u32 & regs[s] as u32 != 0, target),
+                    Kind::Jne32I => jump_if!(regs[d] as u32 != imm as u32, target),
+                    Kind::Jne32R => jump_if!(regs[d] as u32 != regs[s] as u32, target),
+                    Kind::Jsgt32I => jump_if!(regs[d] as i32 > imm as i32, target),
+                    Kind::Jsgt32R => jump_if!(regs[d] as i32 > regs[s] as i32, target),
+                    Kind::Jsge32I => jump_if!(regs[d] as i32 >= imm as i32, target),
+                    Kind::Jsge32R => jump_if!(regs[d] as i32 >= regs[s] as i32, target),
+                    Kind::Jlt32I => jump_if!((regs[d] as u32) < imm as u32, target),
+                    Kind::Jlt32R => jump_if!((regs[d] as u32) < regs[s] as u32, target),
+                    Kind::Jle32I => jump_if!(regs[d] as u32 <= imm as u32, target),
+                    Kind::Jle32R => jump_if!(regs[d] as u32 <= regs[s] as u32, target),
+                    Kind::Jslt32I => jump_if!((regs[d] as i32) < imm as i32, target),
+                    Kind::Jslt32R => jump_if!((regs[d] as i32) < regs[s] as i32, target),
+                    Kind::Jsle32I => jump_if!(regs[d] as i32 <= imm as i32, target),
+                    Kind::Jsle32R => jump_if!(regs[d] as i32 <= regs[s] as i32, target),
+                    Kind::MayGoto => {
+                        if loops == 0 {
+                            pc = target;
+                        } else {
+                            loops -= 1;
+                        }
+                    }
+                    Kind::CallHelper => {
+                        let f = code.helpers[imm as usize];
+                        (*vm).insn_count = budget - remaining;
+                        let r0 = f(vm, regs[1], regs[2], regs[3], regs[4], regs[5]);
+                        after_call!(r0, HelperId(op.off as u32));
+                    }
+                    Kind::Callx => {
+                        let id = regs[d];
+                        let f = usize::try_from(id)
+                            .ok()
+                            .filter(|&i| i < (*vm).helper_count as usize)
+                            .and_then(|i| *(*vm).helpers.add(i));
+                        let Some(f) = f else { stop!(Fault::UnknownHelper { id }) };
+                        (*vm).insn_count = budget - remaining;
+                        let r0 = f(vm, regs[1], regs[2], regs[3], regs[4], regs[5]);
+                        after_call!(r0, HelperId(id as u32));
+                    }
+                    Kind::CallLocal => {
+                        if depth + 1 >= MAX_FRAMES {
+                            stop!(Fault::CallDepth { max: MAX_FRAMES });
+                        }
+                        frames[(depth - base) as usize] =
+                            Frame { code, prog, ret: pc, saved: [regs[6], regs[7], regs[8], regs[9]] };
+                        depth += 1;
+                        regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
+                        set_stack(regions_ptr, stack_top, depth);
+                        pc = target;
+                    }
+                    Kind::Exit => {
+                        if depth == base {
+                            (*vm).insn_count = budget - remaining;
+                            return Ok(regs[0]);
+                        }
+                        depth -= 1;
+                        let f = frames[(depth - base) as usize];
+                        [regs[6], regs[7], regs[8], regs[9]] = f.saved;
+                        code = f.code;
+                        prog = f.prog;
+                        pc = f.ret;
+                        regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
+                        set_stack(regions_ptr, stack_top, depth);
+                    }
+                    Kind::PacketLoad => {
+                        let packet = regions[PACKET_REGION];
+                        if packet.start == 0 {
+                            stop!(Fault::NoPacket);
+                        }
+                        let index = if op.src == NO_REG { 0 } else { regs[s] };
+                        let at = index.wrapping_add(imm);
+                        let size = op.off as u64;
+                        if !packet.contains(packet.start.wrapping_add(at), size) || (at as i64) < 0 {
+                            // As the kernel: a packet load out of bounds ends the program with 0.
+                            (*vm).insn_count = budget - remaining;
+                            return Ok(0);
+                        }
+                        let mut bytes = [0u8; 4];
+                        let src = packet.start.wrapping_add(at) as *const u8;
+                        std::ptr::copy_nonoverlapping(src, bytes.as_mut_ptr(), size as usize);
+                        regs[0] = match size {
+                            1 => u64::from(bytes[0]),
+                            2 => u64::from(u16::from_be_bytes([bytes[0], bytes[1]])),
+                            _ => u64::from(u32::from_be_bytes(bytes)),
+                        };
+                    }
+                    Kind::FellOff => stop!(Fault::FellOffEnd),
+                }
+            }
+        }
+    }
+}
+
+fn div64(a: u64, b: u64) -> u64 {
+    a.checked_div(b).unwrap_or(0)
+}
+
+fn sdiv64(a: u64, b: u64) -> u64 {
+    if b == 0 { 0 } else { (a as i64).wrapping_div(b as i64) as u64 }
+}
+
+fn mod64(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { a % b }
+}
+
+fn smod64(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { (a as i64).wrapping_rem(b as i64) as u64 }
+}
+
+fn div32(a: u64, b: u64) -> u64 {
+    u64::from((a as u32).checked_div(b as u32).unwrap_or(0))
+}
+
+fn sdiv32(a: u64, b: u64) -> u64 {
+    let (a, b) = (a as i32, b as i32);
+    u64::from(if b == 0 { 0 } else { a.wrapping_div(b) as u32 })
+}
+
+fn mod32(a: u64, b: u64) -> u64 {
+    let (a, b) = (a as u32, b as u32);
+    u64::from(if b == 0 { a } else { a % b })
+}
+
+fn smod32(a: u64, b: u64) -> u64 {
+    let (a, b) = (a as i32, b as i32);
+    u64::from(if b == 0 { a as u32 } else { a.wrapping_rem(b) as u32 })
+}
+
+/// An atomic read-modify-write at `addr` (checked by the caller). Runs are
+/// single-threaded, so plain reads and writes are atomic enough; what
+/// matters is which register gets the old value.
+///
+/// # Safety
+/// `addr` must have passed the region check for a write of the width.
+#[cold]
+unsafe fn atomic(op: AtomicOp, addr: u64, wide: bool, regs: &mut [u64; 16], s: usize) {
+    // SAFETY: the caller checked `addr` against a writable region.
+    let old = unsafe {
+        if wide { (addr as *const u64).read_unaligned() } else { u64::from((addr as *const u32).read_unaligned()) }
+    };
+    let src = regs[s];
+    let new = match op {
+        AtomicOp::Add | AtomicOp::FetchAdd => Some(old.wrapping_add(src)),
+        AtomicOp::Or | AtomicOp::FetchOr => Some(old | src),
+        AtomicOp::And | AtomicOp::FetchAnd => Some(old & src),
+        AtomicOp::Xor | AtomicOp::FetchXor => Some(old ^ src),
+        AtomicOp::Xchg => Some(src),
+        AtomicOp::CmpXchg => {
+            let expected = if wide { regs[0] } else { u64::from(regs[0] as u32) };
+            (old == expected).then_some(src)
+        }
+    };
+    if let Some(new) = new {
+        // SAFETY: as above.
+        unsafe {
+            if wide {
+                (addr as *mut u64).write_unaligned(new);
+            } else {
+                (addr as *mut u32).write_unaligned(new as u32);
+            }
+        }
+    }
+    match op {
+        AtomicOp::CmpXchg => regs[0] = old,
+        op if op.fetches() => regs[s] = old,
+        _ => {}
+    }
+}
+
+/// The interpreter's entry for helpers that call back into the program:
+/// runs the subprogram `target` names in a new frame below the current one.
+///
+/// # Safety
+/// `vm` must be the live context of a run of this interpreter (its
+/// `callback_env` the interpreter).
+pub(crate) unsafe extern "C" fn callback_entry(
+    vm: *mut VmCtx,
+    target: u64,
+    r1: u64,
+    r2: u64,
+    r3: u64,
+    r4: u64,
+    r5: u64,
+) -> u64 {
+    // SAFETY: `run` set `callback_env` to the interpreter, which outlives
+    // the run, and `vm` is the live context.
+    unsafe {
+        let interp = &*((*vm).callback_env as *const Interpreter);
+        let fail = |fault: Fault| {
+            (*vm).fault = Some(fault);
+            (*vm).status = status::FAULT;
+            0
+        };
+        let fail_at = |at: InsnIdx, fault: Fault| {
+            (*vm).fault_at = at.0;
+            fail(fault)
+        };
+        let found = code_addr_parts(target)
+            .and_then(|(prog, op)| Some((prog, op, interp.code(ProgId(prog)).filter(|c| op < c.ops.len())?)));
+        let Some((prog, op, code)) = found else { return fail(Fault::BadCallback { target }) };
+        let caller = stack_depth((*vm).regions);
+        if caller + 1 >= MAX_FRAMES {
+            return fail(Fault::CallDepth { max: MAX_FRAMES });
+        }
+        let mut regs = [0u64; 16];
+        regs[1..6].copy_from_slice(&[r1, r2, r3, r4, r5]);
+        let result = interp.exec(vm, code, ProgId(prog), op, &mut regs, caller + 1);
+        set_stack((*vm).regions, (*vm).stack_top, caller);
+        match result {
+            Ok(r0) => r0,
+            Err(stop) => fail_at(stop.at, stop.fault),
+        }
+    }
+}
