@@ -27,6 +27,9 @@ mod kernel {
     const MAP_DELETE_ELEM: i64 = 3;
     const MAP_GET_NEXT_KEY: i64 = 4;
     const MAP_LOOKUP_AND_DELETE_ELEM: i64 = 21;
+    const PROG_LOAD: i64 = 5;
+    const PROG_TEST_RUN: i64 = 10;
+    const PROG_TYPE_XDP: u32 = 6;
 
     unsafe extern "C" {
         fn syscall(number: i64, ...) -> i64;
@@ -165,9 +168,110 @@ mod kernel {
             unsafe { close(self.fd as i32) };
         }
     }
+
+    impl KMap {
+        pub fn fd(&self) -> u32 {
+            self.fd
+        }
+    }
+
+    /// A loaded XDP program, closed on drop.
+    pub struct Prog {
+        fd: u32,
+    }
+
+    impl Prog {
+        /// `BPF_PROG_LOAD` of raw instructions; the verifier's log in the
+        /// error when it refuses them.
+        pub fn load_xdp(insns: &[[u8; 8]]) -> Result<Prog, String> {
+            let license = b"GPL\0";
+            let log = vec![0u8; 64 * 1024];
+            let fd = Attr::default()
+                .u32(0, PROG_TYPE_XDP)
+                .u32(4, insns.len() as u32)
+                .u64(8, insns.as_ptr() as u64)
+                .u64(16, license.as_ptr() as u64)
+                .u32(24, 1)
+                .u32(28, log.len() as u32)
+                .u64(32, log.as_ptr() as u64)
+                .call(PROG_LOAD)
+                .map_err(|e| {
+                    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+                    format!("errno {e}: {}", String::from_utf8_lossy(&log[..end]))
+                })?;
+            Ok(Prog { fd: fd as u32 })
+        }
+
+        /// `BPF_PROG_TEST_RUN` once on a 64-byte packet: the program's r0.
+        pub fn run(&self) -> Result<u32, Errno> {
+            let packet = [0u8; 64];
+            let mut attr =
+                Attr::default().u32(0, self.fd).u32(8, packet.len() as u32).u64(16, packet.as_ptr() as u64).u32(32, 1);
+            attr.call(PROG_TEST_RUN)?;
+            Ok(u32::from_ne_bytes(attr.0[4..8].try_into().expect("4 bytes")))
+        }
+    }
+
+    impl Drop for Prog {
+        fn drop(&mut self) {
+            // SAFETY: `fd` is a descriptor this value owns.
+            unsafe { close(self.fd as i32) };
+        }
+    }
 }
 
-use kernel::{Errno, KMap};
+/// Just enough of an assembler for the programs below, in raw encoding.
+mod asm {
+    pub type Insn = [u8; 8];
+
+    pub fn insn(op: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+        let mut b = [0; 8];
+        b[0] = op;
+        b[1] = dst | (src << 4);
+        b[2..4].copy_from_slice(&off.to_le_bytes());
+        b[4..8].copy_from_slice(&imm.to_le_bytes());
+        b
+    }
+
+    pub fn mov(dst: u8, imm: i32) -> Insn {
+        insn(0xb7, dst, 0, 0, imm)
+    }
+
+    pub fn mov_reg(dst: u8, src: u8) -> Insn {
+        insn(0xbf, dst, src, 0, 0)
+    }
+
+    /// `dst = r10 + off`: a pointer into the stack.
+    pub fn stack_ptr(dst: u8, off: i32) -> [Insn; 2] {
+        [mov_reg(dst, 10), insn(0x07, dst, 0, 0, off)]
+    }
+
+    /// `*(u32 *)(r10 + off) = imm`.
+    pub fn st_w(off: i16, imm: u32) -> Insn {
+        insn(0x62, 10, 0, off, imm as i32)
+    }
+
+    /// `dst = map` (`lddw` with `BPF_PSEUDO_MAP_FD`).
+    pub fn ld_map(dst: u8, fd: u32) -> [Insn; 2] {
+        [insn(0x18, dst, 1, 0, fd as i32), insn(0, 0, 0, 0, 0)]
+    }
+
+    pub fn call(helper: i32) -> Insn {
+        insn(0x85, 0, 0, 0, helper)
+    }
+
+    /// `if dst != imm goto +off`.
+    pub fn jne(dst: u8, imm: i32, off: i16) -> Insn {
+        insn(0x55, dst, 0, off, imm)
+    }
+
+    pub fn exit() -> Insn {
+        insn(0x95, 0, 0, 0, 0)
+    }
+}
+
+use asm::*;
+use kernel::{Errno, KMap, Prog};
 
 /// The kernel's number of possible CPUs: per-CPU values on the user side
 /// come one per possible CPU, so bpfx maps compared with the kernel's use
@@ -628,4 +732,144 @@ fn ring_buffer_refuses_the_element_operations_as_the_kernel() {
     let (k, b) = (p.k.next_key(None), errno(p.b.next_key(None)));
     p.same("next_key".into(), k, b);
     p.delete(&[]);
+}
+
+/// What a helper returns to the program for a map operation's result.
+fn helper_r0(r: Result<(), MapError>) -> u32 {
+    r.map_or_else(|e| e.errno() as u32, |()| 0)
+}
+
+/// A program that calls `bpf_map_update_elem(map, &key, &value, flags)`
+/// with a `u32` key and a `u64` value, and returns its result.
+fn update_prog(map: &KMap, key: u32, value: u64, flags: u32) -> Prog {
+    let mut p = vec![st_w(-4, key), st_w(-16, value as u32), st_w(-12, (value >> 32) as u32)];
+    p.extend(ld_map(1, map.fd()));
+    p.extend(stack_ptr(2, -4));
+    p.extend(stack_ptr(3, -16));
+    p.extend([mov(4, flags as i32), call(2), exit()]);
+    Prog::load_xdp(&p).unwrap_or_else(|e| panic!("the kernel refuses the update program: {e}"))
+}
+
+#[test]
+fn program_side_updates_match_the_kernel() {
+    if !kernel_available("program_side_updates_match_the_kernel") {
+        return;
+    }
+    // Per-CPU values are written on the CPU the program runs on: CPU 0,
+    // as for the bpfx side.
+    kernel::pin_to_cpu0().expect("sched_setaffinity");
+    for (t, max) in [
+        (MapType::Array, 2),
+        (MapType::PercpuArray, 2),
+        (MapType::Hash, 2),
+        (MapType::PercpuHash, 2),
+        (MapType::LruHash, 64),
+        (MapType::LruPercpuHash, 64),
+    ] {
+        let mut rng = Rng(0x5eed_0006);
+        let mut p = Pair::new(&spec(t, 4, 8, max, 0));
+        let vlen = p.b.user_value_size();
+        for step in 0..60 {
+            let key = rng.below(3) as u32;
+            match rng.below(6) {
+                0 => {
+                    // Set every CPU's value from the user side, so a later
+                    // program write shows which CPUs it touched.
+                    let (value, flags) = (rng.bytes(vlen), [BPF_ANY, BPF_EXIST][rng.below(2) as usize]);
+                    p.update(&key.to_ne_bytes(), &value, flags);
+                    continue;
+                }
+                // Freed slots come back with the other CPUs' old values,
+                // which an insert from a program must clear.
+                1 => {
+                    p.delete(&key.to_ne_bytes());
+                    continue;
+                }
+                _ => {}
+            }
+            let (value, flags) = (rng.next(), rng.below(8) as u32);
+            let kernel = update_prog(&p.k, key, value, flags).run();
+            let bpfx = helper_r0(p.b.prog_update(&key.to_ne_bytes(), &value.to_ne_bytes(), u64::from(flags), 0));
+            p.same(format!("{t} step {step}: program update {key} {value:#x} flags {flags}"), kernel, Ok(bpfx));
+            for k in 0..3u32 {
+                p.lookup(&k.to_ne_bytes());
+            }
+        }
+        p.keys(t == MapType::Array || t == MapType::PercpuArray);
+    }
+}
+
+#[test]
+fn program_side_queue_pushes_match_the_kernel() {
+    if !kernel_available("program_side_queue_pushes_match_the_kernel") {
+        return;
+    }
+    for t in [MapType::Queue, MapType::Stack] {
+        let mut p = Pair::new(&spec(t, 0, 8, 2, 0));
+        for (step, flags) in [0, 0, 0, 1, 2, 3, 4, 2, 0].into_iter().enumerate() {
+            let value = 0x1111 * (step as u64 + 1);
+            let mut prog = vec![st_w(-8, value as u32), st_w(-4, 0)];
+            prog.extend(ld_map(1, p.k.fd()));
+            prog.extend(stack_ptr(2, -8));
+            prog.extend([mov(3, flags), call(87), exit()]);
+            let kernel = Prog::load_xdp(&prog).unwrap().run();
+            let bpfx = helper_r0(p.b.push(&value.to_ne_bytes(), flags as u64));
+            p.same(format!("{t} push {value:#x} flags {flags}"), kernel, Ok(bpfx));
+        }
+        for _ in 0..3 {
+            p.lookup_and_delete(&[]);
+        }
+    }
+}
+
+#[test]
+fn ring_buffer_fills_and_reports_as_the_kernels() {
+    if !kernel_available("ring_buffer_fills_and_reports_as_the_kernels") {
+        return;
+    }
+    let s = spec(MapType::Ringbuf, 0, 0, 4096, 0);
+    let k = KMap::create(s.map_type.value(), 0, 0, 4096, 0, 0, 0).unwrap();
+    let mut b = create(&s, 1).unwrap();
+    let output = |flags: i32| {
+        let mut p = vec![st_w(-8, 0xabcd), st_w(-4, 0)];
+        p.extend(ld_map(1, k.fd()));
+        p.extend(stack_ptr(2, -8));
+        p.extend([mov(3, 8), mov(4, flags), call(130), exit()]);
+        Prog::load_xdp(&p).unwrap()
+    };
+    let query = |which: i32| {
+        let mut p = ld_map(1, k.fd()).to_vec();
+        p.extend([mov(2, which), call(134), exit()]);
+        Prog::load_xdp(&p).unwrap()
+    };
+    // A reservation with flags fails; one without is discarded.
+    let reserve = |flags: i32| {
+        let mut p = ld_map(1, k.fd()).to_vec();
+        p.extend([mov(2, 16), mov(3, flags), call(131), jne(0, 0, 2), mov(0, 0), exit()]);
+        p.extend([mov_reg(1, 0), mov(2, 0), call(133), mov(0, 1), exit()]);
+        Prog::load_xdp(&p).unwrap()
+    };
+    let rb = b.as_ringbuf().unwrap();
+    assert_eq!(reserve(1).run(), Ok(u32::from(rb.reserve(16, 1).is_some())));
+    let sample = rb.reserve(16, 0).unwrap();
+    rb.discard(sample.as_ptr() as u64, 0).unwrap();
+    assert_eq!(reserve(0).run(), Ok(1));
+    assert_eq!(output(4).run(), Ok(helper_r0(rb.output(&[0; 8], 4))));
+    let (out, out_no_wakeup) = (output(0), output(BPF_RB_NO_WAKEUP as i32));
+    let mut n = 0;
+    loop {
+        let prog = if n % 2 == 0 { &out } else { &out_no_wakeup };
+        let flags = if n % 2 == 0 { 0 } else { BPF_RB_NO_WAKEUP };
+        let (kernel, bpfx) = (prog.run().unwrap(), helper_r0(rb.output(&0xabcdu64.to_ne_bytes(), flags)));
+        assert_eq!(kernel, bpfx, "output {n}");
+        if kernel != 0 {
+            assert_eq!(kernel, MapError::Again.errno() as u32);
+            break;
+        }
+        n += 1;
+    }
+    assert!(n > 200, "only {n} records fit");
+    for which in [BPF_RB_AVAIL_DATA, BPF_RB_RING_SIZE, BPF_RB_CONS_POS, BPF_RB_PROD_POS, 7] {
+        assert_eq!(query(which as i32).run(), Ok(rb.query(which) as u32), "query {which}");
+    }
 }
