@@ -800,8 +800,8 @@ fn program_side_updates_match_the_kernel() {
 }
 
 #[test]
-fn program_side_queue_pushes_match_the_kernel() {
-    if !kernel_available("program_side_queue_pushes_match_the_kernel") {
+fn program_side_queue_operations_match_the_kernel() {
+    if !kernel_available("program_side_queue_operations_match_the_kernel") {
         return;
     }
     for t in [MapType::Queue, MapType::Stack] {
@@ -819,6 +819,16 @@ fn program_side_queue_pushes_match_the_kernel() {
         for _ in 0..3 {
             p.lookup_and_delete(&[]);
         }
+        // Popping from an empty map clears the program's buffer: the
+        // program returns what its buffer holds after the pop.
+        let mut prog = vec![st_w(-8, 0xdead_beef), st_w(-4, 0x1234_5678)];
+        prog.extend(ld_map(1, p.k.fd()));
+        prog.extend(stack_ptr(2, -8));
+        prog.extend([call(88), insn(0x61, 0, 10, -8, 0), exit()]);
+        let kernel = Prog::load_xdp(&prog).unwrap().run();
+        let mut buffer = 0x1234_5678_dead_beef_u64.to_ne_bytes();
+        assert_eq!(p.b.pop(&mut buffer), Err(MapError::NotFound));
+        assert_eq!(kernel, Ok(u32::from_ne_bytes(buffer[..4].try_into().unwrap())), "{t}: buffer after an empty pop");
     }
 }
 
