@@ -406,6 +406,7 @@ fn creation_rules_match_the_kernel() {
     }
     use MapType::*;
     let cases: &[(MapType, u32, u32, u32, u32)] = &[
+        (Unspec, 4, 4, 1, 0),
         (Array, 4, 4, 1, 0),
         (Array, 8, 4, 1, 0),
         (Array, 4, 0, 1, 0),

@@ -17,12 +17,15 @@ use super::{
 };
 
 /// An array or per-CPU array. The value of index `i` on CPU `c` lives at
-/// `(i * cpus + c) * stride` (`cpus` is 1 for a plain array), `stride`
+/// `(i * copies + c) * stride` (`copies` is the CPU count, or 1 for a plain
+/// array), `stride`
 /// being `value_size` rounded up to 8.
 #[derive(Debug)]
 pub struct ArrayMap {
     spec: MapSpec,
     cpus: u32,
+    /// Values per index: `cpus` for a per-CPU array, else 1.
+    copies: u32,
     percpu: bool,
     stride: usize,
     values: Slab,
@@ -51,8 +54,8 @@ impl ArrayMap {
         if spec.max_entries > 1 << 31 {
             return Err(check.fail(MapError::Full, format!("max_entries {} is too large", spec.max_entries)));
         }
-        let cpus = if percpu { cpus } else { 1 };
-        let len = (spec.max_entries as usize).checked_mul(cpus as usize).and_then(|n| n.checked_mul(stride));
+        let copies = if percpu { cpus } else { 1 };
+        let len = (spec.max_entries as usize).checked_mul(copies as usize).and_then(|n| n.checked_mul(stride));
         let mut values = check.slab(len)?;
         if let Some(data) = &spec.initial_data {
             check.require(data.len() <= spec.value_size as usize, || {
@@ -60,11 +63,11 @@ impl ArrayMap {
             })?;
             values.write(0, data);
         }
-        Ok(ArrayMap { spec: spec.clone(), cpus, percpu, stride, values })
+        Ok(ArrayMap { spec: spec.clone(), cpus, copies, percpu, stride, values })
     }
 
     fn offset(&self, index: u32, cpu: u32) -> usize {
-        (index as usize * self.cpus as usize + cpu as usize) * self.stride
+        (index as usize * self.copies as usize + cpu as usize) * self.stride
     }
 
     /// The checks of `array_map_update_elem` (program side, and the user
@@ -116,7 +119,7 @@ impl Map for ArrayMap {
         sized(value, self.spec.value_size as usize)?;
         self.update_flags(index, flags)?;
         let cpu = if self.percpu { cpu } else { 0 };
-        if cpu >= self.cpus {
+        if cpu >= self.copies {
             return Err(MapError::Invalid);
         }
         self.values.write(self.offset(index, cpu), value);
@@ -136,7 +139,7 @@ impl Map for ArrayMap {
         }
         // Per-CPU values come out whole (rounded up to 8), as the kernel
         // copies them; a plain array's value is exactly `value_size`.
-        let len = if self.percpu { self.stride * self.cpus as usize } else { self.spec.value_size as usize };
+        let len = if self.percpu { self.stride * self.copies as usize } else { self.spec.value_size as usize };
         let mut out = vec![0; len];
         self.values.read(self.offset(index, 0), &mut out);
         Ok(out)
@@ -177,7 +180,7 @@ impl Map for ArrayMap {
 impl ArrayMap {
     fn prog_lookup_percpu_inner(&self, key: &[u8], cpu: u32) -> Option<NonNull<u8>> {
         let index = index_key(key).ok()?;
-        if index >= self.spec.max_entries || cpu >= self.cpus {
+        if index >= self.spec.max_entries || cpu >= self.copies {
             return None;
         }
         Some(self.values.ptr(self.offset(index, cpu)))

@@ -297,7 +297,10 @@ pub trait Map: fmt::Debug + Send {
     }
 
     /// `bpf_map_pop_elem` (queue, stack) into `value`;
-    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM` on those maps does the same.
+    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM` on those maps does the same. When
+    /// there is nothing ([`MapError::NotFound`]) `value` is zeroed: the
+    /// kernel clears the program's buffer, so the helper copies it back
+    /// either way.
     fn pop(&mut self, value: &mut [u8]) -> MapResult<()> {
         let _ = value;
         Err(MapError::Invalid)
@@ -306,7 +309,8 @@ pub trait Map: fmt::Debug + Send {
     /// `bpf_map_peek_elem`: copies the next value of a queue or stack into
     /// `value`; for a bloom filter `value` is the input, and the answer is
     /// `Ok` (maybe present) or [`MapError::NotFound`] (certainly absent).
-    /// `BPF_MAP_LOOKUP_ELEM` on those maps does the same.
+    /// `BPF_MAP_LOOKUP_ELEM` on those maps does the same. An empty queue or
+    /// stack zeroes `value`, as [`Map::pop`] does.
     fn peek(&self, value: &mut [u8]) -> MapResult<()> {
         let _ = value;
         Err(MapError::Invalid)
@@ -416,6 +420,7 @@ pub fn create(spec: &MapSpec, cpus: u32) -> Result<Box<dyn Map>, CreateError> {
         MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap => {
             Box::new(RedirectMap::new(spec, cpus)?)
         }
+        MapType::Unspec => return Err(check.fail(MapError::Invalid, "map type 0 (unspec) is no map type")),
         other => return Err(check.fail(MapError::NotSupp, format!("bpfx does not implement {other} maps"))),
     })
 }
