@@ -16,11 +16,14 @@
 //! (user-side lookups do not count, as in the kernel). Inserting into a full
 //! map evicts the least recently used entry, and only that one. The
 //! kernel's LRU approximates this: it evicts from an inactive list in
-//! batches, keeps per-CPU free lists, and may evict before the map is full
-//! or evict entries used recently; a failed update (say `BPF_EXIST` on a
-//! missing key) may evict there too, never here. With `BPF_F_NO_COMMON_LRU`
-//! each CPU has its own list and its own share of the entries, as in the
-//! kernel.
+//! batches (filling a 16-entry map with 18 keys leaves 14 there, 200 with
+//! 202 leaves 152; `tests/maps.rs` checks the kernel keeps a subset of what
+//! bpfx keeps), keeps per-CPU free lists, and may evict before the map is
+//! full or evict entries used recently. It also takes a fresh node for every
+//! update, so updating an existing key of a full map, or a failed update
+//! (say `BPF_EXIST` on a missing key), may evict there, never here. With
+//! `BPF_F_NO_COMMON_LRU` each CPU has its own list and its own share of the
+//! entries, as in the kernel; the user side acts as CPU 0.
 
 use std::collections::HashMap as StdHashMap;
 use std::collections::VecDeque;
