@@ -294,7 +294,7 @@ fn kernel_available(test: &str) -> bool {
 }
 
 fn spec(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32, flags: u32) -> MapSpec {
-    MapSpec { name: "difftest".into(), map_type, key_size, value_size, max_entries, flags, initial_data: None }
+    MapSpec { name: "difftest".into(), map_type, key_size, value_size, max_entries, flags, ..MapSpec::default() }
 }
 
 /// A kernel map and a bpfx map from one spec.

@@ -1,6 +1,6 @@
 //! The kernel's ABI as data: helper ids, names and prototypes, program
-//! types, context layouts, map types. Each is one table that the loader,
-//! verifier, runtime and engines share.
+//! types, attach types, context layouts, map types. Each is one table that
+//! the loader, verifier, runtime and engines share.
 
 mod ctx;
 mod helpers;
@@ -12,4 +12,4 @@ pub use ctx::{
     ctx_layout,
 };
 pub use proto::{ArgKind, Family, HelperProto, RetKind, proto};
-pub use types::{MapType, ProgType};
+pub use types::{AttachType, MapType, ProgType};

@@ -1,5 +1,6 @@
-//! Program and map types by the kernel's numbering (`enum bpf_prog_type`,
-//! `enum bpf_map_type` in Linux 6.12's `linux/bpf.h`).
+//! Program, map and attach types by the kernel's numbering (`enum
+//! bpf_prog_type`, `enum bpf_map_type`, `enum bpf_attach_type` in Linux
+//! 6.12's `linux/bpf.h`).
 
 macro_rules! kernel_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($variant:ident = $value:literal, $kname:literal;)* }) => {
@@ -121,6 +122,72 @@ kernel_enum! {
     }
 }
 
+kernel_enum! {
+    /// An attach type (`BPF_*` of `enum bpf_attach_type`): what a program is
+    /// loaded for (`expected_attach_type`) and attached to. Some program
+    /// types' context and helpers depend on it (a `cgroup/connect4` program
+    /// may write the address, a `cgroup/bind4` one may not).
+    pub enum AttachType {
+        CgroupInetIngress = 0, "cgroup_inet_ingress";
+        CgroupInetEgress = 1, "cgroup_inet_egress";
+        CgroupInetSockCreate = 2, "cgroup_inet_sock_create";
+        CgroupSockOps = 3, "cgroup_sock_ops";
+        SkSkbStreamParser = 4, "sk_skb_stream_parser";
+        SkSkbStreamVerdict = 5, "sk_skb_stream_verdict";
+        CgroupDevice = 6, "cgroup_device";
+        SkMsgVerdict = 7, "sk_msg_verdict";
+        CgroupInet4Bind = 8, "cgroup_inet4_bind";
+        CgroupInet6Bind = 9, "cgroup_inet6_bind";
+        CgroupInet4Connect = 10, "cgroup_inet4_connect";
+        CgroupInet6Connect = 11, "cgroup_inet6_connect";
+        CgroupInet4PostBind = 12, "cgroup_inet4_post_bind";
+        CgroupInet6PostBind = 13, "cgroup_inet6_post_bind";
+        CgroupUdp4Sendmsg = 14, "cgroup_udp4_sendmsg";
+        CgroupUdp6Sendmsg = 15, "cgroup_udp6_sendmsg";
+        LircMode2 = 16, "lirc_mode2";
+        FlowDissector = 17, "flow_dissector";
+        CgroupSysctl = 18, "cgroup_sysctl";
+        CgroupUdp4Recvmsg = 19, "cgroup_udp4_recvmsg";
+        CgroupUdp6Recvmsg = 20, "cgroup_udp6_recvmsg";
+        CgroupGetsockopt = 21, "cgroup_getsockopt";
+        CgroupSetsockopt = 22, "cgroup_setsockopt";
+        TraceRawTp = 23, "trace_raw_tp";
+        TraceFentry = 24, "trace_fentry";
+        TraceFexit = 25, "trace_fexit";
+        ModifyReturn = 26, "modify_return";
+        LsmMac = 27, "lsm_mac";
+        TraceIter = 28, "trace_iter";
+        CgroupInet4Getpeername = 29, "cgroup_inet4_getpeername";
+        CgroupInet6Getpeername = 30, "cgroup_inet6_getpeername";
+        CgroupInet4Getsockname = 31, "cgroup_inet4_getsockname";
+        CgroupInet6Getsockname = 32, "cgroup_inet6_getsockname";
+        XdpDevmap = 33, "xdp_devmap";
+        CgroupInetSockRelease = 34, "cgroup_inet_sock_release";
+        XdpCpumap = 35, "xdp_cpumap";
+        SkLookup = 36, "sk_lookup";
+        Xdp = 37, "xdp";
+        SkSkbVerdict = 38, "sk_skb_verdict";
+        SkReuseportSelect = 39, "sk_reuseport_select";
+        SkReuseportSelectOrMigrate = 40, "sk_reuseport_select_or_migrate";
+        PerfEvent = 41, "perf_event";
+        TraceKprobeMulti = 42, "trace_kprobe_multi";
+        LsmCgroup = 43, "lsm_cgroup";
+        StructOps = 44, "struct_ops";
+        Netfilter = 45, "netfilter";
+        TcxIngress = 46, "tcx_ingress";
+        TcxEgress = 47, "tcx_egress";
+        TraceUprobeMulti = 48, "trace_uprobe_multi";
+        CgroupUnixConnect = 49, "cgroup_unix_connect";
+        CgroupUnixSendmsg = 50, "cgroup_unix_sendmsg";
+        CgroupUnixRecvmsg = 51, "cgroup_unix_recvmsg";
+        CgroupUnixGetpeername = 52, "cgroup_unix_getpeername";
+        CgroupUnixGetsockname = 53, "cgroup_unix_getsockname";
+        NetkitPrimary = 54, "netkit_primary";
+        NetkitPeer = 55, "netkit_peer";
+        TraceKprobeSession = 56, "trace_kprobe_session";
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +203,10 @@ mod tests {
         for (i, t) in MapType::ALL.iter().enumerate() {
             assert_eq!(t.value() as usize, i);
         }
+        for (i, t) in AttachType::ALL.iter().enumerate() {
+            assert_eq!(t.value() as usize, i);
+        }
+        assert_eq!(AttachType::Xdp.value(), 37);
+        assert_eq!(AttachType::TraceKprobeSession.value(), 56);
     }
 }

@@ -542,7 +542,7 @@ pub(crate) mod test_util {
     use super::*;
 
     pub(crate) fn spec(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32, flags: u32) -> MapSpec {
-        MapSpec { name: "test".into(), map_type, key_size, value_size, max_entries, flags, initial_data: None }
+        MapSpec { name: "test".into(), map_type, key_size, value_size, max_entries, flags, ..MapSpec::default() }
     }
 
     pub(crate) fn k32(i: u32) -> [u8; 4] {
