@@ -12,6 +12,8 @@
 //! path will live in its own `kernel` module. It executes nothing.
 
 mod error;
+#[cfg(target_os = "linux")]
+pub mod kernel;
 mod object;
 
 pub use error::LoadError;
