@@ -345,12 +345,24 @@ fn multi_line_errors_and_errors_before_the_walk_are_read() {
         let after = &text[text.rfind("5: (71)").unwrap()..];
         assert!(after.contains(&format!("{}\n{}\n", lines[0], lines[1])), "{text}");
     }
-    // The control-flow check runs before any instruction is walked.
-    let r = rejection(&bpf, "r0 = 0\ngoto +1\nr0 = 1\nexit", LogLevel::Level1);
-    assert_eq!(r.errno, Errno::EINVAL);
-    assert_eq!(r.log.error_message().as_deref(), Some("unreachable insn 2"));
-    assert_eq!(r.log.error_insn(), Some(InsnIdx(2)));
-    assert_eq!(r.log.stats.map(|s| s.insns_processed), Some(0));
+    // The control-flow check runs before any instruction is walked (level
+    // 2 prints the subprogram's start, `func#0 @0`, before it).
+    for level in [LogLevel::Level1, LogLevel::Level2] {
+        let r = rejection(&bpf, "r0 = 0\ngoto +1\nr0 = 1\nexit", level);
+        assert_eq!(r.errno, Errno::EINVAL);
+        assert_eq!(r.log.error_message().as_deref(), Some("unreachable insn 2"), "{level:?}");
+        assert_eq!(r.log.error_insn(), Some(InsnIdx(2)));
+        assert_eq!(r.log.stats.map(|s| s.insns_processed), Some(0));
+        let r = rejection(&bpf, "r0 = 0\nif r0 == 0 goto +5\nexit", level);
+        assert_eq!(r.log.error_message().as_deref(), Some("jump out of range from insn 1 to 7"), "{level:?}");
+        assert_eq!(r.log.error_insn(), Some(InsnIdx(1)));
+    }
+    // Precision tracking (level 2) prints between the instructions; the
+    // error still comes out alone.
+    let r = rejection(&bpf, "r1 = 5\nr0 = r10\nr0 += r1\nr0 = *(u64 *)(r0 - 16)\nexit", LogLevel::Level2);
+    assert!(r.log.text.contains("mark_precise: "), "{}", r.log.text);
+    assert_eq!(r.log.error_insn(), Some(InsnIdx(3)));
+    assert_eq!(r.log.error_message().as_deref(), Some("misaligned stack access off 0+5+-16 size 8"));
 }
 
 #[test]
@@ -691,6 +703,10 @@ fn pinned_objects_are_found_again_by_path() {
     bpf.pin(prog.fd(), &fs.0.join("prog")).unwrap();
     let map_fd = bpf.get_pinned(&fs.0.join("map")).unwrap();
     assert_eq!(bpf.map_info(map_fd.as_fd()).unwrap().id, map.info().unwrap().id);
+    let reopened = bpf.open_map(map_fd).unwrap();
+    assert_eq!((reopened.spec().name.as_str(), reopened.spec().map_type), ("pinned", MapType::Array));
+    map.update(&0u32.to_ne_bytes(), &9u32.to_ne_bytes(), UpdateFlags::ANY).unwrap();
+    assert_eq!(reopened.lookup(&0u32.to_ne_bytes()).unwrap(), Some(9u32.to_ne_bytes().to_vec()));
     let prog_fd = bpf.get_pinned(&fs.0.join("prog")).unwrap();
     assert_eq!(bpf.prog_info(prog_fd.as_fd()).unwrap().id, prog.info().unwrap().id);
 

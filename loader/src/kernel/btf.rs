@@ -75,7 +75,7 @@ impl Bpf {
 /// Errnos with which the kernel refuses the BTF itself (and says why in
 /// the log), rather than the call.
 fn rejection(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::E2BIG | libc::ENOTSUP | libc::ENOENT))
+    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::E2BIG | libc::ENOTSUP))
 }
 
 impl Btf {

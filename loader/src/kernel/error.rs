@@ -134,6 +134,9 @@ pub enum KernelError {
     #[error("{what} of map `{map}` is {len} bytes, the map's is {expected}")]
     Size { map: String, what: &'static str, len: usize, expected: usize },
 
+    #[error("the kernel's map type {value} is unknown to bpfx")]
+    UnknownMapType { value: u32 },
+
     #[error("{what} contains a nul byte")]
     Nul { what: &'static str },
 

@@ -155,15 +155,19 @@ fn is_stats(line: &str) -> bool {
 }
 
 /// Lines around an error that are not the error: register states, source
-/// lines, precision tracking, path markers.
+/// lines, precision tracking, path markers, subprogram starts and the
+/// liveness listing of level 2.
 fn is_context(line: &str) -> bool {
-    let numbered = line.split_once(':').is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    numbered
+    let numbered =
+        |l: &str| l.split_once(':').is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    numbered(line.trim_start())
         || line.starts_with("; ")
         || line.starts_with("mark_precise: ")
         || line.starts_with("from ")
         || line.starts_with("last_idx ")
         || line.starts_with("regs=")
+        || line.starts_with("func#")
+        || line.starts_with("Live regs before insn:")
         || line.trim().is_empty()
 }
 

@@ -136,6 +136,25 @@ impl Bpf {
         })
     }
 
+    /// A handle on an existing map (pinned, or opened by id), its spec
+    /// read back from the kernel.
+    pub fn open_map(&self, fd: OwnedFd) -> Result<Map, KernelError> {
+        let info = self.map_info(fd.as_fd())?;
+        let map_type =
+            MapType::from_value(info.map_type).ok_or(KernelError::UnknownMapType { value: info.map_type })?;
+        let spec = MapSpec {
+            name: info.name,
+            map_type,
+            key_size: info.key_size,
+            value_size: info.value_size,
+            max_entries: info.max_entries,
+            flags: info.map_flags,
+            ..MapSpec::default()
+        };
+        let value_len = user_value_len(map_type, spec.value_size)?;
+        Ok(Map { fd, bpf: self.clone(), spec, value_len })
+    }
+
     /// Every map of `specs`, in order, their BTF types from `btf`; on a
     /// failure the maps created so far are closed.
     pub fn create_maps(&self, specs: &[MapSpec], btf: Option<&Btf>) -> Result<Vec<Map>, KernelError> {

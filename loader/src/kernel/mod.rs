@@ -2,8 +2,8 @@
 //! (Linux only).
 //!
 //! What it is: the kernel's `union bpf_attr` layouts as `#[repr(C)]`
-//! structs ([`attr`](self) module, checked against the kernel's header),
-//! and on top of them maps ([`Map`]: create from a [`bpfx_isa::MapSpec`],
+//! structs (private, each checked field by field against the kernel's
+//! header by a test), and on top of them maps ([`Map`]: create from a [`bpfx_isa::MapSpec`],
 //! lookup, update, delete, next key, freeze), programs ([`Prog`]: load a
 //! [`bpfx_isa::Program`] with its map references turned into map fds, the
 //! verifier's log grown until it fits and read into a [`VerifierLog`];

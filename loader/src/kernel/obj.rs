@@ -63,10 +63,12 @@ impl Bpf {
         loop {
             let mut attr = GetIdAttr { start_id: start, ..GetIdAttr::default() };
             match self.call(cmd, &mut attr) {
-                Ok(_) => {
+                // Ids only grow; anything else would loop forever.
+                Ok(_) if attr.next_id > start => {
                     ids.push(attr.next_id);
                     start = attr.next_id;
                 }
+                Ok(_) => return Ok(ids),
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(ids),
                 Err(e) => return Err(SyscallError::new(cmd, e).into()),
             }
