@@ -1,6 +1,10 @@
 //! Why an object does not load.
 
-use bpfx_isa::DecodeError;
+use std::path::PathBuf;
+
+use bpfx_isa::{DecodeError, InsnIdx};
+
+use crate::btf::BtfError;
 
 /// Why an object does not load. Positions are byte offsets in the file or
 /// in the named section; the caller adds the file name.
@@ -47,4 +51,44 @@ pub enum LoadError {
     },
     #[error("license section is not a NUL-terminated UTF-8 string")]
     BadLicense,
+    #[error("version section is {0} bytes, not 4")]
+    BadVersion(usize),
+    #[error("section {section} {source}")]
+    Btf {
+        section: String,
+        #[source]
+        source: BtfError,
+    },
+    /// A `DATASEC` of the object's BTF that does not describe its ELF section.
+    #[error("BTF data section {datasec}: {reason}")]
+    BadDatasec { datasec: String, reason: String },
+    #[error("section {section}: map {name} at {offset:#x}: {reason}")]
+    BadMap { section: String, name: String, offset: u64, reason: String },
+    #[error("section {section}: relocation {index} at {offset:#x} has unknown type {r_type}")]
+    UnknownRelocation { section: String, index: usize, offset: u64, r_type: u32 },
+    #[error("section {section}: relocation {index} at {offset:#x} against {symbol}: {reason}")]
+    BadRelocation { section: String, index: usize, offset: u64, symbol: String, reason: String },
+    #[error("section {section}: program {name}: {reason}")]
+    BadProgram { section: String, name: String, reason: String },
+    #[error("extern {name}: {reason}")]
+    Extern { name: String, reason: String },
+    /// A CO-RE relocation that cannot be applied (libbpf refuses the object
+    /// for these; one whose target is merely missing poisons the
+    /// instruction instead).
+    #[error("section {section}: CO-RE relocation {index} ({kind}) at insn {at}: {reason}")]
+    Core { section: String, index: usize, kind: &'static str, at: InsnIdx, reason: String },
+    #[error("reading {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("target BTF {path} {source}")]
+    TargetBtf {
+        path: PathBuf,
+        #[source]
+        source: BtfError,
+    },
+    #[error("{what} is needed, but {reason}")]
+    Unavailable { what: &'static str, reason: String },
 }

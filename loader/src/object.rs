@@ -22,16 +22,21 @@ const ELF64_SYM_SIZE: usize = 24;
 /// `e_shstrndx` value meaning "the index is in section 0's `sh_link`".
 const SHN_XINDEX: u16 = 0xffff;
 const LICENSE_SECTION: &str = "license";
+const VERSION_SECTION: &str = "version";
 
 /// The index of a section in the object's section header table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SectionIndex(pub u32);
 
-/// A parsed BPF ELF object.
+/// A BPF ELF object: from [`Object::parse`], its ELF structure; from
+/// [`Object::load`](crate::Object::load), also its BTF, maps and linked
+/// programs.
 #[derive(Debug, Clone)]
 pub struct Object {
-    sections: Vec<CodeSection>,
-    license: Option<String>,
+    pub(crate) sections: Vec<CodeSection>,
+    pub(crate) license: Option<String>,
+    pub(crate) version: Option<u32>,
+    pub(crate) loaded: Option<crate::load::Loaded>,
 }
 
 /// An executable section: its instructions and what names or patches them.
@@ -146,6 +151,32 @@ impl fmt::Display for RelocKind {
     }
 }
 
+/// A symbol table entry, as the loader's later stages read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ElfSymbol {
+    pub index: usize,
+    /// Its name; a section symbol's is its section's.
+    pub name: String,
+    pub kind: SymbolKind,
+    pub binding: Binding,
+    /// `STV_*`.
+    pub visibility: u8,
+    /// `st_shndx`: 0 for an undefined (extern) symbol.
+    pub shndx: usize,
+    pub value: u64,
+    pub size: u64,
+}
+
+/// A relocation entry of any section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawRelocation {
+    /// Its position in its relocation section.
+    pub index: usize,
+    pub offset: u64,
+    pub kind: RelocKind,
+    pub symbol: usize,
+}
+
 impl SymbolKind {
     fn from_type(st_type: u8) -> Self {
         match st_type {
@@ -171,7 +202,10 @@ impl Binding {
 }
 
 impl Object {
-    /// Parses an object from its bytes.
+    /// Parses an object's ELF structure: its code sections (instructions,
+    /// symbols, relocations as they are in the file), license and version.
+    /// Nothing is linked: [`Object::programs`] and [`Object::maps`] are
+    /// empty; [`Object::load`](crate::Object::load) does the rest.
     pub fn parse(bytes: &[u8]) -> Result<Object, LoadError> {
         Parser::new(bytes)?.object()
     }
@@ -189,6 +223,12 @@ impl Object {
     /// The contents of the `license` section, up to its NUL.
     pub fn license(&self) -> Option<&str> {
         self.license.as_deref()
+    }
+
+    /// The `version` section: the kernel version the object was built for
+    /// (`kern_version`), which old kernels checked for kprobes.
+    pub fn version(&self) -> Option<u32> {
+        self.version
     }
 }
 
@@ -227,7 +267,7 @@ impl CodeSection {
 }
 
 /// The section header table and the string tables, once checked.
-struct Parser<'a> {
+pub(crate) struct Parser<'a> {
     bytes: &'a [u8],
     ctx: Ctx,
     headers: Vec<SectionHeader>,
@@ -237,7 +277,7 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn new(bytes: &'a [u8]) -> Result<Self, LoadError> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Result<Self, LoadError> {
         check_ident(bytes)?;
         if bytes.len() < ELF64_HEADER_SIZE {
             return Err(truncated("ELF header", 0, ELF64_HEADER_SIZE as u64, bytes));
@@ -277,7 +317,7 @@ impl<'a> Parser<'a> {
         Ok(parser)
     }
 
-    fn object(&self) -> Result<Object, LoadError> {
+    pub(crate) fn object(&self) -> Result<Object, LoadError> {
         let sections = (0..self.headers.len())
             .filter(|&i| self.headers[i].sh_flags & u64::from(SHF_EXECINSTR) != 0)
             .map(|i| self.code_section(i))
@@ -290,7 +330,15 @@ impl<'a> Parser<'a> {
             }
             None => None,
         };
-        Ok(Object { sections, license })
+        let version = match self.find_section(VERSION_SECTION) {
+            Some(i) => {
+                let data = self.data(i)?;
+                let word: [u8; 4] = data.try_into().map_err(|_| LoadError::BadVersion(data.len()))?;
+                Some(u32::from_le_bytes(word))
+            }
+            None => None,
+        };
+        Ok(Object { sections, license, version, loaded: None })
     }
 
     fn code_section(&self, i: usize) -> Result<CodeSection, LoadError> {
@@ -386,6 +434,72 @@ impl<'a> Parser<'a> {
         }))
     }
 
+    /// The number of sections, the null section 0 included.
+    pub(crate) fn section_count(&self) -> usize {
+        self.headers.len()
+    }
+
+    pub(crate) fn section_name(&self, i: usize) -> &'a str {
+        self.names.get(i).copied().unwrap_or("")
+    }
+
+    pub(crate) fn header(&self, i: usize) -> &SectionHeader {
+        &self.headers[i]
+    }
+
+    /// The first section named `name`.
+    pub(crate) fn find_section(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|&n| n == name)
+    }
+
+    /// Every symbol but the null one, section and file symbols included.
+    pub(crate) fn elf_symbols(&self) -> Result<Vec<ElfSymbol>, LoadError> {
+        self.symtab
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(index, sym)| {
+                let kind = SymbolKind::from_type(sym.st_type());
+                let name = match kind {
+                    SymbolKind::Section => self.section_name(sym.st_shndx).to_string(),
+                    _ => self.symbol_name(index, sym.st_name)?.to_string(),
+                };
+                Ok(ElfSymbol {
+                    index,
+                    name,
+                    kind,
+                    binding: Binding::from_bind(sym.st_bind()),
+                    visibility: sym.st_other & 0x3,
+                    shndx: sym.st_shndx,
+                    value: sym.st_value,
+                    size: sym.st_size,
+                })
+            })
+            .collect()
+    }
+
+    /// The relocations that apply to section `target` (by any relocation
+    /// section), in table order: offset, type and symbol index.
+    pub(crate) fn raw_relocations(&self, target: usize) -> Result<Vec<RawRelocation>, LoadError> {
+        let mut relocations = Vec::new();
+        for (r, header) in self.headers.iter().enumerate() {
+            let is_rela = header.sh_type == SHT_RELA;
+            if !(is_rela || header.sh_type == SHT_REL) || header.sh_info as usize != target {
+                continue;
+            }
+            let data = self.data(r)?;
+            let table = RelocSection::parse(data, 0, data.len(), is_rela, self.ctx)
+                .map_err(|source| malformed(&format!("relocation section {}", self.names[r]), source))?;
+            relocations.extend(table.iter().enumerate().map(|(index, reloc)| RawRelocation {
+                index,
+                offset: reloc.r_offset,
+                kind: RelocKind::from_type(reloc.r_type),
+                symbol: reloc.r_sym,
+            }));
+        }
+        Ok(relocations)
+    }
+
     fn symbol_name(&self, n: usize, offset: usize) -> Result<&'a str, LoadError> {
         self.strtab.get_at(offset).ok_or_else(|| LoadError::BadName { what: format!("symbol {n}"), offset })
     }
@@ -401,7 +515,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Section `i`'s bytes, checked to lie within the file.
-    fn data(&self, i: usize) -> Result<&'a [u8], LoadError> {
+    pub(crate) fn data(&self, i: usize) -> Result<&'a [u8], LoadError> {
         let header = &self.headers[i];
         if header.sh_type == SHT_NOBITS {
             return Ok(&[]);
