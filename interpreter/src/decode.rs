@@ -8,6 +8,8 @@
 //! functions, callback addresses). A last `FellOff` op catches a program
 //! that runs past its end.
 
+use std::sync::atomic::AtomicU8;
+
 use bpfx_isa::{
     AluOp, AtomicOp, CallTarget, Endian, Insn, InsnIdx, JmpCond, LdImm64Kind, PacketLoad, Program, Size, Src, SwapBits,
     Width,
@@ -55,11 +57,14 @@ kinds! {
 /// One pre-decoded operation. `off` is a memory offset, or the op index a
 /// jump or local call goes to; `imm` an operand, or an index into
 /// [`Code::helpers`] for a helper call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Op {
     pub kind: Kind,
     pub dst: u8,
     pub src: u8,
+    /// For a load or store, the region it hit last, tried first next time:
+    /// a program's accesses mostly stay in one region per instruction.
+    pub hint: AtomicU8,
     pub off: i32,
     pub imm: u64,
 }
@@ -81,7 +86,7 @@ impl Code {
 }
 
 fn op(kind: Kind, dst: u8, src: u8, off: i32, imm: u64) -> Op {
-    Op { kind, dst, src, off, imm }
+    Op { kind, dst, src, hint: AtomicU8::new(0), off, imm }
 }
 
 /// The op index of every slot that starts an instruction.

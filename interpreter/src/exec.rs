@@ -1,13 +1,17 @@
 //! The run loop: one `match` over pre-decoded ops, registers in a local
 //! array, every load and store checked against the region table.
 
+use std::mem::MaybeUninit;
+use std::sync::atomic::Ordering::Relaxed;
+
 use bpfx_isa::{AtomicOp, HelperId, InsnIdx};
 use bpfx_runtime::region::{self, FRAME_SIZE, MAX_FRAMES, PACKET_REGION, STACK_REGION};
 use bpfx_runtime::vmctx::status;
 use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, VmCtx};
 
 use crate::Interpreter;
-use crate::decode::{Code, Kind, NO_REG, code_addr_parts};
+
+use crate::decode::{Code, Kind, NO_REG, Op, code_addr_parts};
 
 /// The kernel's `BPF_MAX_LOOPS`: `may_goto` jumps once a run has passed it
 /// this many times.
@@ -53,19 +57,31 @@ unsafe fn stack_depth(regions: *const Region) -> u32 {
     unsafe { ((*regions.add(STACK_REGION)).len / FRAME_SIZE) as u32 - 1 }
 }
 
-/// Whether `size` bytes at `addr` lie in one region (a writable one if
-/// `write`): the rule of [`region::check`], without building a fault.
+/// The region that holds `size` bytes at `addr`, if one does and (for a
+/// write) is writable: the rule of [`region::check`], without building a
+/// fault.
 #[inline(always)]
-fn allowed(regions: &[Region], addr: u64, size: u64, write: bool) -> bool {
-    for r in regions {
-        if r.contains(addr, size) {
-            return !write || r.writable != 0;
-        }
-    }
-    false
+fn find(regions: &[Region], addr: u64, size: u64, write: bool) -> Option<usize> {
+    let i = regions.iter().position(|r| r.contains(addr, size))?;
+    (!write || regions[i].writable != 0).then_some(i)
 }
 
-/// The fault for an access [`allowed`] refused.
+/// The size and kind of a load or store op's access.
+fn access_of(kind: Kind) -> (u64, AccessKind) {
+    match kind {
+        Kind::LdxB | Kind::LdxSB => (1, AccessKind::Load),
+        Kind::LdxH | Kind::LdxSH => (2, AccessKind::Load),
+        Kind::LdxW | Kind::LdxSW => (4, AccessKind::Load),
+        Kind::LdxDW => (8, AccessKind::Load),
+        Kind::StB | Kind::StxB => (1, AccessKind::Store),
+        Kind::StH | Kind::StxH => (2, AccessKind::Store),
+        Kind::StW | Kind::StxW => (4, AccessKind::Store),
+        Kind::StDW | Kind::StxDW => (8, AccessKind::Store),
+        other => unreachable!("{other:?} does not access memory in the hot loop"),
+    }
+}
+
+/// The fault for an access [`find`] refused.
 #[cold]
 #[inline(never)]
 fn access_fault(regions: &[Region], addr: u64, kind: AccessKind, size: u64) -> Fault {
@@ -75,122 +91,111 @@ fn access_fault(regions: &[Region], addr: u64, kind: AccessKind, size: u64) -> F
     }
 }
 
-impl Interpreter {
-    /// Runs `code` from op `pc` in frame `base` (0 for a program's entry, a
-    /// deeper one for a callback) until that frame exits; returns `r0`.
-    /// Keeps `vm.insn_count` current across helper calls and stores the
-    /// final count there.
-    ///
-    /// # Safety
-    /// `vm` must be the live context of a run begun on the runtime the
-    /// program was loaded into, with its region table in place.
-    pub(crate) unsafe fn exec<'a>(
-        &'a self,
-        vm: *mut VmCtx,
-        mut code: &'a Code,
-        mut prog: ProgId,
-        mut pc: usize,
-        regs: &mut [u64; 16],
-        base: u32,
-    ) -> Result<u64, Stop> {
-        // SAFETY (for the block): the caller passes the live context; its
-        // region table and helper table stay in place for the whole run,
-        // and helpers change region entries only in place.
-        unsafe {
-            let regions_ptr = (*vm).regions;
-            let regions = std::slice::from_raw_parts(regions_ptr, (*vm).region_count as usize);
-            let stack_top = (*vm).stack_top;
-            let budget = (*vm).insn_budget;
-            let mut remaining = budget - (*vm).insn_count.min(budget);
-            let mut depth = base;
-            let mut frames = [Frame { code, prog, ret: 0, saved: [0; 4] }; MAX_FRAMES as usize];
-            let mut loops = BPF_MAX_LOOPS;
-            regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
-            set_stack(regions_ptr, stack_top, depth);
+/// The state the hot loop runs on, kept small so it stays in registers.
+pub(crate) struct Hot {
+    pub regs: [u64; 16],
+    /// The next op.
+    pub pc: usize,
+    /// The budget left: the budget minus the instructions started. It may
+    /// go below zero; taken jumps and calls check it.
+    pub left: i64,
+    pub ops: *const Op,
+    pub regions: *const Region,
+    pub region_count: usize,
+    /// The address of the access [`Event::Access`] reports.
+    pub fault_addr: u64,
+}
 
-            macro_rules! stop {
-                ($fault:expr) => {{
-                    (*vm).insn_count = budget - remaining - 1;
-                    return Err(Stop { at: code.at(pc - 1), fault: $fault, prog });
-                }};
-            }
-            macro_rules! mem {
-                ($addr:expr, $size:expr, $write:expr, $kind:expr) => {{
-                    let addr: u64 = $addr;
-                    if !allowed(regions, addr, $size, $write) {
-                        stop!(access_fault(regions, addr, $kind, $size));
-                    }
-                    addr
-                }};
-            }
-            macro_rules! load {
-                ($ty:ty, $d:expr, $s:expr, $off:expr, $conv:expr) => {{
-                    let addr = mem!(regs[$s].wrapping_add($off), size_of::<$ty>() as u64, false, AccessKind::Load);
-                    regs[$d] = $conv((addr as *const $ty).read_unaligned());
-                }};
-            }
-            macro_rules! store {
-                ($ty:ty, $d:expr, $off:expr, $v:expr) => {{
-                    let addr = mem!(regs[$d].wrapping_add($off), size_of::<$ty>() as u64, true, AccessKind::Store);
-                    (addr as *mut $ty).write_unaligned($v as $ty);
-                }};
-            }
-            macro_rules! jump_if {
-                ($cond:expr, $target:expr) => {{
-                    if $cond {
-                        pc = $target;
-                    }
-                }};
-            }
-            macro_rules! after_call {
-                ($r0:expr, $helper:expr) => {{
-                    let r0 = $r0;
-                    match (*vm).status {
-                        status::RUNNING => {
-                            remaining = budget - (*vm).insn_count;
-                            regs[0] = r0;
-                        }
-                        status::TAIL_CALL => {
-                            (*vm).status = status::RUNNING;
-                            remaining = budget - (*vm).insn_count;
-                            let target = ProgId((*vm).tail_call_target);
-                            let Some(next) = self.code(target) else {
-                                stop!(Fault::BadHelperArg {
-                                    helper: $helper,
-                                    reason: format!("tail call target program {target} is not loaded in this engine"),
-                                });
-                            };
-                            code = next;
-                            prog = target;
-                            pc = 0;
-                            regs[0] = 0;
-                        }
-                        _ => {
-                            (*vm).status = status::RUNNING;
-                            let fault = (*vm).fault.take().expect("a faulted helper records its fault");
-                            let at = match (*vm).fault_at {
-                                u32::MAX => code.at(pc - 1),
-                                at => InsnIdx(at),
-                            };
-                            (*vm).fault_at = u32::MAX;
-                            (*vm).insn_count = (*vm).insn_count.saturating_sub(1);
-                            return Err(Stop { at, fault, prog });
-                        }
-                    }
-                }};
-            }
+/// Why the hot loop handed control back (small, so it comes back in a
+/// register; the details are in [`Hot`] and the op).
+#[derive(Clone, Copy)]
+pub(crate) enum Event {
+    /// An op the hot loop does not run (calls, exits, atomics, ...): the
+    /// one before `pc`.
+    Slow,
+    /// The load or store before `pc` touched `fault_addr`, which [`find`]
+    /// refused.
+    Access,
+    /// The jump at `pc` found the budget spent (and did not run).
+    Budget,
+}
 
-            loop {
-                if remaining == 0 {
-                    (*vm).insn_count = budget;
-                    return Err(Stop { at: code.at(pc), fault: Fault::BudgetExhausted { budget }, prog });
+/// Runs ALU, jump, load and store ops until one it does not run.
+///
+/// # Safety
+/// `hot.ops` must be a program's ops with `hot.pc` one of its indices, and
+/// `hot.regions` the run's region table.
+#[inline(never)]
+unsafe fn hot_loop(hot: &mut Hot) -> Event {
+    // SAFETY (for the block): as the function's contract; every target was
+    // checked at load and the final `FellOff` op is a slow one, so `pc`
+    // stays an op index.
+    unsafe {
+        let ops = hot.ops;
+        let regions = std::slice::from_raw_parts(hot.regions, hot.region_count);
+        let regs = &mut hot.regs;
+        let mut ip = ops.add(hot.pc);
+        let mut left = hot.left;
+        macro_rules! leave {
+            ($event:expr) => {{
+                hot.pc = ip.offset_from(ops) as usize;
+                hot.left = left;
+                return $event;
+            }};
+        }
+        // The region the op hit last is tried first; regions never overlap,
+        // so this finds the same region the full rule does.
+        macro_rules! mem {
+            ($addr:expr, $size:expr, $write:expr, $kind:expr) => {{
+                let addr: u64 = $addr;
+                let hint = &(*ip.sub(1)).hint;
+                let fast = match regions.get(hint.load(Relaxed) as usize) {
+                    Some(r) => r.contains(addr, $size) && (!$write || r.writable != 0),
+                    None => false,
+                };
+                if !fast {
+                    match find(regions, addr, $size, $write) {
+                        Some(i) => hint.store(i as u8, Relaxed),
+                        None => {
+                            hot.fault_addr = addr;
+                            leave!(Event::Access);
+                        }
+                    }
                 }
-                remaining -= 1;
-                // SAFETY: `pc` is always an op index: load checked every
-                // target, and only the final `FellOff` op, which never
-                // falls through, can be followed by nothing.
-                let op = *code.ops.get_unchecked(pc);
-                pc += 1;
+                addr
+            }};
+        }
+        macro_rules! load {
+            ($ty:ty, $d:expr, $s:expr, $off:expr, $conv:expr) => {{
+                let addr = mem!(regs[$s].wrapping_add($off), size_of::<$ty>() as u64, false, AccessKind::Load);
+                regs[$d] = $conv((addr as *const $ty).read_unaligned());
+            }};
+        }
+        macro_rules! store {
+            ($ty:ty, $d:expr, $off:expr, $v:expr) => {{
+                let addr = mem!(regs[$d].wrapping_add($off), size_of::<$ty>() as u64, true, AccessKind::Store);
+                (addr as *mut $ty).write_unaligned($v as $ty);
+            }};
+        }
+        macro_rules! jump_if {
+            ($cond:expr, $target:expr) => {{
+                if $cond {
+                    if left < 0 {
+                        ip = ip.sub(1);
+                        leave!(Event::Budget);
+                    }
+                    ip = ops.add($target);
+                }
+            }};
+        }
+        // The dispatch is repeated four times, so each copy's indirect jump
+        // learns its own targets: the branch predictor then sees four
+        // short histories instead of one long one.
+        macro_rules! step {
+            () => {{
+                left -= 1;
+                let op = &*ip;
+                ip = ip.add(1);
                 let d = (op.dst & 15) as usize;
                 let s = (op.src & 15) as usize;
                 let imm = op.imm;
@@ -279,12 +284,7 @@ impl Interpreter {
                     Kind::StxH => store!(u16, d, off, regs[s]),
                     Kind::StxW => store!(u32, d, off, regs[s]),
                     Kind::StxDW => store!(u64, d, off, regs[s]),
-                    Kind::AtomicW | Kind::AtomicDW => {
-                        let size = if op.kind == Kind::AtomicDW { 8 } else { 4 };
-                        let addr = mem!(regs[d].wrapping_add(off), size, true, AccessKind::Atomic);
-                        atomic(AtomicOp::ALL[imm as usize], addr, size == 8, regs, s);
-                    }
-                    Kind::Ja => pc = target,
+                    Kind::Ja => jump_if!(true, target),
                     Kind::Jeq64I => jump_if!(regs[d] == imm, target),
                     Kind::Jeq64R => jump_if!(regs[d] == regs[s], target),
                     Kind::Jgt64I => jump_if!(regs[d] > imm, target),
@@ -329,53 +329,221 @@ impl Interpreter {
                     Kind::Jslt32R => jump_if!((regs[d] as i32) < regs[s] as i32, target),
                     Kind::Jsle32I => jump_if!(regs[d] as i32 <= imm as i32, target),
                     Kind::Jsle32R => jump_if!(regs[d] as i32 <= regs[s] as i32, target),
+                    // Listed rather than `_`, so the jump table covers every
+                    // kind and needs no range check.
+                    Kind::AtomicW
+                    | Kind::AtomicDW
+                    | Kind::MayGoto
+                    | Kind::CallHelper
+                    | Kind::CallLocal
+                    | Kind::Callx
+                    | Kind::Exit
+                    | Kind::PacketLoad
+                    | Kind::FellOff => leave!(Event::Slow),
+                }
+            }};
+        }
+        loop {
+            step!();
+            step!();
+            step!();
+            step!();
+        }
+    }
+}
+
+impl Interpreter {
+    /// Runs `code` from op `pc` in frame `base` (0 for a program's entry, a
+    /// deeper one for a callback) until that frame exits; returns `r0`.
+    /// Keeps `vm.insn_count` (instructions started) current across helper
+    /// calls and leaves the instructions completed there at the end.
+    ///
+    /// The budget is checked at every taken jump, call and callback entry:
+    /// once the run has started more instructions than its budget, the next
+    /// of these stops it (without running) with
+    /// [`Fault::BudgetExhausted`]. Code without jumps or calls cannot loop,
+    /// so this bounds every run, at the cost of one check per taken branch
+    /// rather than one per instruction (the JIT checks at the same points).
+    ///
+    /// # Safety
+    /// `vm` must be the live context of a run begun on the runtime the
+    /// program was loaded into, with its region table in place.
+    pub(crate) unsafe fn exec<'a>(
+        &'a self,
+        vm: *mut VmCtx,
+        mut code: &'a Code,
+        mut prog: ProgId,
+        pc: usize,
+        args: [u64; 5],
+        base: u32,
+    ) -> Result<u64, Stop> {
+        // SAFETY (for the block): the caller passes the live context; its
+        // region table and helper table stay in place for the whole run,
+        // and helpers change region entries only in place.
+        unsafe {
+            let regions_ptr = (*vm).regions;
+            let regions = std::slice::from_raw_parts(regions_ptr, (*vm).region_count as usize);
+            let stack_top = (*vm).stack_top;
+            let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
+            let mut depth = base;
+            let mut frames = [const { MaybeUninit::<Frame>::uninit() }; MAX_FRAMES as usize];
+            let mut loops = BPF_MAX_LOOPS;
+            let mut hot = Hot {
+                regs: [0; 16],
+                pc,
+                left: budget.saturating_sub((*vm).insn_count as i64),
+                ops: code.ops.as_ptr(),
+                regions: regions_ptr,
+                region_count: regions.len(),
+                fault_addr: 0,
+            };
+            hot.regs[1..6].copy_from_slice(&args);
+            hot.regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
+            set_stack(regions_ptr, stack_top, depth);
+
+            // The op at `hot.pc - 1` stopped the run without completing.
+            macro_rules! stop {
+                ($fault:expr) => {{
+                    (*vm).insn_count = (budget - hot.left - 1) as u64;
+                    return Err(Stop { at: code.at(hot.pc - 1), fault: $fault, prog });
+                }};
+            }
+            macro_rules! check_budget {
+                () => {{
+                    if hot.left < 0 {
+                        stop!(Fault::BudgetExhausted { budget: (*vm).insn_budget });
+                    }
+                }};
+            }
+            macro_rules! after_call {
+                ($r0:expr, $helper:expr) => {{
+                    let r0 = $r0;
+                    hot.left = budget - (*vm).insn_count as i64;
+                    match (*vm).status {
+                        status::RUNNING => hot.regs[0] = r0,
+                        status::TAIL_CALL => {
+                            (*vm).status = status::RUNNING;
+                            let target = ProgId((*vm).tail_call_target);
+                            let Some(next) = self.code(target) else {
+                                stop!(Fault::BadHelperArg {
+                                    helper: $helper,
+                                    reason: format!("tail call target program {target} is not loaded in this engine"),
+                                });
+                            };
+                            check_budget!();
+                            code = next;
+                            hot.ops = code.ops.as_ptr();
+                            prog = target;
+                            hot.pc = 0;
+                            hot.regs[0] = 0;
+                        }
+                        _ => {
+                            (*vm).status = status::RUNNING;
+                            let fault = (*vm).fault.take().expect("a faulted helper records its fault");
+                            let at = match (*vm).fault_at {
+                                u32::MAX => code.at(hot.pc - 1),
+                                at => InsnIdx(at),
+                            };
+                            (*vm).fault_at = u32::MAX;
+                            (*vm).insn_count = (*vm).insn_count.saturating_sub(1);
+                            return Err(Stop { at, fault, prog });
+                        }
+                    }
+                }};
+            }
+
+            if hot.left < 0 {
+                (*vm).insn_count = (budget - hot.left) as u64;
+                return Err(Stop {
+                    at: code.at(pc),
+                    fault: Fault::BudgetExhausted { budget: (*vm).insn_budget },
+                    prog,
+                });
+            }
+            loop {
+                let event = hot_loop(&mut hot);
+                let op = &*hot.ops.add(hot.pc - 1);
+                match event {
+                    Event::Slow => {}
+                    Event::Access => {
+                        let (size, kind) = access_of(op.kind);
+                        stop!(access_fault(regions, hot.fault_addr, kind, size))
+                    }
+                    Event::Budget => {
+                        (*vm).insn_count = (budget - hot.left - 1) as u64;
+                        let fault = Fault::BudgetExhausted { budget: (*vm).insn_budget };
+                        return Err(Stop { at: code.at(hot.pc), fault, prog });
+                    }
+                }
+                let d = (op.dst & 15) as usize;
+                let s = (op.src & 15) as usize;
+                let imm = op.imm;
+                let off = op.off as i64 as u64;
+                let target = op.off as usize;
+                match op.kind {
+                    Kind::AtomicW | Kind::AtomicDW => {
+                        let size = if op.kind == Kind::AtomicDW { 8 } else { 4 };
+                        let addr = hot.regs[d].wrapping_add(off);
+                        if find(regions, addr, size, true).is_none() {
+                            stop!(access_fault(regions, addr, AccessKind::Atomic, size));
+                        }
+                        atomic(AtomicOp::ALL[imm as usize], addr, size == 8, &mut hot.regs, s);
+                    }
                     Kind::MayGoto => {
                         if loops == 0 {
-                            pc = target;
+                            check_budget!();
+                            hot.pc = target;
                         } else {
                             loops -= 1;
                         }
                     }
                     Kind::CallHelper => {
                         let f = code.helpers[imm as usize];
-                        (*vm).insn_count = budget - remaining;
-                        let r0 = f(vm, regs[1], regs[2], regs[3], regs[4], regs[5]);
+                        (*vm).insn_count = (budget - hot.left) as u64;
+                        let r = &hot.regs;
+                        let r0 = f(vm, r[1], r[2], r[3], r[4], r[5]);
                         after_call!(r0, HelperId(op.off as u32));
                     }
                     Kind::Callx => {
-                        let id = regs[d];
+                        let id = hot.regs[d];
                         let f = usize::try_from(id)
                             .ok()
                             .filter(|&i| i < (*vm).helper_count as usize)
                             .and_then(|i| *(*vm).helpers.add(i));
                         let Some(f) = f else { stop!(Fault::UnknownHelper { id }) };
-                        (*vm).insn_count = budget - remaining;
-                        let r0 = f(vm, regs[1], regs[2], regs[3], regs[4], regs[5]);
+                        (*vm).insn_count = (budget - hot.left) as u64;
+                        let r = &hot.regs;
+                        let r0 = f(vm, r[1], r[2], r[3], r[4], r[5]);
                         after_call!(r0, HelperId(id as u32));
                     }
                     Kind::CallLocal => {
+                        check_budget!();
                         if depth + 1 >= MAX_FRAMES {
                             stop!(Fault::CallDepth { max: MAX_FRAMES });
                         }
+                        let r = &hot.regs;
                         frames[(depth - base) as usize] =
-                            Frame { code, prog, ret: pc, saved: [regs[6], regs[7], regs[8], regs[9]] };
+                            MaybeUninit::new(Frame { code, prog, ret: hot.pc, saved: [r[6], r[7], r[8], r[9]] });
                         depth += 1;
-                        regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
+                        hot.regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
                         set_stack(regions_ptr, stack_top, depth);
-                        pc = target;
+                        hot.pc = target;
                     }
                     Kind::Exit => {
                         if depth == base {
-                            (*vm).insn_count = budget - remaining;
-                            return Ok(regs[0]);
+                            (*vm).insn_count = (budget - hot.left) as u64;
+                            return Ok(hot.regs[0]);
                         }
                         depth -= 1;
-                        let f = frames[(depth - base) as usize];
-                        [regs[6], regs[7], regs[8], regs[9]] = f.saved;
+                        // SAFETY: frame `depth` was written by the call that
+                        // entered the frame now exiting.
+                        let f = frames[(depth - base) as usize].assume_init();
+                        [hot.regs[6], hot.regs[7], hot.regs[8], hot.regs[9]] = f.saved;
                         code = f.code;
+                        hot.ops = code.ops.as_ptr();
                         prog = f.prog;
-                        pc = f.ret;
-                        regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
+                        hot.pc = f.ret;
+                        hot.regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
                         set_stack(regions_ptr, stack_top, depth);
                     }
                     Kind::PacketLoad => {
@@ -383,24 +551,25 @@ impl Interpreter {
                         if packet.start == 0 {
                             stop!(Fault::NoPacket);
                         }
-                        let index = if op.src == NO_REG { 0 } else { regs[s] };
+                        let index = if op.src == NO_REG { 0 } else { hot.regs[s] };
                         let at = index.wrapping_add(imm);
                         let size = op.off as u64;
                         if !packet.contains(packet.start.wrapping_add(at), size) || (at as i64) < 0 {
                             // As the kernel: a packet load out of bounds ends the program with 0.
-                            (*vm).insn_count = budget - remaining;
+                            (*vm).insn_count = (budget - hot.left) as u64;
                             return Ok(0);
                         }
                         let mut bytes = [0u8; 4];
                         let src = packet.start.wrapping_add(at) as *const u8;
                         std::ptr::copy_nonoverlapping(src, bytes.as_mut_ptr(), size as usize);
-                        regs[0] = match size {
+                        hot.regs[0] = match size {
                             1 => u64::from(bytes[0]),
                             2 => u64::from(u16::from_be_bytes([bytes[0], bytes[1]])),
                             _ => u64::from(u32::from_be_bytes(bytes)),
                         };
                     }
                     Kind::FellOff => stop!(Fault::FellOffEnd),
+                    _ => unreachable!("the hot loop runs {:?}", op.kind),
                 }
             }
         }
@@ -518,9 +687,7 @@ pub(crate) unsafe extern "C" fn callback_entry(
         if caller + 1 >= MAX_FRAMES {
             return fail(Fault::CallDepth { max: MAX_FRAMES });
         }
-        let mut regs = [0u64; 16];
-        regs[1..6].copy_from_slice(&[r1, r2, r3, r4, r5]);
-        let result = interp.exec(vm, code, ProgId(prog), op, &mut regs, caller + 1);
+        let result = interp.exec(vm, code, ProgId(prog), op, [r1, r2, r3, r4, r5], caller + 1);
         set_stack((*vm).regions, (*vm).stack_top, caller);
         match result {
             Ok(r0) => r0,

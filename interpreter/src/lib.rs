@@ -61,17 +61,17 @@ impl Engine for Interpreter {
 
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
         let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
-        let (mut vm, args) = rt.begin_run(ctx);
-        vm.callback = Some(exec::callback_entry);
-        vm.callback_env = self as *const Interpreter as *mut std::ffi::c_void;
-        let mut regs = [0u64; 16];
-        regs[1..6].copy_from_slice(&args);
-        // SAFETY: `vm` is the context `begin_run` made for this run, kept at
-        // one place until `end_run`; the runtime is reached only through it
-        // meanwhile.
-        let result = unsafe { self.exec(&mut vm, code, prog, 0, &mut regs, 0) };
-        let insns = vm.insn_count;
-        rt.end_run(ctx);
+        // SAFETY: `ctx` is borrowed for the whole call and not touched until
+        // `end_run`; meanwhile the runtime is reached only through `vm`,
+        // the context `begin_run` reset for this run.
+        let (result, insns) = unsafe {
+            let (vm, args) = rt.begin_run(ctx);
+            (*vm).callback = Some(exec::callback_entry);
+            (*vm).callback_env = self as *const Interpreter as *mut std::ffi::c_void;
+            let result = self.exec(vm, code, prog, 0, args, 0);
+            (result, (*vm).insn_count)
+        };
+        rt.end_run();
         Ok(match result {
             Ok(r0) => RunResult { exit: Exit::Return(r0), insns, prog },
             Err(stop) => RunResult { exit: Exit::Fault { at: stop.at, fault: stop.fault }, insns, prog: stop.prog },

@@ -3,6 +3,7 @@
 //! protocol an engine follows for one run.
 
 use std::any::Any;
+use std::ptr::NonNull;
 use std::time::Instant;
 
 use bpfx_isa::abi::{MapType, ProgType};
@@ -61,9 +62,17 @@ pub struct Runtime {
     /// Per-frame slots for copies helpers pass to callbacks.
     scratch: Buffer,
     scratch_slot: usize,
-    /// The run's context, held here while the run lasts.
-    pub(crate) ctx: Context,
-    /// The running program's VM context (null between runs).
+    /// The run's context (null between runs).
+    ctx: *mut Context,
+    /// The VM context runs use: allocated once, so its address is stable
+    /// and a run starts by resetting a few fields.
+    vm_ctx: NonNull<VmCtx>,
+    /// Whether the region table and the VM context's fixed fields must be
+    /// rebuilt (a map was created, the configuration changed) rather than
+    /// refreshed for a new context.
+    regions_stale: bool,
+    /// The running program's VM context, as the helper dispatch saw it
+    /// (null between runs).
     pub(crate) vm: *mut VmCtx,
     /// The helper running, for the faults it raises.
     pub(crate) helper: HelperId,
@@ -84,6 +93,14 @@ impl std::fmt::Debug for Runtime {
             .field("maps", &self.maps)
             .field("programs", &self.programs)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // SAFETY: `vm_ctx` came from `Box::leak` in `new` and is freed
+        // once, here; no run outlives the runtime.
+        drop(unsafe { Box::from_raw(self.vm_ctx.as_ptr()) });
     }
 }
 
@@ -115,7 +132,27 @@ impl Runtime {
             stack: Buffer::zeroed((MAX_FRAMES as u64 * FRAME_SIZE) as usize),
             scratch: Buffer::zeroed(MAX_FRAMES as usize * MIN_SCRATCH_SLOT),
             scratch_slot: MIN_SCRATCH_SLOT,
-            ctx: Context::default(),
+            ctx: std::ptr::null_mut(),
+            vm_ctx: NonNull::from(Box::leak(Box::new(VmCtx {
+                status: status::RUNNING,
+                region_count: 0,
+                regions: std::ptr::null_mut(),
+                helpers: std::ptr::null(),
+                helper_count: 0,
+                map_count: 0,
+                maps: std::ptr::null(),
+                stack_top: 0,
+                insn_budget: 0,
+                insn_count: 0,
+                tail_call_target: 0,
+                tail_call_count: 0,
+                callback: None,
+                callback_env: std::ptr::null_mut(),
+                runtime: std::ptr::null_mut(),
+                fault_at: u32::MAX,
+                fault: None,
+            }))),
+            regions_stale: true,
             vm: std::ptr::null_mut(),
             helper: HelperId(0),
             clock_ns,
@@ -140,6 +177,7 @@ impl Runtime {
         self.epoch = Instant::now();
         self.prng = config.seed;
         self.config = config;
+        self.regions_stale = true;
     }
 
     // Helpers.
@@ -199,6 +237,7 @@ impl Runtime {
         if let Some(m) = memory.filter(|m| m.len > 0) {
             self.map_regions.push(Region::new(RegionKind::Map(id), m.base, m.len, !m.read_only));
         }
+        self.regions_stale = true;
         self.maps.push(map);
         Ok(id)
     }
@@ -328,50 +367,81 @@ impl Runtime {
 
     // The run protocol.
 
-    /// Starts a run on `ctx` (which the runtime holds until
-    /// [`Runtime::end_run`]): returns the VM context and `r1`..`r5`. The
-    /// engine must keep the context at one address for the run, and touch
-    /// the runtime only through it until `end_run`.
-    pub fn begin_run(&mut self, ctx: &mut Context) -> (VmCtx, [u64; 5]) {
-        std::mem::swap(&mut self.ctx, ctx);
+    /// Starts a run on `ctx`: returns the VM context (reset for the run,
+    /// at an address stable for the runtime's life) and `r1`..`r5`.
+    ///
+    /// # Safety
+    /// `ctx` must stay alive and untouched until [`Runtime::end_run`], and
+    /// until then the engine must reach the runtime only through the VM
+    /// context (as helpers do).
+    pub unsafe fn begin_run(&mut self, ctx: &mut Context) -> (*mut VmCtx, [u64; 5]) {
+        self.ctx = ctx;
         self.redirect = None;
         self.locks.clear();
         let top = self.stack.addr(self.stack.len());
-        self.regions.clear();
-        self.regions.push(Region { start: top - FRAME_SIZE, len: FRAME_SIZE, writable: 1, kind: RegionKind::Stack });
-        self.regions.extend(self.ctx.regions());
-        self.regions.push(Region::new(RegionKind::Scratch, self.scratch.ptr(0), self.scratch.len(), false));
-        self.regions.extend_from_slice(&self.map_regions);
-        let args = self.ctx.entry_args();
-        let vm = VmCtx {
-            status: status::RUNNING,
-            region_count: self.regions.len() as u32,
-            regions: self.regions.as_mut_ptr(),
-            helpers: self.helpers.as_ptr(),
-            helper_count: self.helpers.len() as u32,
-            map_count: self.map_slots.len() as u32,
-            maps: self.map_slots.as_ptr(),
-            stack_top: top,
-            insn_budget: self.config.insn_budget,
-            insn_count: 0,
-            tail_call_target: 0,
-            tail_call_count: 0,
-            callback: None,
-            callback_env: std::ptr::null_mut(),
-            runtime: self,
-            fault_at: u32::MAX,
-            fault: None,
-        };
-        (vm, args)
+        let [ctx_region, packet, meta] = ctx.regions();
+        let stack = Region { start: top - FRAME_SIZE, len: FRAME_SIZE, writable: 1, kind: RegionKind::Stack };
+        let me: *mut Runtime = self;
+        let vm = self.vm_ctx.as_ptr();
+        if self.regions_stale {
+            self.regions.clear();
+            self.regions.extend([stack, ctx_region, packet, meta]);
+            self.regions.push(Region::new(RegionKind::Scratch, self.scratch.ptr(0), self.scratch.len(), false));
+            self.regions.extend_from_slice(&self.map_regions);
+            self.regions_stale = false;
+            // SAFETY: `vm_ctx` is the runtime's own allocation, and no run is
+            // using it (runs do not nest).
+            unsafe {
+                let v = &mut *vm;
+                v.region_count = self.regions.len() as u32;
+                v.regions = self.regions.as_mut_ptr();
+                v.helpers = self.helpers.as_ptr();
+                v.helper_count = self.helpers.len() as u32;
+                v.map_count = self.map_slots.len() as u32;
+                v.maps = self.map_slots.as_ptr();
+                v.stack_top = top;
+                v.insn_budget = self.config.insn_budget;
+            }
+        } else {
+            self.regions[..4].copy_from_slice(&[stack, ctx_region, packet, meta]);
+        }
+        // SAFETY: as above. The fields not reset here only change with the
+        // runtime's maps or configuration, which mark the regions stale; the
+        // fault slot is empty between runs (engines take the fault).
+        unsafe {
+            let v = &mut *vm;
+            v.status = status::RUNNING;
+            v.insn_count = 0;
+            v.tail_call_count = 0;
+            v.callback = None;
+            v.callback_env = std::ptr::null_mut();
+            v.runtime = me;
+            v.fault_at = u32::MAX;
+        }
+        (vm, ctx.entry_args())
     }
 
-    /// Ends a run: gives the context back and lets maps finish it.
-    pub fn end_run(&mut self, ctx: &mut Context) {
-        std::mem::swap(&mut self.ctx, ctx);
+    /// Ends a run: lets go of the context and lets maps finish the run.
+    pub fn end_run(&mut self) {
+        self.ctx = std::ptr::null_mut();
         self.vm = std::ptr::null_mut();
         for m in &mut self.maps {
             m.end_run();
         }
+    }
+
+    /// The running program's context.
+    pub(crate) fn ctx(&self) -> &Context {
+        assert!(!self.ctx.is_null(), "context outside a run");
+        // SAFETY: `begin_run`'s contract keeps the context alive and
+        // untouched by anyone else until `end_run` nulls the pointer.
+        unsafe { &*self.ctx }
+    }
+
+    pub(crate) fn ctx_mut(&mut self) -> &mut Context {
+        assert!(!self.ctx.is_null(), "context outside a run");
+        // SAFETY: as in `ctx`; `&mut self` makes this the only borrow.
+        unsafe { &mut *self.ctx }
     }
 
     /// Where the last run's `bpf_redirect*` sent the packet.
@@ -443,8 +513,8 @@ impl Runtime {
     /// Refreshes the packet regions and context struct after a helper
     /// changed the packet's bounds.
     pub(crate) fn packet_moved(&mut self) {
-        self.ctx.sync();
-        let [_, packet, meta] = self.ctx.regions();
+        self.ctx_mut().sync();
+        let [_, packet, meta] = self.ctx().regions();
         self.set_region(region::PACKET_REGION, packet);
         self.set_region(region::META_REGION, meta);
     }

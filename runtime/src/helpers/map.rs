@@ -204,7 +204,7 @@ pub(crate) fn redirect_map(rt: &mut Runtime, [map, key, flags, ..]: [u64; 5]) ->
 /// bytes to the sample (as the skb and XDP variants do).
 pub(crate) fn perf_event_output(rt: &mut Runtime, [_ctx, map, flags, data, size]: [u64; 5]) -> Result<u64, Fault> {
     let id = rt.map_arg(map)?;
-    let allowed = match rt.ctx.kind() {
+    let allowed = match rt.ctx().kind() {
         ContextKind::Raw => BPF_F_INDEX_MASK,
         ContextKind::Xdp | ContextKind::Skb => BPF_F_INDEX_MASK | BPF_F_CTXLEN_MASK,
     };
@@ -214,7 +214,7 @@ pub(crate) fn perf_event_output(rt: &mut Runtime, [_ctx, map, flags, data, size]
     let mut sample = rt.read_mem(data, size)?;
     let ctx_len = ((flags & BPF_F_CTXLEN_MASK) >> 32) as usize;
     if ctx_len > 0 {
-        let packet = rt.ctx.packet().map(|p| p.bytes()).unwrap_or_default();
+        let packet = rt.ctx().packet().map(|p| p.bytes()).unwrap_or_default();
         let Some(bytes) = packet.get(..ctx_len) else { return Ok(super::errno::EFAULT) };
         sample.extend_from_slice(bytes);
     }

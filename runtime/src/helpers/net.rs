@@ -96,20 +96,20 @@ pub(crate) fn csum_diff(rt: &mut Runtime, [from, from_size, to, to_size, seed]: 
 
 /// The run's packet, or a fault for a context without one.
 fn packet_kind(rt: &Runtime, want: ContextKind) -> Result<(), Fault> {
-    if rt.ctx.kind() == want && rt.ctx.packet().is_some() {
+    if rt.ctx().kind() == want && rt.ctx().packet().is_some() {
         Ok(())
     } else {
-        Err(rt.bad_arg(format!("needs a {want:?} context, the run has a {:?} one", rt.ctx.kind())))
+        Err(rt.bad_arg(format!("needs a {want:?} context, the run has a {:?} one", rt.ctx().kind())))
     }
 }
 
 fn read_packet(rt: &Runtime, off: u64, len: usize) -> Option<Vec<u8>> {
     let mut out = vec![0; len];
-    rt.ctx.packet()?.read(off, &mut out).then_some(out)
+    rt.ctx().packet()?.read(off, &mut out).then_some(out)
 }
 
 fn write_packet(rt: &mut Runtime, off: u64, bytes: &[u8]) -> bool {
-    rt.ctx.packet_mut().is_some_and(|p| p.write(off, bytes))
+    rt.ctx_mut().packet_mut().is_some_and(|p| p.write(off, bytes))
 }
 
 /// Replaces the 16-bit checksum at `offset` with `update(old)`.
@@ -230,7 +230,7 @@ pub(crate) fn skb_store_bytes(rt: &mut Runtime, [_, offset, from, len, flags]: [
         return Ok(EFAULT);
     }
     if flags & BPF_F_INVALIDATE_HASH != 0 {
-        rt.ctx.set_field(skb_ctx::HASH, 0);
+        rt.ctx_mut().set_field(skb_ctx::HASH, 0);
     }
     Ok(0)
 }
@@ -266,7 +266,7 @@ pub(crate) fn xdp_store_bytes(rt: &mut Runtime, [_, offset, buf, len, _]: [u64; 
 /// have no fragments).
 pub(crate) fn xdp_get_buff_len(rt: &mut Runtime, _: [u64; 5]) -> Result<u64, Fault> {
     packet_kind(rt, ContextKind::Xdp)?;
-    Ok(rt.ctx.packet().map_or(0, |p| p.len() as u64))
+    Ok(rt.ctx().packet().map_or(0, |p| p.len() as u64))
 }
 
 fn adjust(
@@ -275,7 +275,7 @@ fn adjust(
     f: fn(&mut crate::context::Packet, i64) -> Result<(), i64>,
 ) -> Result<u64, Fault> {
     packet_kind(rt, ContextKind::Xdp)?;
-    let packet = rt.ctx.packet_mut().expect("packet_kind checked");
+    let packet = rt.ctx_mut().packet_mut().expect("packet_kind checked");
     match f(packet, i64::from(delta as i32)) {
         Ok(()) => {
             rt.packet_moved();
@@ -312,11 +312,11 @@ fn is_vlan(proto: u16) -> bool {
 /// Removes the VLAN tag in the packet's payload; returns its TCI.
 fn pop_payload_tag(rt: &mut Runtime) -> Option<u16> {
     let tci = read_packet(rt, 14, 2).map(|b| u16::from_be_bytes([b[0], b[1]]))?;
-    let packet = rt.ctx.packet_mut()?;
+    let packet = rt.ctx_mut().packet_mut()?;
     if !packet.remove(12, VLAN_HLEN) {
         return None;
     }
-    rt.ctx.sync_protocol();
+    rt.ctx_mut().sync_protocol();
     Some(tci)
 }
 
@@ -328,10 +328,10 @@ pub(crate) fn skb_vlan_push(rt: &mut Runtime, [_, proto, tci, ..]: [u64; 5]) -> 
     if !is_vlan(proto) {
         proto = ETH_P_8021Q;
     }
-    if rt.ctx.field(skb_ctx::VLAN_PRESENT) != 0 {
-        let old_proto = u16::from_be(rt.ctx.field(skb_ctx::VLAN_PROTO) as u16);
-        let old_tci = rt.ctx.field(skb_ctx::VLAN_TCI) as u16;
-        let packet = rt.ctx.packet_mut().expect("packet_kind checked");
+    if rt.ctx().field(skb_ctx::VLAN_PRESENT) != 0 {
+        let old_proto = u16::from_be(rt.ctx().field(skb_ctx::VLAN_PROTO) as u16);
+        let old_tci = rt.ctx().field(skb_ctx::VLAN_TCI) as u16;
+        let packet = rt.ctx_mut().packet_mut().expect("packet_kind checked");
         if packet.len() < ETH_HLEN || !packet.insert(12, VLAN_HLEN) {
             return Ok(ENOMEM);
         }
@@ -339,12 +339,12 @@ pub(crate) fn skb_vlan_push(rt: &mut Runtime, [_, proto, tci, ..]: [u64; 5]) -> 
         tag[..2].copy_from_slice(&old_proto.to_be_bytes());
         tag[2..].copy_from_slice(&old_tci.to_be_bytes());
         write_packet(rt, 12, &tag);
-        rt.ctx.sync_protocol();
+        rt.ctx_mut().sync_protocol();
         rt.packet_moved();
     }
-    rt.ctx.set_field(skb_ctx::VLAN_PRESENT, 1);
-    rt.ctx.set_field(skb_ctx::VLAN_PROTO, u32::from(proto.to_be()));
-    rt.ctx.set_field(skb_ctx::VLAN_TCI, u32::from(tci as u16));
+    rt.ctx_mut().set_field(skb_ctx::VLAN_PRESENT, 1);
+    rt.ctx_mut().set_field(skb_ctx::VLAN_PROTO, u32::from(proto.to_be()));
+    rt.ctx_mut().set_field(skb_ctx::VLAN_TCI, u32::from(tci as u16));
     Ok(0)
 }
 
@@ -352,10 +352,10 @@ pub(crate) fn skb_vlan_push(rt: &mut Runtime, [_, proto, tci, ..]: [u64; 5]) -> 
 /// (or, without one, the payload's), then moves a payload tag out of band.
 pub(crate) fn skb_vlan_pop(rt: &mut Runtime, _: [u64; 5]) -> Result<u64, Fault> {
     packet_kind(rt, ContextKind::Skb)?;
-    if rt.ctx.field(skb_ctx::VLAN_PRESENT) != 0 {
-        rt.ctx.set_field(skb_ctx::VLAN_PRESENT, 0);
-        rt.ctx.set_field(skb_ctx::VLAN_TCI, 0);
-        rt.ctx.set_field(skb_ctx::VLAN_PROTO, 0);
+    if rt.ctx().field(skb_ctx::VLAN_PRESENT) != 0 {
+        rt.ctx_mut().set_field(skb_ctx::VLAN_PRESENT, 0);
+        rt.ctx_mut().set_field(skb_ctx::VLAN_TCI, 0);
+        rt.ctx_mut().set_field(skb_ctx::VLAN_PROTO, 0);
     } else {
         if !ethertype(rt).is_some_and(is_vlan) {
             return Ok(0);
@@ -368,9 +368,9 @@ pub(crate) fn skb_vlan_pop(rt: &mut Runtime, _: [u64; 5]) -> Result<u64, Fault> 
     let Some(proto) = ethertype(rt).filter(|p| is_vlan(*p)) else { return Ok(0) };
     let Some(tci) = pop_payload_tag(rt) else { return Ok(EINVAL) };
     rt.packet_moved();
-    rt.ctx.set_field(skb_ctx::VLAN_PRESENT, 1);
-    rt.ctx.set_field(skb_ctx::VLAN_PROTO, u32::from(proto.to_be()));
-    rt.ctx.set_field(skb_ctx::VLAN_TCI, u32::from(tci));
+    rt.ctx_mut().set_field(skb_ctx::VLAN_PRESENT, 1);
+    rt.ctx_mut().set_field(skb_ctx::VLAN_PROTO, u32::from(proto.to_be()));
+    rt.ctx_mut().set_field(skb_ctx::VLAN_TCI, u32::from(tci));
     Ok(0)
 }
 
@@ -380,13 +380,13 @@ pub(crate) fn skb_vlan_pop(rt: &mut Runtime, _: [u64; 5]) -> Result<u64, Fault> 
 /// its properties (equal flows, equal hashes; never 0) match the kernel's.
 pub(crate) fn get_hash_recalc(rt: &mut Runtime, _: [u64; 5]) -> Result<u64, Fault> {
     packet_kind(rt, ContextKind::Skb)?;
-    let hash = rt.ctx.field(skb_ctx::HASH);
+    let hash = rt.ctx().field(skb_ctx::HASH);
     if hash != 0 {
         return Ok(hash.into());
     }
-    let packet = rt.ctx.packet().map(|p| p.bytes()).unwrap_or_default();
+    let packet = rt.ctx().packet().map(|p| p.bytes()).unwrap_or_default();
     let hash = flow_hash(&packet, rt.config().seed);
-    rt.ctx.set_field(skb_ctx::HASH, hash);
+    rt.ctx_mut().set_field(skb_ctx::HASH, hash);
     Ok(hash.into())
 }
 
@@ -420,14 +420,14 @@ fn flow_hash(frame: &[u8], seed: u64) -> u32 {
 /// `long bpf_set_hash(struct sk_buff *skb, u32 hash)`.
 pub(crate) fn set_hash(rt: &mut Runtime, [_, hash, ..]: [u64; 5]) -> Result<u64, Fault> {
     packet_kind(rt, ContextKind::Skb)?;
-    rt.ctx.set_field(skb_ctx::HASH, hash as u32);
+    rt.ctx_mut().set_field(skb_ctx::HASH, hash as u32);
     Ok(0)
 }
 
 /// `void bpf_set_hash_invalid(struct sk_buff *skb)`.
 pub(crate) fn set_hash_invalid(rt: &mut Runtime, _: [u64; 5]) -> Result<u64, Fault> {
     packet_kind(rt, ContextKind::Skb)?;
-    rt.ctx.set_field(skb_ctx::HASH, 0);
+    rt.ctx_mut().set_field(skb_ctx::HASH, 0);
     Ok(0)
 }
 
@@ -435,7 +435,7 @@ pub(crate) fn set_hash_invalid(rt: &mut Runtime, _: [u64; 5]) -> Result<u64, Fau
 /// `XDP_ABORTED` for any flag); elsewhere, tc's `TC_ACT_REDIRECT` (or
 /// `TC_ACT_SHOT` for flags other than `BPF_F_INGRESS`).
 pub(crate) fn redirect(rt: &mut Runtime, [ifindex, flags, ..]: [u64; 5]) -> Result<u64, Fault> {
-    let (ok, refused, allowed) = match rt.ctx.kind() {
+    let (ok, refused, allowed) = match rt.ctx().kind() {
         ContextKind::Xdp => (XDP_REDIRECT, XDP_ABORTED, 0),
         ContextKind::Skb | ContextKind::Raw => (TC_ACT_REDIRECT, TC_ACT_SHOT, BPF_F_INGRESS),
     };
