@@ -298,7 +298,8 @@ pub enum LdImm64Kind {
     /// BTF object the high half names (0: vmlinux).
     BtfId = 3,
     /// `BPF_PSEUDO_FUNC`: the address of a subprogram, the low half being
-    /// its offset in slots from the next instruction.
+    /// its offset in slots from the lddw's second slot (the kernel's `i +
+    /// imm + 1`, as for a call; libbpf and clang's objects count so).
     Func = 4,
     /// `BPF_PSEUDO_MAP_IDX`: like `MapFd`, with an index into the fd array.
     MapIdx = 5,
@@ -405,14 +406,17 @@ impl Insn {
         }
     }
 
-    /// The slot-relative target of a jump or local call: the offset to add
-    /// to the index of the *next* slot. `None` for other instructions.
+    /// The slot-relative target of a jump, local call or function
+    /// reference: the offset to add to the index of the slot after the
+    /// instruction (`at + slots() + offset`). `None` for other instructions.
     pub fn branch_offset(&self) -> Option<i64> {
         match *self {
             Insn::Ja { off, .. } => Some(i64::from(off)),
             Insn::Jump { off, .. } | Insn::MayGoto { off } => Some(i64::from(off)),
             Insn::Call(CallTarget::Local(off)) => Some(i64::from(off)),
-            Insn::LdImm64 { kind: LdImm64Kind::Func, imm, .. } => Some(i64::from(imm as u32 as i32)),
+            // The kernel counts from the lddw's second slot (`i + imm + 1`),
+            // one before the next instruction.
+            Insn::LdImm64 { kind: LdImm64Kind::Func, imm, .. } => Some(i64::from(imm as u32 as i32) - 1),
             _ => None,
         }
     }
