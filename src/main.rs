@@ -11,6 +11,7 @@ mod asm;
 mod disasm;
 mod input;
 mod output;
+mod run;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,7 @@ struct Cli {
 enum Command {
     Disasm(disasm::Args),
     Asm(asm::Args),
+    Run(run::Args),
 }
 
 /// Exit code for bad usage or unreadable input.
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Disasm(args) => disasm::run(&args),
         Command::Asm(args) => asm::run(&args),
+        Command::Run(args) => run::run(&args),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("{err:#}");

@@ -82,6 +82,18 @@ pub enum LoadError {
     MapConflict { name: String },
     #[error("program has {slots} slots, more than {max}")]
     TooLarge { slots: usize, max: usize },
+    /// A map declares an initial slot naming a program (prog array) or map
+    /// (map of maps) that is not loaded.
+    #[error("slot {index} of map `{map}` names `{name}`, which is not loaded")]
+    UnresolvedSlot { map: String, index: u32, name: String },
+    /// A map refused one of its declared initial slots.
+    #[error("cannot fill slot {index} of map `{map}`")]
+    SlotUpdate {
+        map: String,
+        index: u32,
+        #[source]
+        source: crate::maps::MapError,
+    },
 }
 
 fn unknown_helper(id: HelperId) -> String {

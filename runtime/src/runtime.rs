@@ -365,6 +365,33 @@ impl Runtime {
         self.programs.get(id.0 as usize)
     }
 
+    /// The program loaded under `name` (the first, if several were).
+    pub fn program_id(&self, name: &str) -> Option<ProgId> {
+        self.programs.iter().position(|p| p.name == name).map(|i| ProgId(i as u32))
+    }
+
+    /// Fills the slots maps declare for themselves (an object's prog array
+    /// of programs, map of maps of inner maps, by name) with the ids of the
+    /// programs and maps loaded so far. Call it once an object's programs
+    /// are loaded.
+    pub fn apply_initial_slots(&mut self) -> Result<(), LoadError> {
+        for i in 0..self.maps.len() {
+            let spec = self.maps[i].spec().clone();
+            for (index, name) in &spec.initial_slots {
+                let target = match spec.map_type {
+                    MapType::ProgArray => self.program_id(name).map(|p| p.0),
+                    _ => self.map_id(name).map(|m| m.0),
+                };
+                let unresolved = || LoadError::UnresolvedSlot { map: spec.name.clone(), index: *index, name: name.clone() };
+                let target = target.ok_or_else(unresolved)?;
+                self.maps[i].update(&index.to_ne_bytes(), &target.to_ne_bytes(), maps::flags::BPF_ANY).map_err(
+                    |source| LoadError::SlotUpdate { map: spec.name.clone(), index: *index, source },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     // The run protocol.
 
     /// Starts a run on `ctx`: returns the VM context (reset for the run,

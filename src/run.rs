@@ -1,0 +1,206 @@
+//! `bpfx run PROG`: runs a program on an engine and prints what it
+//! returned. A `raw` program gets `r1` = the `--mem` bytes and `r2` their
+//! length (the conformance suite's convention).
+//!
+//! Text output is `r0` and the instruction count, then any
+//! `bpf_trace_printk` lines; `--json` prints one document with `r0`,
+//! `insns`, `engine`, `trace` and `mem` (the memory as the program left
+//! it, in hex). A fault goes to stderr (in `--json`, into the document) and
+//! exits 1, as does a program refused at load.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, anyhow, bail};
+use bpfx_interpreter::Interpreter;
+use bpfx_isa::Program;
+use bpfx_isa::abi::ProgType;
+use bpfx_loader::{LoadOptions, Object};
+use bpfx_runtime::{Context, Engine, Exit, Runtime};
+
+use crate::input::{self, Prog};
+use crate::output;
+
+/// Runs a program and prints its result.
+#[derive(clap::Args)]
+pub struct Args {
+    /// An ELF object (.o), raw bytecode (.bin) or assembly (.s).
+    prog: PathBuf,
+    /// The program to run, by function name (ELF objects).
+    #[arg(short = 'p', long = "program", value_name = "PROGRAM")]
+    program: Option<String>,
+    /// The program to run, by its section (ELF objects).
+    #[arg(short = 's', long = "section", value_name = "SECTION", conflicts_with = "program")]
+    section: Option<String>,
+    /// The program's context.
+    #[arg(long = "type", value_enum, default_value_t = Kind::Raw)]
+    kind: Kind,
+    /// The engine to run it on.
+    #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
+    engine: EngineKind,
+    /// A raw program's input memory, as hex bytes (`01 02 ff` or `0102ff`).
+    #[arg(long, value_name = "HEX")]
+    mem: Option<String>,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Program contexts `run` provides.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Kind {
+    /// `r1` = the `--mem` bytes, `r2` = their length.
+    Raw,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EngineKind {
+    /// The reference interpreter.
+    Interp,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let mem = match &args.mem {
+        Some(hex) => parse_hex(hex).context("--mem")?,
+        None => Vec::new(),
+    };
+    let (program, others) = select(args)?;
+    let mut rt = Runtime::default();
+    let mut engine: Box<dyn Engine> = match args.engine {
+        EngineKind::Interp => Box::new(Interpreter::new()),
+    };
+    let prog = match engine.load(&mut rt, &program) {
+        Ok(prog) => prog,
+        Err(e) => return refused(args, &program.name, &e.to_string()),
+    };
+    // Programs the selected one may tail-call: those the object's prog
+    // arrays name.
+    let named: Vec<&str> = program.maps.iter().flat_map(|m| m.initial_slots.iter().map(|(_, n)| n.as_str())).collect();
+    for other in others.iter().filter(|p| named.contains(&p.name.as_str())) {
+        if let Err(e) = engine.load(&mut rt, other) {
+            return refused(args, &other.name, &e.to_string());
+        }
+    }
+    if let Err(e) = rt.apply_initial_slots() {
+        return refused(args, &program.name, &e.to_string());
+    }
+    let mut ctx = match args.kind {
+        Kind::Raw => Context::raw(&mem),
+    };
+    let result = engine.run(&mut rt, prog, &mut ctx).map_err(|e| anyhow!("{e}"))?;
+    let trace = rt.take_trace();
+    let left = ctx.mem();
+    if args.json {
+        let mut doc = serde_json::json!({
+            "engine": engine.name(),
+            "insns": result.insns,
+            "trace": trace,
+            "mem": hex(&left),
+        });
+        match &result.exit {
+            Exit::Return(r0) => doc["r0"] = (*r0).into(),
+            Exit::Fault { at, fault } => {
+                doc["fault"] = serde_json::json!({ "at": at.0, "message": fault.to_string() });
+            }
+        }
+        output::stdout(format!("{doc:#}\n").as_bytes())?;
+        return Ok(if result.exit.r0().is_some() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    match result.exit {
+        Exit::Return(r0) => {
+            let mut text = format!("r0 = {r0:#x} ({r0})\ninsns = {}\n", result.insns);
+            for line in &trace {
+                text.push_str(&format!("trace: {}\n", line.trim_end_matches('\n')));
+            }
+            output::stdout(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Exit::Fault { .. } => {
+            for line in &trace {
+                eprintln!("trace: {}", line.trim_end_matches('\n'));
+            }
+            eprintln!("{}: fault: {} (after {} instructions)", program.name, result.exit, result.insns);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// A program refused at load: exit 1, the reason on stderr (or in the
+/// JSON document).
+fn refused(args: &Args, name: &str, reason: &str) -> anyhow::Result<ExitCode> {
+    if args.json {
+        let doc = serde_json::json!({ "error": format!("{name}: {reason}") });
+        output::stdout(format!("{doc:#}\n").as_bytes())?;
+    } else {
+        eprintln!("{name}: refused: {reason}");
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+/// The program to run and, for an object, the object's other programs.
+fn select(args: &Args) -> anyhow::Result<(Program, Vec<Program>)> {
+    let name = args.prog.display();
+    match input::read(&args.prog)? {
+        Prog::Insns(insns) => {
+            if args.program.is_some() || args.section.is_some() {
+                bail!("{name}: -p and -s select a program of an ELF object");
+            }
+            let stem = args.prog.file_stem().map_or_else(|| "prog".into(), |s| s.to_string_lossy().into_owned());
+            Ok((Program::new(stem, ProgType::Unspec, insns), Vec::new()))
+        }
+        Prog::Object(_) => {
+            let bytes = std::fs::read(&args.prog).with_context(|| format!("{name}"))?;
+            let object = Object::load(&bytes, &LoadOptions::default()).with_context(|| format!("{name}"))?;
+            let programs = object.programs();
+            let chosen: Vec<&Program> = match (&args.program, &args.section) {
+                (Some(p), _) => programs.iter().filter(|x| &x.name == p).collect(),
+                (None, Some(s)) => programs.iter().filter(|x| &x.section == s).collect(),
+                (None, None) => programs.iter().collect(),
+            };
+            let names =
+                || programs.iter().map(|p| format!("{} ({})", p.name, p.section)).collect::<Vec<_>>().join(", ");
+            let program = match chosen.as_slice() {
+                [one] => (*one).clone(),
+                [] if programs.is_empty() => bail!("{name}: the object has no programs"),
+                [] => bail!("{name}: no such program; the object has {}", names()),
+                _ => bail!("{name}: the object has several programs, choose one with -p or -s: {}", names()),
+            };
+            let others = programs.iter().filter(|p| p.name != program.name).cloned().collect();
+            Ok((program, others))
+        }
+    }
+}
+
+/// Hex bytes, with optional whitespace between them.
+fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
+    let digits: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if !digits.len().is_multiple_of(2) {
+        bail!("odd number of hex digits in `{text}`");
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let s: String = pair.iter().collect();
+            u8::from_str_radix(&s, 16).map_err(|_| anyhow!("`{s}` is not a hex byte"))
+        })
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_reads_hex_with_or_without_spaces() {
+        assert_eq!(parse_hex("00 01 ff").unwrap(), [0, 1, 255]);
+        assert_eq!(parse_hex("0001ff\n").unwrap(), [0, 1, 255]);
+        assert_eq!(parse_hex("").unwrap(), Vec::<u8>::new());
+        assert!(parse_hex("0").is_err());
+        assert!(parse_hex("zz").is_err());
+        assert_eq!(hex(&[0, 0xab]), "00ab");
+    }
+}
