@@ -1,0 +1,1103 @@
+//! Translation of a [`Program`] to Cranelift IR, and its compilation.
+//!
+//! One native function per program, `fn(vm, state) -> code` (see
+//! [`crate::exec`]). Its entry block loads the state, then dispatches to one
+//! of the program's entry points: its first instruction, or a subprogram a
+//! `lddw` of a function names (a callback). bpf-to-bpf calls stay inside
+//! the function: a call pushes the caller's `r6`..`r9` and a return-site
+//! number on a frame stack in a stack slot, `exit` pops them and goes back
+//! through a `br_table` of return sites — the interpreter's frames, so a
+//! callee sees and leaves every register as it does there.
+
+use std::collections::BTreeMap;
+
+use bpfx_isa::{
+    AluOp, AtomicOp, CallTarget, Endian, Insn, InsnIdx, JmpCond, LdImm64Kind, PacketLoad, Program, Reg, Size, Src,
+    SwapBits, Width,
+};
+use bpfx_runtime::region::{FRAME_SIZE, MAX_FRAMES, PACKET_REGION};
+use bpfx_runtime::vmctx::{offsets as vmo, status};
+use bpfx_runtime::{Linked, LoadError, ProgId, Runtime};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    AbiParam, AtomicRmwOp, Block, BlockArg, Function, InstBuilder, JumpTableData, MemFlagsData, Signature,
+    StackSlotData, StackSlotKind, Type, UserFuncName, Value, types,
+};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{Module, default_libcall_names};
+
+use crate::exec::{self, CompiledFn, kind, offsets as sto};
+
+/// A callback address is `CODE_TAG | prog << 24 | op` — the interpreter's
+/// encoding, so a program that looks at one sees the same value on both
+/// engines: bits 46..64 the tag, then 22 bits of program id and 24 of the
+/// instruction's ordinal. No region holds such an address.
+const CODE_TAG: u64 = 0xffff_c000_0000_0000;
+const TAG_SHIFT: u32 = 46;
+const PROG_BITS: u32 = 22;
+/// Instructions a program may have (the ordinal field of a code address).
+const MAX_OPS: usize = 1 << 24;
+
+fn code_addr(prog: u32, op: usize) -> u64 {
+    CODE_TAG | (u64::from(prog) & ((1 << PROG_BITS) - 1)) << 24 | op as u64
+}
+
+/// The program and instruction ordinal a callback address names.
+pub(crate) fn code_addr_parts(addr: u64) -> Option<(u32, usize)> {
+    if addr >> TAG_SHIFT != CODE_TAG >> TAG_SHIFT {
+        return None;
+    }
+    Some((((addr >> 24) & ((1 << PROG_BITS) - 1)) as u32, (addr & (MAX_OPS as u64 - 1)) as usize))
+}
+
+/// A compiled program.
+pub(crate) struct Compiled {
+    pub func: CompiledFn,
+    /// Entry points by instruction ordinal: the entry index the function
+    /// dispatches on.
+    entries: BTreeMap<usize, u32>,
+    /// Per instruction, the region its access hit last (read and written by
+    /// the compiled code; only ever a valid region index).
+    _hints: Box<[u8]>,
+    module: Option<JITModule>,
+}
+
+impl Compiled {
+    /// The entry index of the subprogram starting at instruction `op`.
+    pub(crate) fn entry_of(&self, op: usize) -> Option<u32> {
+        self.entries.get(&op).copied()
+    }
+}
+
+impl Drop for Compiled {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            // SAFETY: the code is only reachable through `func`, which dies
+            // with `self`; no run outlives the engine that owns it.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+/// The instruction ordinal of every slot that starts an instruction.
+fn op_of_slot(program: &Program) -> Vec<Option<usize>> {
+    let mut map = vec![None; program.slot_count() + 1];
+    for (i, (at, _)) in program.slots().enumerate() {
+        map[at.index()] = Some(i);
+    }
+    map[program.slot_count()] = None;
+    map
+}
+
+/// Checks control flow: every jump, call and function reference lands on
+/// an instruction of the program (the interpreter's rule and errors).
+pub(crate) fn check_targets(program: &Program) -> Result<(), LoadError> {
+    if program.insns.len() >= MAX_OPS {
+        return Err(LoadError::TooLarge { slots: program.slot_count(), max: MAX_OPS - 1 });
+    }
+    let map = op_of_slot(program);
+    for (at, insn) in program.slots() {
+        if let Some(rel) = insn.branch_offset() {
+            let target = i64::from(at.0) + insn.slots() as i64 + rel;
+            let lands = usize::try_from(target).ok().and_then(|t| map.get(t).copied().flatten()).is_some();
+            if !lands {
+                let what = match insn {
+                    Insn::Call(_) => "call",
+                    Insn::LdImm64 { .. } => "function reference",
+                    _ => "jump",
+                };
+                return Err(LoadError::BadTarget { at, what, target });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether some instruction may write `r10`; if none does, `r10` is always
+/// the frame pointer and an access within its frame needs no check.
+fn writes_r10(insns: &[Insn]) -> bool {
+    insns.iter().any(|insn| match *insn {
+        Insn::Alu { dst, .. } | Insn::Neg { dst, .. } | Insn::Endian { dst, .. } => dst == Reg::R10,
+        Insn::LdImm64 { dst, .. } | Insn::Load { dst, .. } => dst == Reg::R10,
+        Insn::Atomic { op, src, .. } => op.fetches() && op != AtomicOp::CmpXchg && src == Reg::R10,
+        _ => false,
+    })
+}
+
+/// Compiles a program that passed [`check_targets`] and was linked as
+/// `linked`.
+pub(crate) fn compile(
+    isa: OwnedTargetIsa,
+    program: &Program,
+    rt: &mut Runtime,
+    linked: &Linked,
+) -> Result<Compiled, LoadError> {
+    let ops: Vec<(InsnIdx, Insn)> = program.slots().map(|(at, insn)| (at, *insn)).collect();
+    let map = op_of_slot(program);
+    let target_of = |i: usize| -> usize {
+        let (at, insn) = &ops[i];
+        let rel = insn.branch_offset().expect("a branch");
+        let slot = (i64::from(at.0) + insn.slots() as i64 + rel) as usize;
+        map[slot].expect("check_targets proved the target")
+    };
+
+    // Resolve every constant first: `lddw` values and helper functions.
+    let mut consts = vec![0u64; ops.len()];
+    let mut entries = BTreeMap::from([(0usize, 0u32)]);
+    for (i, (at, insn)) in ops.iter().enumerate() {
+        match *insn {
+            Insn::LdImm64 { kind: LdImm64Kind::Func, .. } => {
+                let t = target_of(i);
+                let next = entries.len() as u32;
+                entries.entry(t).or_insert(next);
+                consts[i] = code_addr(linked.id.0, t);
+            }
+            Insn::LdImm64 { kind, imm, .. } => consts[i] = rt.ld_imm64(linked, *at, kind, imm)?,
+            Insn::Call(CallTarget::Helper(id)) => {
+                let f = rt.helper(id).ok_or(LoadError::UnknownHelper { at: *at, id })?;
+                consts[i] = f as *const () as usize as u64;
+            }
+            Insn::Call(CallTarget::Kfunc { btf_id, .. }) => return Err(LoadError::Kfunc { at: *at, btf_id }),
+            _ => {}
+        }
+    }
+
+    let hints = vec![0u8; ops.len()].into_boxed_slice();
+    let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+    let ptr = module.target_config().pointer_type();
+    let mut sig = module.make_signature();
+    sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr)]);
+    sig.returns.push(AbiParam::new(types::I32));
+    let fail = |e: &dyn std::fmt::Display| LoadError::Compile { reason: e.to_string() };
+    let id = module.declare_anonymous_function(&sig).map_err(|e| fail(&e))?;
+    let mut ctx = module.make_context();
+    ctx.func = Function::with_name_signature(UserFuncName::user(0, id.as_u32()), sig.clone());
+    let mut fctx = FunctionBuilderContext::new();
+    {
+        let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let mut t = Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of);
+        t.translate();
+        t.b.seal_all_blocks();
+        t.b.finalize(module.target_config());
+    }
+    module.define_function(id, &mut ctx).map_err(|e| fail(&e))?;
+    module.clear_context(&mut ctx);
+    module.finalize_definitions().map_err(|e| fail(&e))?;
+    let raw = module.get_finalized_function(id);
+    // SAFETY: the function was compiled with exactly `CompiledFn`'s
+    // signature in the host's default calling convention.
+    let func = unsafe { std::mem::transmute::<*const u8, CompiledFn>(raw) };
+    Ok(Compiled { func, entries, _hints: hints, module: Some(module) })
+}
+
+/// The BPF registers and run state as Cranelift variables.
+struct Vars {
+    regs: [Variable; 11],
+    left: Variable,
+    loops: Variable,
+    depth: Variable,
+    base: Variable,
+    vm: Variable,
+    st: Variable,
+    regions: Variable,
+    stack_top: Variable,
+    budget: Variable,
+}
+
+struct Translator<'a, 'f> {
+    b: FunctionBuilder<'f>,
+    ops: &'a [(InsnIdx, Insn)],
+    consts: &'a [u64],
+    entries: &'a BTreeMap<usize, u32>,
+    hints: &'a [u8],
+    prog: ProgId,
+    slot_count: usize,
+    target_of: &'a dyn Fn(usize) -> usize,
+    v: Vars,
+    /// The Cranelift block of every instruction that starts a basic block.
+    blocks: Vec<Option<Block>>,
+    /// Instructions run in the current basic block and not yet taken off
+    /// `left`.
+    pending: i64,
+    /// Return sites: the instruction after each local call, in order.
+    returns: Vec<usize>,
+    frames: Option<cranelift_codegen::ir::StackSlot>,
+    r10_fixed: bool,
+    helper_sig: cranelift_codegen::ir::SigRef,
+    access_sig: cranelift_codegen::ir::SigRef,
+    raise_sig: cranelift_codegen::ir::SigRef,
+    tail_sig: cranelift_codegen::ir::SigRef,
+    atomic_sig: cranelift_codegen::ir::SigRef,
+}
+
+const I64: Type = types::I64;
+const I32: Type = types::I32;
+/// Bytes of one saved frame: the return-site number, then `r6`..`r9`.
+const FRAME_RECORD: i64 = 40;
+
+fn mem() -> MemFlagsData {
+    MemFlagsData::new()
+}
+
+fn trusted() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+fn sig(call_conv: cranelift_codegen::isa::CallConv, params: usize, ret: Type) -> Signature {
+    let mut s = Signature::new(call_conv);
+    s.params.extend(std::iter::repeat_n(AbiParam::new(I64), params));
+    s.returns.push(AbiParam::new(ret));
+    s
+}
+
+impl<'a, 'f> Translator<'a, 'f> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        mut b: FunctionBuilder<'f>,
+        ops: &'a [(InsnIdx, Insn)],
+        consts: &'a [u64],
+        entries: &'a BTreeMap<usize, u32>,
+        hints: &'a [u8],
+        prog: ProgId,
+        slot_count: usize,
+        target_of: &'a dyn Fn(usize) -> usize,
+    ) -> Self {
+        let cc = b.func.signature.call_conv;
+        let helper_sig = b.import_signature(sig(cc, 6, I64));
+        let access_sig = b.import_signature(sig(cc, 7, I32));
+        let raise_sig = b.import_signature(sig(cc, 6, I32));
+        let tail_sig = b.import_signature(sig(cc, 5, I32));
+        let atomic_sig = b.import_signature(sig(cc, 5, I64));
+        let mut var = || b.declare_var(I64);
+        let v = Vars {
+            regs: std::array::from_fn(|_| var()),
+            left: var(),
+            loops: var(),
+            depth: var(),
+            base: var(),
+            vm: var(),
+            st: var(),
+            regions: var(),
+            stack_top: var(),
+            budget: var(),
+        };
+        let insns: Vec<Insn> = ops.iter().map(|(_, i)| *i).collect();
+        Translator {
+            b,
+            ops,
+            consts,
+            entries,
+            hints,
+            prog,
+            slot_count,
+            target_of,
+            v,
+            blocks: Vec::new(),
+            pending: 0,
+            returns: Vec::new(),
+            frames: None,
+            r10_fixed: !writes_r10(&insns),
+            helper_sig,
+            access_sig,
+            raise_sig,
+            tail_sig,
+            atomic_sig,
+        }
+    }
+
+    fn site(&self, i: usize) -> i64 {
+        let at = self.ops.get(i).map_or(InsnIdx(self.slot_count as u32), |(at, _)| *at);
+        exec::site(self.prog, at)
+    }
+
+    fn get(&mut self, v: Variable) -> Value {
+        self.b.use_var(v)
+    }
+
+    fn reg(&mut self, r: Reg) -> Value {
+        self.b.use_var(self.v.regs[r.num() as usize])
+    }
+
+    fn set_reg(&mut self, r: Reg, value: Value) {
+        self.b.def_var(self.v.regs[r.num() as usize], value);
+    }
+
+    fn iconst(&mut self, v: i64) -> Value {
+        self.b.ins().iconst(I64, v)
+    }
+
+    /// `left` as it stands at the current instruction.
+    fn left_now(&mut self) -> Value {
+        let l = self.get(self.v.left);
+        if self.pending == 0 { l } else { self.b.ins().iadd_imm_s(l, -self.pending) }
+    }
+
+    /// Takes the current block's instructions off `left`.
+    fn flush(&mut self) {
+        if self.pending != 0 {
+            let l = self.left_now();
+            self.b.def_var(self.v.left, l);
+            self.pending = 0;
+        }
+    }
+
+    fn cold_block(&mut self) -> Block {
+        let block = self.b.create_block();
+        self.b.set_cold_block(block);
+        block
+    }
+
+    /// Calls [`exec::raise`] and returns its code from the function.
+    fn raise(&mut self, kind: i64, i: usize, a: Value, left: Value) {
+        let vm = self.get(self.v.vm);
+        let st = self.get(self.v.st);
+        let k = self.iconst(kind);
+        let site = self.iconst(self.site(i));
+        let f = self.iconst(exec::raise as *const () as usize as i64);
+        let call = self.b.ins().call_indirect(self.raise_sig, f, &[vm, st, k, site, a, left]);
+        let code = self.b.inst_results(call)[0];
+        self.b.ins().return_(&[code]);
+    }
+
+    /// Branches to a cold block raising `kind` when `cond` holds, and goes
+    /// on in a new block otherwise.
+    fn fault_if(&mut self, cond: Value, kind: i64, i: usize, a: Option<Value>, left: Value) {
+        let fault = self.cold_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(cond, fault, &[], cont, &[]);
+        self.b.switch_to_block(fault);
+        let a = match a {
+            Some(a) => a,
+            None => self.iconst(0),
+        };
+        self.raise(kind, i, a, left);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Points the stack region at frames `0..=depth`.
+    fn set_stack(&mut self, depth: Value) {
+        let regions = self.get(self.v.regions);
+        let top = self.get(self.v.stack_top);
+        let d1 = self.b.ins().iadd_imm_s(depth, 1);
+        let len = self.b.ins().imul_imm_s(d1, FRAME_SIZE as i64);
+        let start = self.b.ins().isub(top, len);
+        self.b.ins().store(trusted(), start, regions, vmo::region::START);
+        self.b.ins().store(trusted(), len, regions, vmo::region::LEN);
+    }
+
+    /// Sets `r10` and the stack region for frame `depth`.
+    fn enter_frame(&mut self, depth: Value) {
+        let top = self.get(self.v.stack_top);
+        let off = self.b.ins().imul_imm_s(depth, FRAME_SIZE as i64);
+        let r10 = self.b.ins().isub(top, off);
+        self.set_reg(Reg::R10, r10);
+        self.set_stack(depth);
+    }
+
+    fn translate(&mut self) {
+        let n = self.ops.len();
+        // Basic block leaders.
+        let mut leader = vec![false; n + 1];
+        leader[0] = true;
+        for &e in self.entries.keys() {
+            leader[e] = true;
+        }
+        for (i, (_, insn)) in self.ops.iter().enumerate() {
+            match insn {
+                Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. } | Insn::Call(CallTarget::Local(_)) => {
+                    leader[(self.target_of)(i)] = true;
+                    leader[i + 1] = true;
+                }
+                Insn::Exit => leader[i + 1] = true,
+                _ => {}
+            }
+            if let Insn::Call(CallTarget::Local(_)) = insn {
+                self.returns.push(i + 1);
+            }
+        }
+        self.blocks = leader.iter().map(|&l| l.then(|| self.b.create_block())).collect();
+        if !self.returns.is_empty() {
+            let size = (FRAME_RECORD * i64::from(MAX_FRAMES)) as u32;
+            self.frames =
+                Some(self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 3)));
+        }
+
+        self.entry_block();
+
+        let mut open = false;
+        for i in 0..n {
+            if let Some(block) = self.blocks[i] {
+                if open {
+                    self.flush();
+                    self.b.ins().jump(block, &[]);
+                }
+                self.b.switch_to_block(block);
+                self.pending = 0;
+                open = true;
+            }
+            debug_assert!(open, "every instruction after a terminator starts a block");
+            self.pending += 1;
+            open = self.insn(i);
+        }
+        // Running past the last instruction.
+        if let Some(block) = self.blocks[n] {
+            if open {
+                self.flush();
+                self.b.ins().jump(block, &[]);
+            }
+            self.b.switch_to_block(block);
+            self.pending = 0;
+            open = true;
+        }
+        if open {
+            self.pending += 1;
+            let left = self.left_now();
+            let zero = self.iconst(0);
+            self.raise(kind::FELL_OFF, n, zero, left);
+        }
+    }
+
+    fn entry_block(&mut self) {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let [vm, st] = [self.b.block_params(entry)[0], self.b.block_params(entry)[1]];
+        self.b.def_var(self.v.vm, vm);
+        self.b.def_var(self.v.st, st);
+        let load = |b: &mut FunctionBuilder, ty, base, off| b.ins().load(ty, trusted(), base, off);
+        let regions = load(&mut self.b, I64, vm, vmo::REGIONS);
+        let top = load(&mut self.b, I64, vm, vmo::STACK_TOP);
+        let budget = load(&mut self.b, I64, st, sto::BUDGET);
+        let left = load(&mut self.b, I64, st, sto::LEFT);
+        let loops = load(&mut self.b, I64, st, sto::LOOPS);
+        let base = self.b.ins().uload32(trusted(), st, sto::DEPTH);
+        for (var, value) in [
+            (self.v.regions, regions),
+            (self.v.stack_top, top),
+            (self.v.budget, budget),
+            (self.v.left, left),
+            (self.v.loops, loops),
+            (self.v.base, base),
+            (self.v.depth, base),
+        ] {
+            self.b.def_var(var, value);
+        }
+        for r in 0..10 {
+            let value = load(&mut self.b, I64, st, sto::REGS + 8 * r);
+            self.b.def_var(self.v.regs[r as usize], value);
+        }
+        self.enter_frame(base);
+        // One small block per entry point: the budget check of a callback's
+        // entry, then its first instruction.
+        let targets: Vec<(usize, Block)> = self.entries.keys().map(|&op| (op, self.b.create_block())).collect();
+        if targets.len() == 1 {
+            self.b.ins().jump(targets[0].1, &[]);
+        } else {
+            let which = self.b.ins().uload32(trusted(), st, sto::ENTRY);
+            let which = self.b.ins().ireduce(I32, which);
+            let blocks: Vec<Block> = targets.iter().map(|&(_, blk)| blk).collect();
+            let table = self.jump_table(&blocks);
+            self.b.ins().br_table(which, table);
+        }
+        for (op, blk) in targets {
+            self.b.switch_to_block(blk);
+            let left = self.get(self.v.left);
+            let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, left, 0);
+            self.fault_if(spent, kind::ENTRY_BUDGET, op, None, left);
+            let first = self.blocks[op].expect("entry points start blocks");
+            self.b.ins().jump(first, &[]);
+        }
+    }
+
+    /// Translates instruction `i`; returns whether its block is still open
+    /// (the instruction may fall through).
+    fn insn(&mut self, i: usize) -> bool {
+        let insn = self.ops[i].1;
+        match insn {
+            Insn::Alu { width, op, dst, src } => self.alu(width, op, dst, src),
+            Insn::Neg { width, dst } => {
+                let a = self.reg(dst);
+                let r = match width {
+                    Width::W64 => self.b.ins().ineg(a),
+                    Width::W32 => {
+                        let a = self.b.ins().ireduce(I32, a);
+                        let r = self.b.ins().ineg(a);
+                        self.b.ins().uextend(I64, r)
+                    }
+                };
+                self.set_reg(dst, r);
+            }
+            Insn::Endian { kind: e, bits, dst } => {
+                let a = self.reg(dst);
+                let r = match (e, bits) {
+                    (Endian::ToLe, SwapBits::B16) => self.b.ins().band_imm_s(a, 0xffff),
+                    (Endian::ToLe, SwapBits::B32) => self.b.ins().band_imm_s(a, 0xffff_ffff),
+                    (Endian::ToLe, SwapBits::B64) => a,
+                    (_, SwapBits::B16) => {
+                        let h = self.b.ins().ireduce(types::I16, a);
+                        let s = self.b.ins().bswap(h);
+                        self.b.ins().uextend(I64, s)
+                    }
+                    (_, SwapBits::B32) => {
+                        let w = self.b.ins().ireduce(I32, a);
+                        let s = self.b.ins().bswap(w);
+                        self.b.ins().uextend(I64, s)
+                    }
+                    (_, SwapBits::B64) => self.b.ins().bswap(a),
+                };
+                self.set_reg(dst, r);
+            }
+            Insn::LdImm64 { dst, .. } => {
+                let c = self.iconst(self.consts[i] as i64);
+                self.set_reg(dst, c);
+            }
+            Insn::Load { size, signed, dst, src, off } => {
+                let addr = self.checked_addr(i, src, off, size, 0);
+                let f = mem();
+                let ins = self.b.ins();
+                let value = match (size, signed) {
+                    (Size::B, false) => ins.uload8(I64, f, addr, 0),
+                    (Size::H, false) => ins.uload16(I64, f, addr, 0),
+                    (Size::W, false) => ins.uload32(f, addr, 0),
+                    (Size::DW, _) => ins.load(I64, f, addr, 0),
+                    (Size::B, true) => ins.sload8(I64, f, addr, 0),
+                    (Size::H, true) => ins.sload16(I64, f, addr, 0),
+                    (Size::W, true) => ins.sload32(f, addr, 0),
+                };
+                self.set_reg(dst, value);
+            }
+            Insn::Store { size, dst, off, src } => {
+                let value = match src {
+                    Src::Reg(r) => self.reg(r),
+                    Src::Imm(imm) => self.iconst(i64::from(imm)),
+                };
+                let addr = self.checked_addr(i, dst, off, size, 1);
+                let f = mem();
+                let ins = self.b.ins();
+                match size {
+                    Size::B => ins.istore8(f, value, addr, 0),
+                    Size::H => ins.istore16(f, value, addr, 0),
+                    Size::W => ins.istore32(f, value, addr, 0),
+                    Size::DW => ins.store(f, value, addr, 0),
+                };
+            }
+            Insn::Atomic { size, op, dst, src, off } => self.atomic(i, size, op, dst, src, off),
+            Insn::Ja { .. } => {
+                self.flush();
+                let t = self.blocks[(self.target_of)(i)].expect("jump targets start blocks");
+                self.taken(i, t);
+                return false;
+            }
+            Insn::Jump { width, cond, dst, src, .. } => {
+                self.flush();
+                let c = self.condition(width, cond, dst, src);
+                let t = self.blocks[(self.target_of)(i)].expect("jump targets start blocks");
+                let next = self.blocks[i + 1].expect("the instruction after a jump starts a block");
+                let taken = self.b.create_block();
+                self.b.ins().brif(c, taken, &[], next, &[]);
+                self.b.switch_to_block(taken);
+                self.taken(i, t);
+                return false;
+            }
+            Insn::MayGoto { .. } => {
+                self.flush();
+                let t = self.blocks[(self.target_of)(i)].expect("jump targets start blocks");
+                let next = self.blocks[i + 1].expect("the instruction after a jump starts a block");
+                let loops = self.get(self.v.loops);
+                let taken = self.b.create_block();
+                let count = self.b.create_block();
+                self.b.ins().brif(loops, count, &[], taken, &[]);
+                self.b.switch_to_block(count);
+                let l = self.b.ins().iadd_imm_s(loops, -1);
+                self.b.def_var(self.v.loops, l);
+                self.b.ins().jump(next, &[]);
+                self.b.switch_to_block(taken);
+                self.taken(i, t);
+                return false;
+            }
+            Insn::Call(CallTarget::Helper(id)) => {
+                let f = self.iconst(self.consts[i] as i64);
+                let id = self.iconst(i64::from(id.0));
+                return self.helper_call(i, f, id);
+            }
+            Insn::Call(CallTarget::Local(_)) => {
+                self.local_call(i);
+                return false;
+            }
+            Insn::Call(CallTarget::Kfunc { .. }) => unreachable!("refused at load"),
+            Insn::Callx { reg } => {
+                let id = self.reg(reg);
+                let vm = self.get(self.v.vm);
+                let count = self.b.ins().uload32(trusted(), vm, vmo::HELPER_COUNT);
+                let outside = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, id, count);
+                let left = self.left_now();
+                self.fault_if(outside, kind::UNKNOWN_HELPER, i, Some(id), left);
+                let table = self.b.ins().load(I64, trusted(), vm, vmo::HELPERS);
+                let off = self.b.ins().imul_imm_s(id, 8);
+                let slot = self.b.ins().iadd(table, off);
+                let f = self.b.ins().load(I64, trusted(), slot, 0);
+                let none = self.b.ins().icmp_imm_s(IntCC::Equal, f, 0);
+                let left = self.left_now();
+                self.fault_if(none, kind::UNKNOWN_HELPER, i, Some(id), left);
+                return self.helper_call(i, f, id);
+            }
+            Insn::Exit => {
+                self.flush();
+                self.exit();
+                return false;
+            }
+            Insn::PacketLoad { mode, size, imm } => self.packet_load(i, mode, size, imm),
+        }
+        true
+    }
+
+    /// A taken jump from instruction `i` to `target`: stops on a spent
+    /// budget, as the interpreter does.
+    fn taken(&mut self, i: usize, target: Block) {
+        let left = self.get(self.v.left);
+        let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, left, 0);
+        self.fault_if(spent, kind::BUDGET, i, None, left);
+        self.b.ins().jump(target, &[]);
+    }
+
+    fn src_value(&mut self, width: Width, src: Src) -> Value {
+        match (src, width) {
+            (Src::Reg(r), _) => self.reg(r),
+            (Src::Imm(imm), Width::W64) => self.iconst(i64::from(imm)),
+            (Src::Imm(imm), Width::W32) => self.iconst(i64::from(imm as u32)),
+        }
+    }
+
+    fn condition(&mut self, width: Width, cond: JmpCond, dst: Reg, src: Src) -> Value {
+        let a = self.reg(dst);
+        let b = self.src_value(width, src);
+        let (a, b) = match width {
+            Width::W64 => (a, b),
+            Width::W32 => (self.b.ins().ireduce(I32, a), self.b.ins().ireduce(I32, b)),
+        };
+        let cc = match cond {
+            JmpCond::Eq => IntCC::Equal,
+            JmpCond::Ne => IntCC::NotEqual,
+            JmpCond::Gt => IntCC::UnsignedGreaterThan,
+            JmpCond::Ge => IntCC::UnsignedGreaterThanOrEqual,
+            JmpCond::Lt => IntCC::UnsignedLessThan,
+            JmpCond::Le => IntCC::UnsignedLessThanOrEqual,
+            JmpCond::Sgt => IntCC::SignedGreaterThan,
+            JmpCond::Sge => IntCC::SignedGreaterThanOrEqual,
+            JmpCond::Slt => IntCC::SignedLessThan,
+            JmpCond::Sle => IntCC::SignedLessThanOrEqual,
+            JmpCond::Set => {
+                let and = self.b.ins().band(a, b);
+                return self.b.ins().icmp_imm_s(IntCC::NotEqual, and, 0);
+            }
+        };
+        self.b.ins().icmp(cc, a, b)
+    }
+
+    fn alu(&mut self, width: Width, op: AluOp, dst: Reg, src: Src) {
+        let a = self.reg(dst);
+        let b = self.src_value(width, src);
+        let r = match width {
+            Width::W64 => self.alu_op(I64, op, a, b, src),
+            Width::W32 => {
+                let a32 = self.b.ins().ireduce(I32, a);
+                let b32 = self.b.ins().ireduce(I32, b);
+                let r = self.alu_op(I32, op, a32, b32, src);
+                self.b.ins().uextend(I64, r)
+            }
+        };
+        self.set_reg(dst, r);
+    }
+
+    /// `a OP b` in type `ty` with RFC 9669's semantics: no operation traps.
+    fn alu_op(&mut self, ty: Type, op: AluOp, a: Value, b: Value, src: Src) -> Value {
+        let ins = self.b.ins();
+        match op {
+            AluOp::Add => ins.iadd(a, b),
+            AluOp::Sub => ins.isub(a, b),
+            AluOp::Mul => ins.imul(a, b),
+            AluOp::Or => ins.bor(a, b),
+            AluOp::And => ins.band(a, b),
+            AluOp::Xor => ins.bxor(a, b),
+            // Cranelift's shifts take the amount modulo the width, as BPF's.
+            AluOp::Lsh => ins.ishl(a, b),
+            AluOp::Rsh => ins.ushr(a, b),
+            AluOp::Arsh => ins.sshr(a, b),
+            AluOp::Mov => b,
+            AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32 => {
+                let from = match op {
+                    AluOp::MovSx8 => types::I8,
+                    AluOp::MovSx16 => types::I16,
+                    _ => I32,
+                };
+                if from == ty {
+                    b
+                } else {
+                    let n = ins.ireduce(from, b);
+                    self.b.ins().sextend(ty, n)
+                }
+            }
+            AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod => self.division(ty, op, a, b, src),
+        }
+    }
+
+    /// Division and modulo: by zero, a quotient of 0 and a remainder of the
+    /// dividend; `MIN / -1` is `MIN` (remainder 0) — Cranelift's own
+    /// instructions would trap on both, so the divisor is made safe first.
+    fn division(&mut self, ty: Type, op: AluOp, a: Value, b: Value, src: Src) -> Value {
+        let signed = matches!(op, AluOp::SDiv | AluOp::SMod);
+        let is_div = matches!(op, AluOp::Div | AluOp::SDiv);
+        let bits = ty.bits();
+        if let Src::Imm(imm) = src {
+            // The divisor as the operation sees it.
+            let d = if bits == 32 { i64::from(imm as u32 as i32) } else { i64::from(imm) };
+            let zero = if bits == 32 { imm == 0 } else { d == 0 };
+            if zero {
+                return if is_div { self.b.ins().iconst(ty, 0) } else { a };
+            }
+            if signed && d == -1 {
+                return if is_div { self.b.ins().ineg(a) } else { self.b.ins().iconst(ty, 0) };
+            }
+            let ins = self.b.ins();
+            return match op {
+                AluOp::Div => ins.udiv(a, b),
+                AluOp::Mod => ins.urem(a, b),
+                AluOp::SDiv => ins.sdiv(a, b),
+                _ => ins.srem(a, b),
+            };
+        }
+        let one = self.b.ins().iconst(ty, 1);
+        let zero_v = self.b.ins().iconst(ty, 0);
+        let is_zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+        if !signed {
+            let safe = self.b.ins().select(is_zero, one, b);
+            return if is_div {
+                let q = self.b.ins().udiv(a, safe);
+                self.b.ins().select(is_zero, zero_v, q)
+            } else {
+                let r = self.b.ins().urem(a, safe);
+                self.b.ins().select(is_zero, a, r)
+            };
+        }
+        let is_m1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+        let bad = self.b.ins().bor(is_zero, is_m1);
+        let safe = self.b.ins().select(bad, one, b);
+        if is_div {
+            let q = self.b.ins().sdiv(a, safe);
+            let neg = self.b.ins().ineg(a);
+            let q = self.b.ins().select(is_m1, neg, q);
+            self.b.ins().select(is_zero, zero_v, q)
+        } else {
+            let r = self.b.ins().srem(a, safe);
+            let r = self.b.ins().select(is_m1, zero_v, r);
+            self.b.ins().select(is_zero, a, r)
+        }
+    }
+
+    /// The address of instruction `i`'s access (`size` bytes at `base +
+    /// off`), checked against the region table; `kind` is 0 for a load, 1
+    /// for a store, 2 for an atomic.
+    fn checked_addr(&mut self, i: usize, base: Reg, off: i16, size: Size, kind: u64) -> Value {
+        let bytes = size.bytes() as i64;
+        let b = self.reg(base);
+        let addr = self.b.ins().iadd_imm_s(b, i64::from(off));
+        let off = i64::from(off);
+        if base == Reg::R10 && self.r10_fixed && off >= -(FRAME_SIZE as i64) && off + bytes <= 0 {
+            // Inside the current frame, which the stack region always holds.
+            return addr;
+        }
+        let hint_ptr = self.iconst(self.hints[i..].as_ptr() as i64);
+        let hint = self.b.ins().uload8(I64, trusted(), hint_ptr, 0);
+        let stride = self.b.ins().imul_imm_s(hint, i64::from(vmo::region::SIZE));
+        let regions = self.get(self.v.regions);
+        let r = self.b.ins().iadd(regions, stride);
+        let start = self.b.ins().load(I64, trusted(), r, vmo::region::START);
+        let len = self.b.ins().load(I64, trusted(), r, vmo::region::LEN);
+        let rel = self.b.ins().isub(addr, start);
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, rel, len);
+        let room = self.b.ins().isub(len, rel);
+        let fits = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, bytes);
+        let mut ok = self.b.ins().band(inside, fits);
+        if kind != 0 {
+            let w = self.b.ins().load(I64, trusted(), r, vmo::region::WRITABLE);
+            let w = self.b.ins().icmp_imm_s(IntCC::NotEqual, w, 0);
+            ok = self.b.ins().band(ok, w);
+        }
+        let slow = self.cold_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(ok, cont, &[], slow, &[]);
+        self.b.switch_to_block(slow);
+        let vm = self.get(self.v.vm);
+        let st = self.get(self.v.st);
+        let packed = self.iconst((kind << 8 | bytes as u64) as i64);
+        let site = self.iconst(self.site(i));
+        let left = self.left_now();
+        let f = self.iconst(exec::access_slow as *const () as usize as i64);
+        let call = self.b.ins().call_indirect(self.access_sig, f, &[vm, st, addr, packed, hint_ptr, site, left]);
+        let code = self.b.inst_results(call)[0];
+        let fault = self.cold_block();
+        self.b.ins().brif(code, fault, &[], cont, &[]);
+        self.b.switch_to_block(fault);
+        self.b.ins().return_(&[code]);
+        self.b.switch_to_block(cont);
+        addr
+    }
+
+    fn atomic(&mut self, i: usize, size: Size, op: AtomicOp, dst: Reg, src: Reg, off: i16) {
+        let addr = self.checked_addr(i, dst, off, size, 2);
+        let wide = size == Size::DW;
+        let ty = if wide { I64 } else { I32 };
+        let s = self.reg(src);
+        let r0 = self.reg(Reg::R0);
+        let aligned = self.b.create_block();
+        let unaligned = self.cold_block();
+        let join = self.b.create_block();
+        let old = self.b.append_block_param(join, I64);
+        let low = self.b.ins().band_imm_s(addr, size.bytes() as i64 - 1);
+        self.b.ins().brif(low, unaligned, &[], aligned, &[]);
+
+        self.b.switch_to_block(aligned);
+        let narrow = |b: &mut FunctionBuilder, v: Value| if wide { v } else { b.ins().ireduce(I32, v) };
+        let sv = narrow(&mut self.b, s);
+        let f = mem();
+        let got = match op {
+            AtomicOp::CmpXchg => {
+                let expected = narrow(&mut self.b, r0);
+                self.b.ins().atomic_cas(f, addr, expected, sv)
+            }
+            _ => {
+                let rmw = match op {
+                    AtomicOp::Add | AtomicOp::FetchAdd => AtomicRmwOp::Add,
+                    AtomicOp::Or | AtomicOp::FetchOr => AtomicRmwOp::Or,
+                    AtomicOp::And | AtomicOp::FetchAnd => AtomicRmwOp::And,
+                    AtomicOp::Xor | AtomicOp::FetchXor => AtomicRmwOp::Xor,
+                    _ => AtomicRmwOp::Xchg,
+                };
+                self.b.ins().atomic_rmw(ty, f, rmw, addr, sv)
+            }
+        };
+        let got = if wide { got } else { self.b.ins().uextend(I64, got) };
+        self.b.ins().jump(join, &[BlockArg::Value(got)]);
+
+        self.b.switch_to_block(unaligned);
+        let index = AtomicOp::ALL.iter().position(|&o| o == op).expect("every AtomicOp is in ALL");
+        let op_v = self.iconst(index as i64);
+        let wide_v = self.iconst(i64::from(wide));
+        let f = self.iconst(exec::atomic_unaligned as *const () as usize as i64);
+        let call = self.b.ins().call_indirect(self.atomic_sig, f, &[addr, op_v, wide_v, s, r0]);
+        let got = self.b.inst_results(call)[0];
+        self.b.ins().jump(join, &[BlockArg::Value(got)]);
+
+        self.b.switch_to_block(join);
+        match op {
+            AtomicOp::CmpXchg => self.set_reg(Reg::R0, old),
+            op if op.fetches() => self.set_reg(src, old),
+            _ => {}
+        }
+    }
+
+    /// A call to the helper `f` (id `id`, for messages) at instruction `i`.
+    fn helper_call(&mut self, i: usize, f: Value, id: Value) -> bool {
+        let vm = self.get(self.v.vm);
+        let budget = self.get(self.v.budget);
+        let left = self.left_now();
+        let count = self.b.ins().isub(budget, left);
+        self.b.ins().store(trusted(), count, vm, vmo::INSN_COUNT);
+        let args: Vec<Value> = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5].iter().map(|&r| self.reg(r)).collect();
+        let call = self.b.ins().call_indirect(self.helper_sig, f, &[vm, args[0], args[1], args[2], args[3], args[4]]);
+        let r0 = self.b.inst_results(call)[0];
+        let count = self.b.ins().load(I64, trusted(), vm, vmo::INSN_COUNT);
+        let left = self.b.ins().isub(budget, count);
+        self.b.def_var(self.v.left, left);
+        self.pending = 0;
+        let st = self.b.ins().uload32(trusted(), vm, vmo::STATUS);
+        let slow = self.cold_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(st, slow, &[], cont, &[]);
+
+        self.b.switch_to_block(slow);
+        let is_tail = self.b.ins().icmp_imm_s(IntCC::Equal, st, i64::from(status::TAIL_CALL));
+        let tail = self.cold_block();
+        let fault = self.cold_block();
+        self.b.ins().brif(is_tail, tail, &[], fault, &[]);
+        self.b.switch_to_block(fault);
+        self.raise(kind::HELPER, i, id, left);
+
+        self.b.switch_to_block(tail);
+        let sp = self.get(self.v.st);
+        let zero = self.iconst(0);
+        self.b.ins().store(trusted(), zero, sp, sto::REGS);
+        for r in 1..10 {
+            let value = self.b.use_var(self.v.regs[r]);
+            self.b.ins().store(trusted(), value, sp, sto::REGS + 8 * r as i32);
+        }
+        let depth = self.get(self.v.depth);
+        self.b.ins().istore32(trusted(), depth, sp, sto::DEPTH);
+        let loops = self.get(self.v.loops);
+        self.b.ins().store(trusted(), loops, sp, sto::LOOPS);
+        let site = self.iconst(self.site(i));
+        let tf = self.iconst(exec::tail_call as *const () as usize as i64);
+        let call = self.b.ins().call_indirect(self.tail_sig, tf, &[vm, sp, site, left, id]);
+        let code = self.b.inst_results(call)[0];
+        let back = self.b.create_block();
+        let out = self.cold_block();
+        self.b.ins().brif(code, out, &[], back, &[]);
+        self.b.switch_to_block(out);
+        self.b.ins().return_(&[code]);
+        self.b.switch_to_block(back);
+        for r in 0..6 {
+            let value = self.b.ins().load(I64, trusted(), sp, sto::REGS + 8 * r);
+            self.b.def_var(self.v.regs[r as usize], value);
+        }
+        let left = self.b.ins().load(I64, trusted(), sp, sto::LEFT);
+        self.b.def_var(self.v.left, left);
+        let loops = self.b.ins().load(I64, trusted(), sp, sto::LOOPS);
+        self.b.def_var(self.v.loops, loops);
+        // The callee's frame exited: so did this one.
+        self.exit();
+
+        self.b.switch_to_block(cont);
+        self.set_reg(Reg::R0, r0);
+        true
+    }
+
+    fn local_call(&mut self, i: usize) {
+        self.flush();
+        let left = self.get(self.v.left);
+        let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, left, 0);
+        self.fault_if(spent, kind::BUDGET, i, None, left);
+        let depth = self.get(self.v.depth);
+        let deep = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, depth, i64::from(MAX_FRAMES) - 1);
+        self.fault_if(deep, kind::CALL_DEPTH, i, None, left);
+        let site = self.returns.iter().position(|&r| r == i + 1).expect("every call has a return site");
+        let frame = self.frame_addr(depth);
+        let site = self.iconst(site as i64);
+        self.b.ins().store(trusted(), site, frame, 0);
+        for (k, r) in [Reg::R6, Reg::R7, Reg::R8, Reg::R9].into_iter().enumerate() {
+            let value = self.reg(r);
+            self.b.ins().store(trusted(), value, frame, 8 + 8 * k as i32);
+        }
+        let depth = self.b.ins().iadd_imm_s(depth, 1);
+        self.b.def_var(self.v.depth, depth);
+        self.enter_frame(depth);
+        let target = self.blocks[(self.target_of)(i)].expect("call targets start blocks");
+        self.b.ins().jump(target, &[]);
+    }
+
+    /// A jump table over `blocks` (at least one); an index past them goes
+    /// to the first, though none is ever out of range.
+    fn jump_table(&mut self, blocks: &[Block]) -> cranelift_codegen::ir::JumpTable {
+        let no_args: &[BlockArg] = &[];
+        let calls: Vec<_> = blocks.iter().map(|&blk| self.b.func.dfg.block_call(blk, no_args)).collect();
+        let default = self.b.func.dfg.block_call(blocks[0], no_args);
+        self.b.create_jump_table(JumpTableData::new(default, &calls))
+    }
+
+    fn frame_addr(&mut self, depth: Value) -> Value {
+        let slot = self.frames.expect("a program with calls has a frame stack");
+        let base = self.b.ins().stack_addr(I64, slot, 0);
+        let off = self.b.ins().imul_imm_s(depth, FRAME_RECORD);
+        self.b.ins().iadd(base, off)
+    }
+
+    /// `exit` (with `left` up to date): return from the function when the
+    /// entry frame exits, else pop a frame and go back to its call.
+    fn exit(&mut self) {
+        if self.returns.is_empty() {
+            self.ret();
+            return;
+        }
+        let depth = self.get(self.v.depth);
+        let base = self.get(self.v.base);
+        let at_base = self.b.ins().icmp(IntCC::Equal, depth, base);
+        let ret = self.b.create_block();
+        let pop = self.b.create_block();
+        self.b.ins().brif(at_base, ret, &[], pop, &[]);
+        self.b.switch_to_block(ret);
+        self.ret();
+        self.b.switch_to_block(pop);
+        let depth = self.b.ins().iadd_imm_s(depth, -1);
+        self.b.def_var(self.v.depth, depth);
+        let frame = self.frame_addr(depth);
+        let site = self.b.ins().load(I64, trusted(), frame, 0);
+        for (k, r) in [Reg::R6, Reg::R7, Reg::R8, Reg::R9].into_iter().enumerate() {
+            let value = self.b.ins().load(I64, trusted(), frame, 8 + 8 * k as i32);
+            self.set_reg(r, value);
+        }
+        self.enter_frame(depth);
+        let site = self.b.ins().ireduce(I32, site);
+        let blocks: Vec<Block> =
+            self.returns.iter().map(|&r| self.blocks[r].expect("return sites start blocks")).collect();
+        let table = self.jump_table(&blocks);
+        self.b.ins().br_table(site, table);
+    }
+
+    /// Returns from the function: `r0`..`r5`, the budget and the loop count
+    /// into the state.
+    fn ret(&mut self) {
+        let st = self.get(self.v.st);
+        for r in 0..6 {
+            let value = self.b.use_var(self.v.regs[r]);
+            self.b.ins().store(trusted(), value, st, sto::REGS + 8 * r as i32);
+        }
+        let left = self.get(self.v.left);
+        self.b.ins().store(trusted(), left, st, sto::LEFT);
+        let loops = self.get(self.v.loops);
+        self.b.ins().store(trusted(), loops, st, sto::LOOPS);
+        let code = self.b.ins().iconst(I32, i64::from(exec::code::RETURN));
+        self.b.ins().return_(&[code]);
+    }
+
+    /// `ld_abs`/`ld_ind`: `r0` = the big-endian value at `index + imm` in
+    /// the packet; out of bounds, the whole run returns 0.
+    fn packet_load(&mut self, i: usize, mode: PacketLoad, size: Size, imm: i32) {
+        let regions = self.get(self.v.regions);
+        let region = vmo::region::SIZE * PACKET_REGION as i32;
+        let start = self.b.ins().load(I64, trusted(), regions, region + vmo::region::START);
+        let len = self.b.ins().load(I64, trusted(), regions, region + vmo::region::LEN);
+        let none = self.b.ins().icmp_imm_s(IntCC::Equal, start, 0);
+        let left = self.left_now();
+        self.fault_if(none, kind::NO_PACKET, i, None, left);
+        let index = match mode {
+            PacketLoad::Abs => self.iconst(0),
+            PacketLoad::Ind(r) => self.reg(r),
+        };
+        let at = self.b.ins().iadd_imm_s(index, i64::from(imm));
+        let bytes = size.bytes() as i64;
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, at, len);
+        let room = self.b.ins().isub(len, at);
+        let fits = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, bytes);
+        let positive = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, at, 0);
+        let ok = self.b.ins().band(inside, fits);
+        let ok = self.b.ins().band(ok, positive);
+        let abort = self.cold_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(ok, cont, &[], abort, &[]);
+        self.b.switch_to_block(abort);
+        let st = self.get(self.v.st);
+        let zero = self.iconst(0);
+        self.b.ins().store(trusted(), zero, st, sto::REGS);
+        self.b.ins().store(trusted(), left, st, sto::LEFT);
+        let code = self.b.ins().iconst(I32, i64::from(exec::code::ABORT));
+        self.b.ins().return_(&[code]);
+        self.b.switch_to_block(cont);
+        let addr = self.b.ins().iadd(start, at);
+        let f = mem();
+        let value = match size {
+            Size::B => self.b.ins().uload8(I64, f, addr, 0),
+            Size::H => {
+                let v = self.b.ins().load(types::I16, f, addr, 0);
+                let v = self.b.ins().bswap(v);
+                self.b.ins().uextend(I64, v)
+            }
+            _ => {
+                let v = self.b.ins().load(I32, f, addr, 0);
+                let v = self.b.ins().bswap(v);
+                self.b.ins().uextend(I64, v)
+            }
+        };
+        self.set_reg(Reg::R0, value);
+    }
+}

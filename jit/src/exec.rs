@@ -1,0 +1,402 @@
+//! Running compiled code: the state a compiled function runs on, and the
+//! cold Rust functions it calls to record faults, make tail calls and take
+//! callbacks — each mirroring what the interpreter does at the same point.
+
+use bpfx_isa::{AtomicOp, HelperId, InsnIdx};
+use bpfx_runtime::region::{self, FRAME_SIZE, MAX_FRAMES, STACK_REGION};
+use bpfx_runtime::vmctx::status;
+use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, VmCtx};
+
+use crate::Jit;
+use crate::compile::{Compiled, code_addr_parts};
+
+/// The kernel's `BPF_MAX_LOOPS`: `may_goto` jumps once a run has passed it
+/// this many times (the interpreter's count, per nested run).
+pub(crate) const BPF_MAX_LOOPS: u64 = 8 * 1024 * 1024;
+
+/// What a compiled function returns.
+pub(crate) mod code {
+    /// The entry frame exited; `r0` is in [`super::ExecState::regs`].
+    pub const RETURN: u32 = 0;
+    /// A fault, recorded in [`super::ExecState::stop`].
+    pub const FAULT: u32 = 1;
+    /// A legacy packet load out of bounds ended the whole run with 0 (as
+    /// the kernel does), whatever the frame.
+    pub const ABORT: u32 = 2;
+}
+
+/// A compiled program: `vm`, then the state it starts from and leaves.
+pub(crate) type CompiledFn = unsafe extern "C" fn(vm: *mut VmCtx, st: *mut ExecState) -> u32;
+
+/// Why a run stopped other than by returning.
+#[derive(Debug)]
+pub(crate) struct Stop {
+    pub at: InsnIdx,
+    pub fault: Fault,
+    pub prog: ProgId,
+}
+
+/// The state of one nested run (the program's entry, a callback or a tail
+/// call), shared with compiled code at the offsets in [`offsets`].
+#[repr(C)]
+pub(crate) struct ExecState {
+    /// In: `r0`..`r9` at entry. Out: `r0`..`r5` when the entry frame exits.
+    pub regs: [u64; 10],
+    /// The budget left: the budget minus the instructions started.
+    pub left: i64,
+    /// The run's budget (clamped to `i64::MAX`).
+    pub budget: i64,
+    /// `may_goto` passes left before it jumps.
+    pub loops: u64,
+    /// The frame depth the entry runs in; for a tail call, the caller's.
+    pub depth: u32,
+    /// Which of the program's entry points to start at.
+    pub entry: u32,
+    pub stop: Option<Stop>,
+}
+
+/// Byte offsets of [`ExecState`]'s fields compiled code uses.
+pub(crate) mod offsets {
+    pub const REGS: i32 = 0;
+    pub const LEFT: i32 = 80;
+    pub const BUDGET: i32 = 88;
+    pub const LOOPS: i32 = 96;
+    pub const DEPTH: i32 = 104;
+    pub const ENTRY: i32 = 108;
+}
+
+/// Kinds of fault [`raise`] records.
+pub(crate) mod kind {
+    pub const BUDGET: i64 = 0;
+    /// Budget spent before a callback's first instruction.
+    pub const ENTRY_BUDGET: i64 = 1;
+    pub const FELL_OFF: i64 = 2;
+    pub const CALL_DEPTH: i64 = 3;
+    pub const UNKNOWN_HELPER: i64 = 4;
+    pub const NO_PACKET: i64 = 5;
+    /// A helper returned with `status` FAULT.
+    pub const HELPER: i64 = 6;
+}
+
+/// A fault site as compiled code passes it: the program in the high half,
+/// the instruction's slot in the low.
+pub(crate) fn site(prog: ProgId, at: InsnIdx) -> i64 {
+    (i64::from(prog.0) << 32) | i64::from(at.0)
+}
+
+fn unsite(site: i64) -> (ProgId, InsnIdx) {
+    (ProgId((site as u64 >> 32) as u32), InsnIdx(site as u32))
+}
+
+/// Sets the stack region to the live frames `0..=depth`.
+///
+/// # Safety
+/// `vm` must be a live context with its region table.
+unsafe fn set_stack(vm: *mut VmCtx, depth: u32) {
+    let len = (u64::from(depth) + 1) * FRAME_SIZE;
+    // SAFETY: entry STACK_REGION always exists in the table of a live run.
+    unsafe {
+        let r = (*vm).regions.add(STACK_REGION);
+        (*r).start = (*vm).stack_top - len;
+        (*r).len = len;
+    }
+}
+
+/// Runs `code` from its entry `entry` with `st`; returns what the code did.
+///
+/// # Safety
+/// `vm` must be the live context of a run on the runtime `code` was loaded
+/// into.
+unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState) -> u32 {
+    // SAFETY: the compiled function reads and writes only `vm`, `st`, the
+    // run's memory through checked accesses, and the program's hints.
+    unsafe { (code.func)(vm, st) }
+}
+
+/// Runs a program from its start in frame 0: the body of [`Jit`]'s `run`.
+///
+/// # Safety
+/// As [`call`].
+pub(crate) unsafe fn run_top(vm: *mut VmCtx, code: &Compiled, args: [u64; 5]) -> Result<u64, Stop> {
+    // SAFETY: as the function's contract.
+    unsafe {
+        let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
+        let mut regs = [0; 10];
+        regs[1..6].copy_from_slice(&args);
+        let mut st = ExecState { regs, left: budget, budget, loops: BPF_MAX_LOOPS, depth: 0, entry: 0, stop: None };
+        finish(vm, call(vm, code, &mut st), st)
+    }
+}
+
+/// The outcome of a nested run, with the instruction count the interpreter
+/// leaves behind.
+///
+/// # Safety
+/// `vm` must be a live context.
+unsafe fn finish(vm: *mut VmCtx, outcome: u32, mut st: ExecState) -> Result<u64, Stop> {
+    match outcome {
+        code::FAULT => Err(st.stop.take().expect("a faulting run records its stop")),
+        _ => {
+            // SAFETY: as the function's contract.
+            unsafe { (*vm).insn_count = (st.budget - st.left) as u64 };
+            Ok(st.regs[0])
+        }
+    }
+}
+
+/// Records a stop and sets the instruction count the interpreter reports
+/// for it (the stopping instruction not counted).
+///
+/// # Safety
+/// `vm` and `st` must be the live context and state.
+unsafe fn stop(vm: *mut VmCtx, st: *mut ExecState, site: i64, left: i64, fault: Fault) -> u32 {
+    let (prog, at) = unsite(site);
+    // SAFETY: as the function's contract.
+    unsafe {
+        (*vm).insn_count = ((*st).budget - left - 1) as u64;
+        (*st).stop = Some(Stop { at, fault, prog });
+    }
+    code::FAULT
+}
+
+/// The slow half of an inline region check: finds the region holding the
+/// access (and records it as the instruction's hint), or records the fault.
+/// `packed` is the size in bits 0..8 and the kind (0 load, 1 store, 2
+/// atomic) above.
+///
+/// # Safety
+/// `vm` and `st` must be the live context and state, `hint` the access's
+/// hint byte.
+pub(crate) unsafe extern "C" fn access_slow(
+    vm: *mut VmCtx,
+    st: *mut ExecState,
+    addr: u64,
+    packed: u64,
+    hint: *mut u8,
+    site: i64,
+    left: i64,
+) -> u32 {
+    // SAFETY: as the function's contract; the region table is the run's.
+    unsafe {
+        let regions: &[Region] = std::slice::from_raw_parts((*vm).regions, (*vm).region_count as usize);
+        let size = packed & 0xff;
+        let kind = match packed >> 8 {
+            0 => AccessKind::Load,
+            1 => AccessKind::Store,
+            _ => AccessKind::Atomic,
+        };
+        let found = regions.iter().position(|r| r.contains(addr, size));
+        if let Some(i) = found
+            && (!kind.writes() || regions[i].writable != 0)
+        {
+            *hint = i as u8;
+            return 0;
+        }
+        let fault = match region::check(regions, addr, Access { kind, size }) {
+            Err(fault) => fault,
+            Ok(()) => region::violation(regions, addr, Access { kind, size }),
+        };
+        stop(vm, st, site, left, fault)
+    }
+}
+
+/// Records a fault of kind `kind` (see [`kind`]) at `site`; `a` is the
+/// helper id of an unknown-helper fault.
+///
+/// # Safety
+/// `vm` and `st` must be the live context and state.
+pub(crate) unsafe extern "C" fn raise(
+    vm: *mut VmCtx,
+    st: *mut ExecState,
+    kind: i64,
+    site: i64,
+    a: u64,
+    left: i64,
+) -> u32 {
+    // SAFETY: as the function's contract.
+    unsafe {
+        let fault = match kind {
+            kind::BUDGET => Fault::BudgetExhausted { budget: (*vm).insn_budget },
+            kind::ENTRY_BUDGET => {
+                let (prog, at) = unsite(site);
+                (*vm).insn_count = ((*st).budget - left) as u64;
+                (*st).stop = Some(Stop { at, fault: Fault::BudgetExhausted { budget: (*vm).insn_budget }, prog });
+                return code::FAULT;
+            }
+            kind::FELL_OFF => Fault::FellOffEnd,
+            kind::CALL_DEPTH => Fault::CallDepth { max: MAX_FRAMES },
+            kind::UNKNOWN_HELPER => Fault::UnknownHelper { id: a },
+            kind::NO_PACKET => Fault::NoPacket,
+            _ => {
+                let (prog, at) = unsite(site);
+                (*vm).status = status::RUNNING;
+                let fault = (*vm).fault.take().unwrap_or(Fault::BadHelperArg {
+                    helper: HelperId(a as u32),
+                    reason: "helper faulted without saying why".into(),
+                });
+                let at = match (*vm).fault_at {
+                    u32::MAX => at,
+                    at => InsnIdx(at),
+                };
+                (*vm).fault_at = u32::MAX;
+                (*vm).insn_count = (*vm).insn_count.saturating_sub(1);
+                (*st).stop = Some(Stop { at, fault, prog });
+                return code::FAULT;
+            }
+        };
+        stop(vm, st, site, left, fault)
+    }
+}
+
+/// Makes the tail call a helper asked for: runs the target program from its
+/// start in the caller's frame, with the registers compiled code stored in
+/// `st` (`r0` zeroed). On [`code::RETURN`] `st` holds the callee's `r0`..`r5`,
+/// budget and loop count, and the caller goes on as if its frame exited.
+///
+/// # Safety
+/// `vm` and `st` must be the live context and state of a run of this JIT.
+pub(crate) unsafe extern "C" fn tail_call(
+    vm: *mut VmCtx,
+    st: *mut ExecState,
+    site: i64,
+    left: i64,
+    helper: u64,
+) -> u32 {
+    // SAFETY: as the function's contract; `callback_env` is the JIT, which
+    // outlives the run.
+    unsafe {
+        (*vm).status = status::RUNNING;
+        let jit = &*((*vm).callback_env as *const Jit);
+        let target = ProgId((*vm).tail_call_target);
+        let Some(next) = jit.code(target) else {
+            let reason = format!("tail call target program {target} is not loaded in this engine");
+            return stop(vm, st, site, left, Fault::BadHelperArg { helper: HelperId(helper as u32), reason });
+        };
+        if left < 0 {
+            return stop(vm, st, site, left, Fault::BudgetExhausted { budget: (*vm).insn_budget });
+        }
+        let s = &mut *st;
+        let mut inner =
+            ExecState { regs: s.regs, left, budget: s.budget, loops: s.loops, depth: s.depth, entry: 0, stop: None };
+        let outcome = call(vm, next, &mut inner);
+        s.regs = inner.regs;
+        s.left = inner.left;
+        s.loops = inner.loops;
+        s.stop = inner.stop;
+        outcome
+    }
+}
+
+/// The JIT's entry for helpers that call back into the program: runs the
+/// subprogram `target` names in a new frame below the current one.
+///
+/// # Safety
+/// `vm` must be the live context of a run of this JIT (its `callback_env`
+/// the JIT).
+pub(crate) unsafe extern "C" fn callback_entry(
+    vm: *mut VmCtx,
+    target: u64,
+    r1: u64,
+    r2: u64,
+    r3: u64,
+    r4: u64,
+    r5: u64,
+) -> u64 {
+    // SAFETY: `run` set `callback_env` to the JIT, which outlives the run,
+    // and `vm` is the live context.
+    unsafe {
+        let jit = &*((*vm).callback_env as *const Jit);
+        let fail = |fault: Fault, at: u32| {
+            (*vm).fault = Some(fault);
+            (*vm).fault_at = at;
+            (*vm).status = status::FAULT;
+            0
+        };
+        let found = code_addr_parts(target).and_then(|(prog, op)| {
+            let code = jit.code(ProgId(prog))?;
+            Some((code, code.entry_of(op)?))
+        });
+        let Some((code, entry)) = found else { return fail(Fault::BadCallback { target }, u32::MAX) };
+        let caller = ((*(*vm).regions.add(STACK_REGION)).len / FRAME_SIZE) as u32 - 1;
+        if caller + 1 >= MAX_FRAMES {
+            return fail(Fault::CallDepth { max: MAX_FRAMES }, u32::MAX);
+        }
+        let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
+        let st = ExecState {
+            regs: [0, r1, r2, r3, r4, r5, 0, 0, 0, 0],
+            left: budget.saturating_sub((*vm).insn_count as i64),
+            budget,
+            loops: BPF_MAX_LOOPS,
+            depth: caller + 1,
+            entry,
+            stop: None,
+        };
+        let mut st = st;
+        let outcome = call(vm, code, &mut st);
+        set_stack(vm, caller);
+        match finish(vm, outcome, st) {
+            Ok(r0) => r0,
+            Err(stop) => fail(stop.fault, stop.at.0),
+        }
+    }
+}
+
+/// An atomic operation at an address that is not aligned to its size,
+/// which the host's atomic instructions may refuse: done as the interpreter
+/// does it (runs are single-threaded). Returns the old value (zero-extended
+/// for 32 bits); compiled code updates the registers.
+///
+/// # Safety
+/// `addr` must have passed the region check for a write of the width.
+pub(crate) unsafe extern "C" fn atomic_unaligned(addr: u64, op: u64, wide: u64, src: u64, r0: u64) -> u64 {
+    let op = AtomicOp::ALL[op as usize % AtomicOp::ALL.len()];
+    let wide = wide != 0;
+    // SAFETY: the caller checked `addr` against a writable region.
+    let old = unsafe {
+        if wide { (addr as *const u64).read_unaligned() } else { u64::from((addr as *const u32).read_unaligned()) }
+    };
+    let new = match op {
+        AtomicOp::Add | AtomicOp::FetchAdd => Some(old.wrapping_add(src)),
+        AtomicOp::Or | AtomicOp::FetchOr => Some(old | src),
+        AtomicOp::And | AtomicOp::FetchAnd => Some(old & src),
+        AtomicOp::Xor | AtomicOp::FetchXor => Some(old ^ src),
+        AtomicOp::Xchg => Some(src),
+        AtomicOp::CmpXchg => {
+            let expected = if wide { r0 } else { u64::from(r0 as u32) };
+            (old == expected).then_some(src)
+        }
+    };
+    if let Some(new) = new {
+        // SAFETY: as above.
+        unsafe {
+            if wide {
+                (addr as *mut u64).write_unaligned(new);
+            } else {
+                (addr as *mut u32).write_unaligned(new as u32);
+            }
+        }
+    }
+    old
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::offset_of;
+
+    #[test]
+    fn offsets_match_the_layout() {
+        assert_eq!(offsets::REGS as usize, offset_of!(ExecState, regs));
+        assert_eq!(offsets::LEFT as usize, offset_of!(ExecState, left));
+        assert_eq!(offsets::BUDGET as usize, offset_of!(ExecState, budget));
+        assert_eq!(offsets::LOOPS as usize, offset_of!(ExecState, loops));
+        assert_eq!(offsets::DEPTH as usize, offset_of!(ExecState, depth));
+        assert_eq!(offsets::ENTRY as usize, offset_of!(ExecState, entry));
+    }
+
+    #[test]
+    fn sites_round_trip() {
+        let s = site(ProgId(7), InsnIdx(0xffff_fffe));
+        assert_eq!(unsite(s), (ProgId(7), InsnIdx(0xffff_fffe)));
+    }
+}

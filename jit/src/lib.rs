@@ -1,0 +1,131 @@
+//! `bpfx-jit`: bpfx's Cranelift JIT.
+//!
+//! What it is: an engine that translates a whole [`Program`] into one
+//! native function per program, with the interpreter's exact semantics —
+//! the same [`Exit`] values, the same memory, map and packet contents, the
+//! same faults at the same instruction index and the same instruction
+//! counts. It runs against the same [`bpfx_runtime`] contract: the region
+//! table (checked inline, with a per-instruction hint of the region hit
+//! last, as the interpreter does), the very same helper functions, the
+//! instruction budget (checked at every taken jump, call and callback entry,
+//! the points where the interpreter checks it), bpf-to-bpf calls with a
+//! frame stack and the stack region moved per frame, callbacks (`bpf_loop`,
+//! `bpf_for_each_map_elem`) and tail calls.
+//!
+//! How: every instruction that starts a basic block gets a Cranelift block;
+//! BPF registers are Cranelift variables; the budget left is a variable
+//! decremented once per block by the number of instructions it ran up to
+//! the point that observes it. A bad access, a budget fault or a helper's
+//! fault calls a cold Rust function that records the [`bpfx_runtime::Fault`]
+//! and the function returns: no signal handler, no unwinding.
+//!
+//! What it is not: a verifier. Like the interpreter it runs whatever it is
+//! given; a program the caller declares verified may skip the stack checks
+//! the verifier proved ([`Jit::set_trusted`]), nothing more.
+
+mod compile;
+mod exec;
+
+use std::sync::Arc;
+
+use bpfx_isa::Program;
+use bpfx_runtime::{Context, Engine, Exit, LoadError, ProgId, RunError, RunResult, Runtime};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+
+use compile::Compiled;
+
+/// The JIT: programs compiled for runtimes, by id.
+pub struct Jit {
+    isa: OwnedTargetIsa,
+    programs: Vec<Option<Compiled>>,
+    /// Nanoseconds the last [`Engine::load`] spent compiling.
+    last_compile_ns: u64,
+}
+
+impl std::fmt::Debug for Jit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jit").field("programs", &self.programs.iter().flatten().count()).finish_non_exhaustive()
+    }
+}
+
+/// Why the host cannot run the JIT.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("cranelift does not support this host: {0}")]
+    Unsupported(String),
+}
+
+impl Jit {
+    /// A JIT for the host CPU.
+    pub fn new() -> Result<Jit, HostError> {
+        let mut flags = settings::builder();
+        let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+            flags.set(name, value).map_err(|e| HostError::Unsupported(format!("setting {name}: {e}")))
+        };
+        set(&mut flags, "opt_level", "speed")?;
+        set(&mut flags, "is_pic", "false")?;
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        // Nothing unwinds through compiled code: helpers and the fault
+        // paths return normally.
+        set(&mut flags, "unwind_info", "false")?;
+        set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
+        let builder = cranelift_native::builder().map_err(|e| HostError::Unsupported(e.to_string()))?;
+        let isa = builder.finish(settings::Flags::new(flags)).map_err(|e| HostError::Unsupported(e.to_string()))?;
+        Ok(Jit { isa, programs: Vec::new(), last_compile_ns: 0 })
+    }
+
+    /// How long the last successful [`Engine::load`] spent translating and
+    /// compiling (linking the program into the runtime excluded).
+    pub fn last_compile_ns(&self) -> u64 {
+        self.last_compile_ns
+    }
+
+    fn code(&self, id: ProgId) -> Option<&Compiled> {
+        self.programs.get(id.0 as usize)?.as_ref()
+    }
+
+    fn isa(&self) -> OwnedTargetIsa {
+        Arc::clone(&self.isa)
+    }
+}
+
+impl Engine for Jit {
+    fn name(&self) -> &'static str {
+        "jit"
+    }
+
+    fn load(&mut self, rt: &mut Runtime, program: &Program) -> Result<ProgId, LoadError> {
+        compile::check_targets(program)?;
+        let linked = rt.link(program)?;
+        let start = std::time::Instant::now();
+        let code = compile::compile(self.isa(), program, rt, &linked)?;
+        self.last_compile_ns = start.elapsed().as_nanos() as u64;
+        let index = linked.id.0 as usize;
+        if self.programs.len() <= index {
+            self.programs.resize_with(index + 1, || None);
+        }
+        self.programs[index] = Some(code);
+        Ok(linked.id)
+    }
+
+    fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
+        let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
+        // SAFETY: `ctx` is borrowed for the whole call and not touched until
+        // `end_run`; meanwhile the runtime is reached only through `vm`, the
+        // context `begin_run` reset for this run, and `self` (the callback
+        // environment) outlives the run.
+        let (outcome, insns) = unsafe {
+            let (vm, args) = rt.begin_run(ctx);
+            (*vm).callback = Some(exec::callback_entry);
+            (*vm).callback_env = self as *const Jit as *mut std::ffi::c_void;
+            let outcome = exec::run_top(vm, code, args);
+            (outcome, (*vm).insn_count)
+        };
+        rt.end_run();
+        Ok(match outcome {
+            Ok(r0) => RunResult { exit: Exit::Return(r0), insns, prog },
+            Err(stop) => RunResult { exit: Exit::Fault { at: stop.at, fault: stop.fault }, insns, prog: stop.prog },
+        })
+    }
+}

@@ -1,0 +1,14 @@
+//! `bpfx-testkit`: what bpfx's differential tests and fuzz targets share.
+//!
+//! What it is: the reader of the conformance suite's `.data` files
+//! ([`conformance`]), the oracle that runs one program on the interpreter
+//! and on the JIT and compares everything they leave behind ([`diff`]), and
+//! a generator of programs from unstructured bytes ([`generate`]), which both
+//! proptest (with a fixed seed in `cargo test`) and cargo-fuzz drive.
+//!
+//! What it is not: part of any engine. Only tests, fuzz targets and benches
+//! depend on it.
+
+pub mod conformance;
+pub mod diff;
+pub mod generate;
