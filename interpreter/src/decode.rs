@@ -100,7 +100,8 @@ fn op_of_slot(program: &Program) -> Vec<Option<u32>> {
 }
 
 /// Checks control flow: every jump, call and function reference lands on
-/// an instruction of the program.
+/// an instruction of the program ([`Insn::branch_offset`] counts from the
+/// slot after the instruction).
 pub(crate) fn check_targets(program: &Program) -> Result<(), LoadError> {
     if program.insns.len() >= MAX_OPS {
         return Err(LoadError::TooLarge { slots: program.slot_count(), max: MAX_OPS - 1 });

@@ -354,7 +354,8 @@ unsafe fn hot_loop(hot: &mut Hot) -> Event {
 
 impl Interpreter {
     /// Runs `code` from op `pc` in frame `base` (0 for a program's entry, a
-    /// deeper one for a callback) until that frame exits; returns `r0`.
+    /// deeper one for a callback) until that frame exits; returns `r0` and
+    /// the program it exited from (another after a tail call).
     /// Keeps `vm.insn_count` (instructions started) current across helper
     /// calls and leaves the instructions completed there at the end.
     ///
@@ -376,7 +377,7 @@ impl Interpreter {
         pc: usize,
         args: [u64; 5],
         base: u32,
-    ) -> Result<u64, Stop> {
+    ) -> Result<(u64, ProgId), Stop> {
         // SAFETY (for the block): the caller passes the live context; its
         // region table and helper table stay in place for the whole run,
         // and helpers change region entries only in place.
@@ -532,7 +533,7 @@ impl Interpreter {
                     Kind::Exit => {
                         if depth == base {
                             (*vm).insn_count = (budget - hot.left) as u64;
-                            return Ok(hot.regs[0]);
+                            return Ok((hot.regs[0], prog));
                         }
                         depth -= 1;
                         // SAFETY: frame `depth` was written by the call that
@@ -557,7 +558,7 @@ impl Interpreter {
                         if !packet.contains(packet.start.wrapping_add(at), size) || (at as i64) < 0 {
                             // As the kernel: a packet load out of bounds ends the program with 0.
                             (*vm).insn_count = (budget - hot.left) as u64;
-                            return Ok(0);
+                            return Ok((0, prog));
                         }
                         let mut bytes = [0u8; 4];
                         let src = packet.start.wrapping_add(at) as *const u8;
@@ -690,7 +691,7 @@ pub(crate) unsafe extern "C" fn callback_entry(
         let result = interp.exec(vm, code, ProgId(prog), op, [r1, r2, r3, r4, r5], caller + 1);
         set_stack((*vm).regions, (*vm).stack_top, caller);
         match result {
-            Ok(r0) => r0,
+            Ok((r0, _)) => r0,
             Err(stop) => fail_at(stop.at, stop.fault),
         }
     }

@@ -73,7 +73,7 @@ impl Engine for Interpreter {
         };
         rt.end_run();
         Ok(match result {
-            Ok(r0) => RunResult { exit: Exit::Return(r0), insns, prog },
+            Ok((r0, last)) => RunResult { exit: Exit::Return(r0), insns, prog: last },
             Err(stop) => RunResult { exit: Exit::Fault { at: stop.at, fault: stop.fault }, insns, prog: stop.prog },
         })
     }

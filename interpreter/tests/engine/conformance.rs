@@ -1,31 +1,21 @@
 //! The public conformance suite (`../shared/conformance/*.data`, read in
 //! place) on every engine: one named test per (engine, file), e.g.
-//! `interp/alu64-arith`. Each file's program (its `-- raw` words, else its
+//! `interp/conformance/alu64-arith`. Each file's program (its `-- raw` words, else its
 //! `-- asm`) runs with `r1` pointing at its `-- mem` bytes and `r2` their
 //! length, and must return its `-- result`. Files that call helper 5 get
 //! the suite's own helper 5 (returning its first argument) registered, as
 //! the suite requires.
-//!
-//! The engine list is where the JIT joins: a new engine is a new row, and
-//! the same files run on it.
 
 use std::path::{Path, PathBuf};
 
-use bpfx_interpreter::Interpreter;
 use bpfx_isa::abi::ProgType;
 use bpfx_isa::{CallTarget, HelperId, Insn, Program, RawInsn, asm, decode_slots};
-use bpfx_runtime::{Context, Engine, Exit, Fault, Runtime, helper_fn};
-use libtest_mimic::{Arguments, Failed, Trial};
+use bpfx_runtime::{Context, Exit, Fault, Runtime, helper_fn};
+use libtest_mimic::{Failed, Trial};
+
+use crate::MakeEngine;
 
 const SUITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance");
-
-/// Makes a fresh engine.
-type MakeEngine = fn() -> Box<dyn Engine>;
-
-/// The engines the suite runs on, by name.
-fn engines() -> Vec<(&'static str, MakeEngine)> {
-    vec![("interp", || Box::new(Interpreter::new()))]
-}
 
 /// The suite's helper 5: returns its first argument.
 fn suite_helper_5(_: &mut Runtime, [r1, ..]: [u64; 5]) -> Result<u64, Fault> {
@@ -142,18 +132,18 @@ fn suite_files() -> Option<Vec<PathBuf>> {
     Some(paths)
 }
 
-fn main() {
-    let args = Arguments::from_args();
+/// One trial per (engine, file); none, with the reason printed, when the
+/// suite is absent.
+pub fn trials(engines: &[(&'static str, MakeEngine)]) -> Vec<Trial> {
+    let Some(files) = suite_files() else { return Vec::new() };
+    assert!(!files.is_empty(), "{SUITE} holds no .data file");
     let mut trials = Vec::new();
-    if let Some(files) = suite_files() {
-        assert!(!files.is_empty(), "{SUITE} holds no .data file");
-        for (engine, make) in engines() {
-            for path in &files {
-                let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-                let path = path.clone();
-                trials.push(Trial::test(format!("{engine}/{stem}"), move || run_case(&path, make)));
-            }
+    for &(engine, make) in engines {
+        for path in &files {
+            let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            let path = path.clone();
+            trials.push(Trial::test(format!("{engine}/conformance/{stem}"), move || run_case(&path, make)));
         }
     }
-    libtest_mimic::run(&args, trials).exit();
+    trials
 }
