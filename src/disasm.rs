@@ -38,11 +38,13 @@ fn object_listing(path: &Path, object: &Object) -> String {
 }
 
 fn section_listing(section: &CodeSection) -> String {
-    let notes: Vec<(InsnIdx, String)> = section
-        .relocations()
-        .iter()
-        // objdump's name for "no symbol" (symbol 0).
-        .map(|r| (r.at, format!("{}\t{}", r.kind, r.symbol.as_ref().map_or("*ABS*", |s| s.name.as_str()))))
+    // objdump lists an instruction's CO-RE relocation before its ELF ones.
+    let core = section.core_notes().iter().map(|(at, text)| (*at, format!("CO-RE {text}")));
+    let notes: Vec<(InsnIdx, String)> = core
+        .chain(section.relocations().iter().map(|r| {
+            // objdump's name for "no symbol" (symbol 0).
+            (r.at, format!("{}\t{}", r.kind, r.symbol.as_ref().map_or("*ABS*", |s| s.name.as_str())))
+        }))
         .collect();
     let mut listing = Listing::new(section.insns());
     // objdump names the start of a section after it when no symbol does.

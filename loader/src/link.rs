@@ -13,12 +13,16 @@
 //! 3. the program's func and line info are gathered from `.BTF.ext` for
 //!    each placed function.
 //!
-//! Map references are indices into the object's map list, which every
-//! program carries whole ([`Program::maps`]), so that index = the object's
-//! map index and the kernel path substitutes fds from one table.
+//! A program carries the maps it references ([`Program::maps`]: those its
+//! `lddw`s name, and the maps a map-in-map among them starts with), in the
+//! object's order, and its `lddw`s index that list. A map's name identifies
+//! it in the object ([`Object::maps`](crate::Object::maps), where names are
+//! unique), so programs of one object share a map by name. A program thus
+//! loads without the object's unrelated maps.
 
 use std::collections::HashMap;
 
+use bpfx_isa::abi::MapType;
 use bpfx_isa::{CallTarget, FuncInfo, Insn, InsnIdx, LdImm64Kind, LineInfo, MapSpec, Program, with_slots};
 
 use crate::btf::{Btf, BtfExt};
@@ -127,12 +131,11 @@ impl Linker<'_> {
         let codes = functions.iter().map(|f| self.code(f)).collect::<Result<Vec<_>, _>>()?;
         let by_start: HashMap<(usize, InsnIdx), usize> =
             functions.iter().enumerate().map(|(i, f)| ((f.section, f.start), i)).collect();
-        let maps: Vec<MapSpec> = self.maps.iter().map(|m| m.spec.clone()).collect();
         functions
             .iter()
             .enumerate()
             .filter(|(_, f)| f.entry)
-            .map(|(i, f)| self.program(functions, &codes, &by_start, i, f, &maps))
+            .map(|(i, f)| self.program(functions, &codes, &by_start, i, f))
             .collect()
     }
 
@@ -143,7 +146,6 @@ impl Linker<'_> {
         by_start: &HashMap<(usize, InsnIdx), usize>,
         main: usize,
         f: &Function,
-        maps: &[MapSpec],
     ) -> Result<Program, LoadError> {
         let section = self.sections[f.section].name();
         let mut insns: Vec<Insn> = Vec::new();
@@ -193,7 +195,7 @@ impl Linker<'_> {
         let def = section_def(section);
         let mut program =
             Program::new(f.name.clone(), def.map_or(bpfx_isa::abi::ProgType::Unspec, |d| d.prog_type), insns);
-        program.maps = maps.to_vec();
+        program.maps = self.own_maps(&mut program.insns);
         program.section = section.to_string();
         program.expected_attach_type = def.and_then(|d| d.expected_attach_type);
         program.prog_flags = def.map_or(0, |d| d.prog_flags);
@@ -205,6 +207,48 @@ impl Linker<'_> {
             self.info(&functions[func], at, &mut program);
         }
         Ok(program)
+    }
+
+    /// The maps `insns` reference (closed over map-in-maps' initial
+    /// slots), in object order; rewrites the `lddw`s to index them.
+    fn own_maps(&self, insns: &mut [Insn]) -> Vec<MapSpec> {
+        let mut used = vec![false; self.maps.len()];
+        for insn in insns.iter() {
+            if let Insn::LdImm64 { kind: LdImm64Kind::MapFd | LdImm64Kind::MapValue, imm, .. } = insn
+                && let Some(u) = used.get_mut(*imm as u32 as usize)
+            {
+                *u = true;
+            }
+        }
+        let mut pending: Vec<usize> = (0..used.len()).filter(|&i| used[i]).collect();
+        while let Some(i) = pending.pop() {
+            let spec = &self.maps[i].spec;
+            if !matches!(spec.map_type, MapType::ArrayOfMaps | MapType::HashOfMaps) {
+                continue;
+            }
+            for (_, name) in &spec.initial_slots {
+                if let Some(j) = self.maps.iter().position(|m| &m.spec.name == name)
+                    && !used[j]
+                {
+                    used[j] = true;
+                    pending.push(j);
+                }
+            }
+        }
+        let mut index = vec![0u32; used.len()];
+        let mut maps = Vec::new();
+        for (i, m) in self.maps.iter().enumerate().filter(|(i, _)| used[*i]) {
+            index[i] = maps.len() as u32;
+            maps.push(m.spec.clone());
+        }
+        for insn in insns.iter_mut() {
+            if let Insn::LdImm64 { kind: LdImm64Kind::MapFd | LdImm64Kind::MapValue, imm, .. } = insn
+                && let Some(&new) = index.get(*imm as u32 as usize)
+            {
+                *imm = (*imm & !0xffff_ffff) | u64::from(new);
+            }
+        }
+        maps
     }
 
     /// Appends the func and line info of `func`, placed at slot `at`.

@@ -209,7 +209,8 @@ impl Object {
     }
 
     /// The maps, in libbpf's order (legacy, `.maps`, global data,
-    /// `.kconfig`): an `lddw` of map `i` in any program names `maps()[i]`.
+    /// `.kconfig`), with unique names. Each program carries those it uses
+    /// (see [`Program::maps`]); a map's name identifies it here.
     pub fn maps(&self) -> &[MapSpec] {
         self.loaded.as_ref().map_or(&[], |l| &l.maps)
     }

@@ -96,6 +96,20 @@ pub(crate) fn collect(
         };
         maps.push(ObjMap { spec, origin: Origin::Kconfig });
     }
+    for (i, map) in maps.iter().enumerate() {
+        if maps[..i].iter().any(|m| m.spec.name == map.spec.name) {
+            let section = match map.origin {
+                Origin::Definition { section, .. } | Origin::Data { section } => parser.section_name(section),
+                Origin::Kconfig => KCONFIG_SECTION,
+            };
+            return Err(LoadError::BadMap {
+                section: section.into(),
+                name: map.spec.name.clone(),
+                offset: 0,
+                reason: "another map has the same name".into(),
+            });
+        }
+    }
     Ok(maps)
 }
 

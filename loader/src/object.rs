@@ -13,6 +13,7 @@ use goblin::elf::sym::{STB_GLOBAL, STB_LOCAL, STB_WEAK, STT_FILE, STT_FUNC, STT_
 use goblin::elf::{Elf, RelocSection, SectionHeader, Symtab};
 use goblin::strtab::Strtab;
 
+use crate::btf::{Btf, BtfExt};
 use crate::error::LoadError;
 
 const EM_BPF: u16 = 247;
@@ -47,6 +48,7 @@ pub struct CodeSection {
     insns: Vec<Insn>,
     symbols: Vec<Symbol>,
     relocations: Vec<Relocation>,
+    core_notes: Vec<(InsnIdx, String)>,
 }
 
 /// A symbol defined in a code section (functions, and labels hand-written
@@ -264,6 +266,15 @@ impl CodeSection {
     pub fn relocations_at(&self, at: InsnIdx) -> impl Iterator<Item = &Relocation> {
         self.relocations.iter().filter(move |r| r.at == at)
     }
+
+    /// The CO-RE relocations of `.BTF.ext` that apply to the section, by
+    /// slot, described as `llvm-objdump -dr` describes them (`<byte_off>
+    /// [8] struct ethhdr::h_proto (0:2)`). Empty when the object has no
+    /// BTF, or BTF that does not parse (listings do not need it; loading
+    /// reports it).
+    pub fn core_notes(&self) -> &[(InsnIdx, String)] {
+        &self.core_notes
+    }
 }
 
 /// The section header table and the string tables, once checked.
@@ -318,10 +329,11 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn object(&self) -> Result<Object, LoadError> {
-        let sections = (0..self.headers.len())
+        let mut sections: Vec<CodeSection> = (0..self.headers.len())
             .filter(|&i| self.headers[i].sh_flags & u64::from(SHF_EXECINSTR) != 0)
             .map(|i| self.code_section(i))
             .collect::<Result<_, _>>()?;
+        self.describe_core_relocations(&mut sections);
         let license = match self.names.iter().position(|&n| n == LICENSE_SECTION) {
             Some(i) => {
                 let data = self.data(i)?;
@@ -349,7 +361,7 @@ impl<'a> Parser<'a> {
         let end = InsnIdx((data.len() / SLOT_SIZE) as u32);
         let symbols = self.symbols_in(i, &name, &starts, end)?;
         let relocations = self.relocations_of(i, &name, end)?;
-        Ok(CodeSection { name, index: SectionIndex(i as u32), insns, symbols, relocations })
+        Ok(CodeSection { name, index: SectionIndex(i as u32), insns, symbols, relocations, core_notes: Vec::new() })
     }
 
     fn symbols_in(&self, i: usize, section: &str, starts: &[InsnIdx], end: InsnIdx) -> Result<Vec<Symbol>, LoadError> {
@@ -432,6 +444,21 @@ impl<'a> Parser<'a> {
             section: defined.then_some(SectionIndex(sym.st_shndx as u32)),
             value: sym.st_value,
         }))
+    }
+
+    /// Fills the sections' [`CodeSection::core_notes`].
+    fn describe_core_relocations(&self, sections: &mut [CodeSection]) {
+        let data = |name: &str| self.find_section(name).and_then(|i| self.data(i).ok());
+        let (Some(btf), Some(ext)) = (data(".BTF"), data(".BTF.ext")) else { return };
+        let Ok(btf) = Btf::parse(btf) else { return };
+        let Ok(ext) = BtfExt::parse(ext, &btf) else { return };
+        for relos in &ext.core_relos {
+            let Some(section) = sections.iter_mut().find(|s| s.name == relos.section) else { continue };
+            for relo in relos.records.iter().filter(|r| r.insn_off.is_multiple_of(8)) {
+                section.core_notes.push((InsnIdx(relo.insn_off / 8), relo.describe(&btf)));
+            }
+            section.core_notes.sort_by_key(|(at, _)| *at);
+        }
     }
 
     /// The number of sections, the null section 0 included.

@@ -253,3 +253,152 @@ fn parse_records<T>(
     }
     Ok(sections)
 }
+
+impl CoreRelo {
+    /// The relocation as `llvm-objdump -dr` describes it: `<byte_off> [8]
+    /// struct ethhdr::h_proto (0:2)`, `<type_size> [7] struct foo`,
+    /// `<enumval_value> [5] enum foo::V = 2`; when the record does not fit
+    /// the types, `<kind> [id] 'access' <why>`.
+    pub fn describe(&self, btf: &Btf) -> String {
+        let spec_str = btf.str_at(self.access_str_off).unwrap_or("");
+        let kind = match self.kind {
+            CoreReloKind::Unknown(k) => format!("<reloc kind #{k}>"),
+            k => format!("<{}>", k.name()),
+        };
+        let fail = |why: String| format!("{kind} [{}] '{spec_str}' <{why}>", self.type_id.0);
+        let mut raw = Vec::new();
+        let mut rest = spec_str;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let Some(value) = rest[..digits].parse::<u32>().ok() else {
+                return fail("spec string is not a number".into());
+            };
+            raw.push(value);
+            rest = &rest[digits..];
+            match rest.strip_prefix(':') {
+                Some(after) => rest = after,
+                None if rest.is_empty() => {}
+                None => {
+                    let c = rest.chars().next().unwrap_or(' ');
+                    return fail(format!("unexpected spec string delimiter: '{c}'"));
+                }
+            }
+        }
+        let anon = |off: u32, idx: u32| match btf.str_at(off).filter(|s| !s.is_empty()) {
+            Some(name) => name.to_string(),
+            None => format!("<anon {idx}>"),
+        };
+        let mut out = format!("{kind} [{}]", self.type_id.0);
+        let mut id = self.type_id;
+        let Some(mut ty) = btf.get(id) else { return fail(format!("unknown type id: {}", id.0)) };
+        for depth in 0.. {
+            let next = match ty.kind {
+                Kind::Const(next) => Some((" const".to_string(), next)),
+                Kind::Volatile(next) => Some((" volatile".to_string(), next)),
+                Kind::Restrict(next) => Some((" restrict".to_string(), next)),
+                Kind::TypeTag(next) => {
+                    Some((format!(" type_tag(\"{}\")", btf.str_at(ty.name_off).unwrap_or("")), next))
+                }
+                _ => None,
+            };
+            let Some((text, next)) = next else { break };
+            if depth >= 32 {
+                return fail("modifiers chain is too long".into());
+            }
+            out.push_str(&text);
+            id = next;
+            ty = match btf.get(id) {
+                Some(t) => t,
+                None => return fail(format!("unknown type id: {} in modifiers chain", id.0)),
+            };
+        }
+        if id.0 == 0 {
+            out.push_str(" void");
+        } else {
+            out.push_str(match ty.kind {
+                Kind::Typedef(_) => " typedef",
+                Kind::Struct(_) => " struct",
+                Kind::Union(_) => " union",
+                Kind::Enum(_) | Kind::Enum64(_) => " enum",
+                Kind::Fwd { union: true } => " fwd union",
+                Kind::Fwd { union: false } => " fwd struct",
+                _ => "",
+            });
+            out.push(' ');
+            out.push_str(&anon(ty.name_off, id.0));
+        }
+        if self.kind.is_type_based() {
+            return if raw == [0] { out } else { fail("unexpected type-based relocation spec: should be '0'".into()) };
+        }
+        out.push_str("::");
+        let skip = |mut id: TypeId| {
+            for _ in 0..32 {
+                match btf.kind(id) {
+                    Kind::Const(n) | Kind::Volatile(n) | Kind::Restrict(n) | Kind::TypeTag(n) | Kind::Typedef(n) => {
+                        id = *n
+                    }
+                    _ => break,
+                }
+            }
+            id
+        };
+        if self.kind.is_enumval_based() {
+            let id = skip(id);
+            if raw.len() != 1 {
+                return fail("unexpected enumval relocation spec size".into());
+            }
+            let idx = raw[0];
+            let (Kind::Enum(e) | Kind::Enum64(e)) = btf.kind(id) else {
+                return fail(format!("unexpected type kind for enum relocation: {}", btf.kind(id).number()));
+            };
+            let Some(value) = e.values.get(idx as usize) else { return fail(format!("bad value index: {idx}")) };
+            out.push_str(&anon(value.name_off, idx));
+            let shown = if e.signed { (value.value as i64).to_string() } else { value.value.to_string() };
+            out.push_str(&format!(" = {shown}"));
+            return out;
+        }
+        if !self.kind.is_field_based() {
+            return fail(format!(
+                "unknown relocation kind: {}",
+                match self.kind {
+                    CoreReloKind::Unknown(k) => k,
+                    _ => 0,
+                }
+            ));
+        }
+        if raw.is_empty() {
+            return fail("field spec too short".into());
+        }
+        if raw[0] != 0 {
+            out.push_str(&format!("[{}]", raw[0]));
+        }
+        for (i, &idx) in raw.iter().enumerate().skip(1) {
+            id = skip(id);
+            match btf.kind(id) {
+                Kind::Struct(c) | Kind::Union(c) => {
+                    let Some(member) = c.members.get(idx as usize) else {
+                        return fail(format!("member index {idx} for spec sub-string {i} is out of range"));
+                    };
+                    if i != 1 || raw[0] != 0 {
+                        out.push('.');
+                    }
+                    out.push_str(&anon(member.name_off, idx));
+                    if btf.get(member.ty).is_none() {
+                        return fail(format!("unknown member type id {} for spec sub-string {i}", member.ty.0));
+                    }
+                    id = member.ty;
+                }
+                Kind::Array(a) => {
+                    out.push_str(&format!("[{idx}]"));
+                    if btf.get(a.elem).is_none() {
+                        return fail(format!("unknown element type id {} for spec sub-string {i}", a.elem.0));
+                    }
+                    id = a.elem;
+                }
+                other => return fail(format!("unexpected type kind {} for spec sub-string {i}", other.number())),
+            }
+        }
+        out.push_str(&format!(" ({spec_str})"));
+        out
+    }
+}

@@ -2,25 +2,14 @@
 //! malformed objects: each is refused with a typed error naming what is at
 //! fault, and no corruption makes the parser panic.
 
-#[path = "../../tests/support/elf.rs"]
-mod elf;
-#[path = "../../tests/support/progs.rs"]
-mod progs;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bpfx_isa::{CallTarget, DecodeErrorKind, Insn, InsnIdx, LdImm64Kind, encode_bytes, with_slots};
 use bpfx_loader::{Binding, LoadError, Object, RelocKind, SymbolKind};
-use elf::{Elf, slot};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
+use crate::elf::{self, Elf, slot};
+use crate::{progs, read, root};
 
 /// A section's bytes as llvm-objcopy-19 extracts them.
 fn section_bytes(object: &Path, section: &str) -> Vec<u8> {
