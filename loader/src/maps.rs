@@ -314,6 +314,28 @@ fn map_def(btf: &Btf, name: &str, def: TypeId, outer: bool) -> Result<MapSpec, S
         Some(t) if t != MapType::Unspec => t,
         _ => return Err("the map type is not specified".into()),
     };
+    // Types whose keys and values the kernel will not describe by BTF:
+    // libbpf drops their type ids (`bpf_object__create_map`).
+    if matches!(
+        spec.map_type,
+        MapType::PerfEventArray
+            | MapType::CgroupArray
+            | MapType::StackTrace
+            | MapType::ArrayOfMaps
+            | MapType::HashOfMaps
+            | MapType::Devmap
+            | MapType::DevmapHash
+            | MapType::Cpumap
+            | MapType::Xskmap
+            | MapType::Sockmap
+            | MapType::Sockhash
+            | MapType::Queue
+            | MapType::Stack
+            | MapType::Arena
+    ) {
+        spec.btf_key_type_id = 0;
+        spec.btf_value_type_id = 0;
+    }
     Ok(spec)
 }
 

@@ -1,0 +1,69 @@
+//! bpfx's linked programs in the running kernel (through this crate's
+//! `kernel` module): the kernel's verifier accepts every program of every
+//! test object with its func and line info against the object's BTF as
+//! bpfx fixed it up, and a test run gives what the interpreter gives.
+
+use bpfx_loader::kernel::{Bpf, BtfLoadOptions, ProgLoadOptions, TestRun, UpdateFlags};
+use bpfx_loader::{LoadOptions, Object, POISON_HELPER};
+
+use crate::{Interp, load, progs, read, root};
+
+#[test]
+fn the_kernel_accepts_every_program_as_bpfx_links_it() {
+    let bpf = Bpf::new();
+    let mut loaded = 0;
+    for path in progs::objects(&root()) {
+        let object = Object::load(&read(&path), &LoadOptions::default()).unwrap();
+        let btf = object.btf().map(|b| {
+            bpf.load_btf(&b.to_bytes(), &BtfLoadOptions::default())
+                .unwrap_or_else(|e| panic!("{}: the kernel refuses the BTF: {e}", path.display()))
+        });
+        for program in object.programs() {
+            let options = ProgLoadOptions { btf: btf.as_ref(), ..ProgLoadOptions::default() };
+            if let Err(e) = bpf.load(program, &options) {
+                panic!("{} {}: {e}", path.display(), program.name);
+            }
+            loaded += 1;
+        }
+    }
+    eprintln!("{loaded} programs loaded");
+}
+
+/// Programs that read no context return in the kernel what they return on
+/// the interpreter, and leave their maps alike.
+#[test]
+fn test_runs_in_the_kernel_equal_the_interpreters() {
+    let bpf = Bpf::new();
+    let cases = [
+        ("calls", "xdp_calls"),
+        ("calls", "xdp_callbacks"),
+        ("globals", "xdp_globals"),
+        ("kconfig", "xdp_kconfig"),
+        ("core", "xdp_core"),
+        ("btf_maps", "xdp_maps_all"),
+        ("legacy_maps", "legacy"),
+    ];
+    for (name, prog) in cases {
+        let object = load(name);
+        let program = object.program(prog).unwrap();
+        assert!(!program.insns.contains(&bpfx_isa::Insn::Call(bpfx_isa::CallTarget::Helper(POISON_HELPER))));
+        let btf = bpf.load_btf(&object.btf().unwrap().to_bytes(), &BtfLoadOptions::default()).unwrap();
+        let (kernel, maps) =
+            bpf.load(program, &ProgLoadOptions { btf: Some(&btf), ..ProgLoadOptions::default() }).unwrap();
+        let mut interp = Interp::default();
+        interp.load(program);
+        if let Some(data) = maps.iter().find(|m| m.spec().name == ".data") {
+            let value = interp.lookup(".data", &[0; 4]);
+            data.update(&[0; 4], &value, UpdateFlags::ANY).unwrap();
+        }
+        for _ in 0..2 {
+            let ours = interp.run(prog);
+            let theirs = kernel.test_run(&TestRun::packet(&[0; 64])).unwrap().retval;
+            assert_eq!(ours, u64::from(theirs), "{name} {prog}");
+        }
+        for map in maps.iter().filter(|m| m.spec().name.starts_with('.')) {
+            let theirs = map.lookup(&[0; 4]).unwrap().unwrap();
+            assert_eq!(interp.lookup(&map.spec().name, &[0; 4]), theirs, "{name} {prog} {}", map.spec().name);
+        }
+    }
+}
