@@ -165,7 +165,7 @@ protos! {
     35 get_current_task: () -> Integer, gpl in [Base];
     38 skb_change_tail: (Ctx, Anything, Anything) -> Integer, pkt in [Tc];
     39 skb_pull_data: (Ctx, Anything) -> Integer, pkt in [Tc];
-    41 set_hash_invalid: (Ctx) -> Void in [Tc];
+    41 set_hash_invalid: (Ctx) -> Integer in [Tc];
     42 get_numa_node_id: () -> Integer in [Base];
     43 skb_change_head: (Ctx, Anything, Anything) -> Integer, pkt in [Tc];
     44 xdp_adjust_head: (Ctx, Anything) -> Integer, pkt in [Xdp];

@@ -1,0 +1,103 @@
+//! The kernel-agreement corpus: every program in `tests/corpus` is judged
+//! by bpfx and by this machine's kernel (loaded through bpf(2)), and the
+//! verdicts must agree, except for the cases listed in
+//! `tests/known-gaps.txt` — which must still disagree, so that the list
+//! stays current. Prints the agreement and the unsound accepts (bpfx
+//! accepts what the kernel rejects). Skipped, saying why, where bpf(2) is
+//! not allowed.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use bpfx_verifier::{Options, verify};
+use support::{KernelVerdict, corpus_dir, corpus_files, kernel_available, kernel_verdict, read_asm};
+
+fn known_gaps() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(corpus_dir().join("../known-gaps.txt")).unwrap_or_default();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| match l.split_once('#') {
+            Some((name, why)) => (name.trim().to_owned(), why.trim().to_owned()),
+            None => (l.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+#[test]
+fn bpfx_agrees_with_the_kernel_on_the_corpus() {
+    if let Err(why) = kernel_available() {
+        eprintln!("corpus: skipped, the kernel cannot be asked: {why}");
+        return;
+    }
+    let gaps = known_gaps();
+    let mut failures = Vec::new();
+    let (mut total, mut agree, mut unsound, mut kernel_rejects) = (0, 0, Vec::new(), 0);
+    for path in corpus_files("s") {
+        let case = match read_asm(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        let report = verify(&case.program, &Options::default());
+        let kernel = match kernel_verdict(&case.program) {
+            Ok(k) => k,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        total += 1;
+        let bpfx_ok = report.accepted();
+        let kernel_ok = kernel == KernelVerdict::Accepted;
+        kernel_rejects += usize::from(!kernel_ok);
+        let bpfx_said = report.diagnostics.first().map(|d| format!("[{}] {}", d.code.as_str(), d.message));
+        if bpfx_ok == kernel_ok {
+            agree += 1;
+            if gaps.contains_key(&case.name) {
+                failures.push(format!("{}: listed in known-gaps.txt but bpfx now agrees; remove it", case.name));
+            }
+        } else {
+            if bpfx_ok {
+                unsound.push(case.name.clone());
+            }
+            if !gaps.contains_key(&case.name) {
+                failures.push(format!(
+                    "{}: bpfx {} but the kernel {}{}",
+                    case.name,
+                    bpfx_said.clone().map_or("accepts".to_string(), |d| format!("rejects: {d}")),
+                    if kernel_ok { "accepts" } else { "rejects" },
+                    match &kernel {
+                        KernelVerdict::Rejected(why) => format!(": {why}"),
+                        KernelVerdict::Accepted => String::new(),
+                    }
+                ));
+            }
+        }
+        if let (Some(code), false) = (&case.expect, bpfx_ok) {
+            let got = report.diagnostics.first().map(|d| d.code.as_str()).unwrap_or("");
+            if got != code {
+                failures.push(format!(
+                    "{}: expected diagnostic {code}, bpfx gave {}",
+                    case.name,
+                    bpfx_said.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    let pct = if total == 0 { 0.0 } else { 100.0 * agree as f64 / total as f64 };
+    eprintln!(
+        "corpus: {agree}/{total} programs agree with the kernel ({pct:.1}%); the kernel rejects {kernel_rejects}; unsound accepts: {} {:?}",
+        unsound.len(),
+        unsound
+    );
+    for name in gaps.keys() {
+        if !corpus_files("s").iter().any(|p| p.file_stem().is_some_and(|s| s == name.as_str())) {
+            failures.push(format!("{name}: listed in known-gaps.txt but not in the corpus"));
+        }
+    }
+    assert!(failures.is_empty(), "{} corpus failures:\n{}", failures.len(), failures.join("\n"));
+}

@@ -1,0 +1,3 @@
+; type: socket_filter
+; expect: cfg
+r0 = 0

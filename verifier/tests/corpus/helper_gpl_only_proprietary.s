@@ -1,0 +1,10 @@
+; type: xdp
+; license: Proprietary
+; expect: gpl-only
+*(u64 *)(r10 - 8) = 0
+r1 = r10
+r1 += -8
+r2 = 8
+call 6
+r0 = 2
+exit

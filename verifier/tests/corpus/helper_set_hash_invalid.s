@@ -1,0 +1,3 @@
+; type: sched_cls
+call 41
+exit

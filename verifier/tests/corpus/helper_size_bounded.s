@@ -1,0 +1,10 @@
+; type: socket_filter
+r4 = *(u32 *)(r1 + 0)
+r4 &= 15
+r4 += 1
+r2 = 0
+r3 = r10
+r3 += -16
+call 26
+r0 = 0
+exit

@@ -1,0 +1,11 @@
+; type: socket_filter
+; expect: stack-access
+r4 = *(u32 *)(r1 + 0)
+r4 &= 31
+r4 += 1
+r2 = 0
+r3 = r10
+r3 += -16
+call 26
+r0 = 0
+exit

@@ -1,0 +1,4 @@
+; type: socket_filter
+; expect: infinite-loop
+r0 = 0
+goto -1

@@ -1,0 +1,8 @@
+; type: socket_filter
+; map: h hash key=4 value=8 entries=16
+r2 = r10
+r2 += -4
+ld_pseudo r1, 1, 0
+call 1
+r0 = 0
+exit

@@ -1,0 +1,17 @@
+; type: socket_filter
+; map: a array key=4 value=16 entries=4
+; expect: unbounded
+r6 = *(u32 *)(r1 + 0)
+r6 = (s32)r6
+*(u32 *)(r10 - 4) = 0
+r2 = r10
+r2 += -4
+ld_pseudo r1, 1, 0
+call 1
+if r0 == 0 goto +4
+if r6 s> 12 goto +3
+r0 += r6
+r0 = *(u32 *)(r0 + 0)
+exit
+r0 = 0
+exit

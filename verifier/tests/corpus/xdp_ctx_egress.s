@@ -1,0 +1,4 @@
+; type: xdp
+; expect: ctx-access
+r0 = *(u32 *)(r1 + 20)
+exit

@@ -1,0 +1,3 @@
+; type: xdp
+; expect: uninit-reg
+exit

@@ -1,0 +1,3 @@
+; type: xdp
+r0 = 2
+exit

@@ -1,0 +1,117 @@
+//! Test support: corpus programs (assembly with a header of directives, or
+//! C built by clang-19) as `Program`s, and the running kernel's verdict on
+//! them.
+
+use std::path::{Path, PathBuf};
+
+use bpfx_isa::abi::{AttachType, MapType, ProgType};
+use bpfx_isa::{MapSpec, Program, assemble};
+use bpfx_loader::kernel::{Bpf, KernelError, LogLevel, ProgLoadOptions};
+
+pub fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
+}
+
+/// Every corpus file with the given extension, sorted by name.
+pub fn corpus_files(ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
+        .expect("tests/corpus is readable")
+        .map(|e| e.expect("corpus entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    files.sort();
+    files
+}
+
+/// An assembly corpus program and its header's expectations.
+pub struct AsmCase {
+    pub name: String,
+    pub program: Program,
+    /// `; expect: CODE`: the diagnostic code bpfx must give, if it rejects.
+    pub expect: Option<String>,
+}
+
+/// Reads a corpus `.s` file. Its leading comment lines set the program:
+/// `; type: xdp`, `; license: GPL` (the default), `; attach: NAME`,
+/// `; map: NAME TYPE key=K value=V entries=N [flags=F]` (map `i` is the
+/// `i`-th such line, `ld_pseudo rN, 1, i` loads it), `; expect: CODE`.
+pub fn read_asm(path: &Path) -> Result<AsmCase, String> {
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_owned();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let insns = assemble(&text).map_err(|e| format!("{}:{e}", path.display()))?;
+    let mut program = Program::new(name.clone(), ProgType::SocketFilter, insns);
+    program.license = "GPL".into();
+    let mut expect = None;
+    for line in text.lines().map(str::trim).take_while(|l| l.starts_with(';')) {
+        let Some((key, value)) = line.trim_start_matches(';').split_once(':') else { continue };
+        let value = value.trim();
+        match key.trim() {
+            "type" => {
+                program.prog_type =
+                    ProgType::from_name(value).ok_or_else(|| format!("{}: unknown type {value}", path.display()))?
+            }
+            "license" => program.license = value.to_owned(),
+            "attach" => {
+                program.expected_attach_type = Some(
+                    AttachType::from_name(value)
+                        .ok_or_else(|| format!("{}: unknown attach {value}", path.display()))?,
+                )
+            }
+            "expect" => expect = Some(value.to_owned()),
+            "map" => program.maps.push(parse_map(value).map_err(|e| format!("{}: {e}", path.display()))?),
+            _ => {}
+        }
+    }
+    Ok(AsmCase { name, program, expect })
+}
+
+fn parse_map(text: &str) -> Result<MapSpec, String> {
+    let mut words = text.split_whitespace();
+    let name = words.next().ok_or("map without a name")?.to_owned();
+    let ty = words.next().ok_or("map without a type")?;
+    let map_type = MapType::from_name(ty).ok_or_else(|| format!("unknown map type {ty}"))?;
+    let mut spec = MapSpec { name, map_type, ..MapSpec::default() };
+    for w in words {
+        let (k, v) = w.split_once('=').ok_or_else(|| format!("bad map field {w}"))?;
+        let v: u32 = if let Some(hex) = v.strip_prefix("0x") { u32::from_str_radix(hex, 16) } else { v.parse() }
+            .map_err(|_| format!("bad number in {w}"))?;
+        match k {
+            "key" => spec.key_size = v,
+            "value" => spec.value_size = v,
+            "entries" => spec.max_entries = v,
+            "flags" => spec.flags = v,
+            _ => return Err(format!("unknown map field {k}")),
+        }
+    }
+    Ok(spec)
+}
+
+/// The kernel's verdict on a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelVerdict {
+    Accepted,
+    /// Rejected, with the last line of the verifier's log (or the errno).
+    Rejected(String),
+}
+
+/// Whether bpf(2) works here; the reason when it does not.
+pub fn kernel_available() -> Result<(), String> {
+    let probe = Program::new("probe", ProgType::SocketFilter, assemble("r0 = 0\nexit").expect("probe assembles"));
+    match Bpf::new().load(&probe, &ProgLoadOptions::default()) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("cannot load a trivial program: {e}")),
+    }
+}
+
+/// Loads `program` into the running kernel and unloads it.
+pub fn kernel_verdict(program: &Program) -> Result<KernelVerdict, String> {
+    let options = ProgLoadOptions { log_level: LogLevel::Stats, ..ProgLoadOptions::default() };
+    match Bpf::new().load(program, &options) {
+        Ok(_) => Ok(KernelVerdict::Accepted),
+        Err(KernelError::Rejected(r)) => Ok(KernelVerdict::Rejected(r.log.error_message().unwrap_or_default())),
+        Err(KernelError::Syscall(e)) if e.call == bpfx_loader::kernel::Cmd::ProgLoad => {
+            Ok(KernelVerdict::Rejected(format!("{}", e.errno)))
+        }
+        Err(e) => Err(format!("{}: {e}", program.name)),
+    }
+}
