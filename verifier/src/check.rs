@@ -412,18 +412,7 @@ impl<'p> Verifier<'p> {
             Insn::Store { size, dst, off, src } => {
                 let value = match src {
                     Src::Reg(r) => Some(self.read(st, r)?),
-                    Src::Imm(imm) => {
-                        let p = self.read(st, dst)?;
-                        if p.ty == RegType::Ctx {
-                            return fail(
-                                Code::CtxAccess,
-                                format!("BPF_ST stores into R{} ctx is not allowed", dst.num()),
-                                "store to the context from a register (`*(u32 *)(r1 + off) = rN`), not an immediate",
-                            );
-                        }
-                        let _ = imm;
-                        None
-                    }
+                    Src::Imm(_) => None,
                 };
                 if let (Some(v), false) = (value, self.opts.privileged)
                     && v.ty.is_pointer()

@@ -3,7 +3,10 @@
 //! `kernel/bpf/helpers.c`, `net/core/filter.c`, `kernel/trace/bpf_trace.c`,
 //! `kernel/bpf/ringbuf.c`), whether it is GPL-only, whether it may move
 //! packet data, and which program types may call it (the `*_func_proto`
-//! callbacks, for a fully privileged loader).
+//! callbacks, for a fully privileged loader). Where a later kernel widened
+//! a helper's availability and the test machine's kernel (6.18) shows it —
+//! `get_current_pid_tgid` and `get_current_uid_gid` for every program type —
+//! the row follows the kernel the corpus asks.
 //!
 //! What it is not: the helpers themselves (the runtime's) or the argument
 //! checks (the verifier's). A helper without a row here is one bpfx does
@@ -149,8 +152,8 @@ protos! {
     11 l4_csum_replace: (Ctx, Anything, Anything, Anything, Anything) -> Integer, pkt in [Tc];
     12 tail_call: (Ctx, ConstMapPtr, Anything) -> Void in [Base];
     13 clone_redirect: (Ctx, Anything, Anything) -> Integer, pkt in [Tc];
-    14 get_current_pid_tgid: () -> Integer in [Tracing];
-    15 get_current_uid_gid: () -> Integer in [Tracing];
+    14 get_current_pid_tgid: () -> Integer in [Base];
+    15 get_current_uid_gid: () -> Integer in [Base];
     16 get_current_comm: (WriteMem, ConstSize) -> Integer in [Tracing];
     17 get_cgroup_classid: (Ctx) -> Integer in [Tc];
     18 skb_vlan_push: (Ctx, Anything, Anything) -> Integer, pkt in [Tc];

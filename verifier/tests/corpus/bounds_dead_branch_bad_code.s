@@ -1,0 +1,7 @@
+; type: socket_filter
+r1 = 5
+if r1 < 10 goto +2
+r0 = *(u64 *)(r1 + 0)
+exit
+r0 = 0
+exit

@@ -1,0 +1,15 @@
+; type: socket_filter
+; map: a array key=4 value=16 entries=1
+r6 = *(u32 *)(r1 + 0)
+r6 &= 3
+r6 *= 4
+*(u32 *)(r10 - 4) = 0
+r2 = r10
+r2 += -4
+ld_pseudo r1, 1, 0
+call 1
+if r0 == 0 goto +2
+r0 += r6
+r0 = *(u32 *)(r0 + 0)
+r0 = 0
+exit

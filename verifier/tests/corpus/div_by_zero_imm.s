@@ -1,0 +1,5 @@
+; type: socket_filter
+; expect: div-by-zero
+r0 = 5
+r0 /= 0
+exit

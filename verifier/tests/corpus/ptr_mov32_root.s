@@ -1,0 +1,3 @@
+; type: socket_filter
+w0 = w10
+exit

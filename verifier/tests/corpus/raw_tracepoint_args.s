@@ -1,0 +1,4 @@
+; type: raw_tracepoint
+r0 = *(u64 *)(r1 + 8)
+r0 = 0
+exit

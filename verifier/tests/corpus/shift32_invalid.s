@@ -1,0 +1,5 @@
+; type: socket_filter
+; expect: bad-shift
+w0 = 5
+w0 >>= 32
+exit

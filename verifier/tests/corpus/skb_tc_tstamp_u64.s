@@ -1,0 +1,3 @@
+; type: sched_cls
+r0 = *(u64 *)(r1 + 152)
+exit

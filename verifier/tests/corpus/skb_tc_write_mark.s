@@ -1,0 +1,5 @@
+; type: sched_cls
+r2 = 1
+*(u32 *)(r1 + 8) = r2
+r0 = 0
+exit

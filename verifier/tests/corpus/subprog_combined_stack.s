@@ -1,0 +1,12 @@
+; type: socket_filter
+; expect: call-depth
+r1 = 0
+*(u64 *)(r10 - 400) = r1
+call local f
+r0 = 0
+exit
+f:
+r1 = 0
+*(u64 *)(r10 - 200) = r1
+r0 = 0
+exit

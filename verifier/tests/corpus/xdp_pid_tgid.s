@@ -1,0 +1,4 @@
+; type: xdp
+call 14
+r0 = 2
+exit

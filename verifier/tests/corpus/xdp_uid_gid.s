@@ -1,0 +1,4 @@
+; type: xdp
+call 15
+r0 = 2
+exit
