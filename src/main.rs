@@ -12,6 +12,7 @@ mod disasm;
 mod input;
 mod output;
 mod run;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,7 @@ enum Command {
     Disasm(disasm::Args),
     Asm(asm::Args),
     Run(run::Args),
+    Verify(verify::Args),
 }
 
 /// Exit code for bad usage or unreadable input.
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Disasm(args) => disasm::run(&args),
         Command::Asm(args) => asm::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Verify(args) => verify::run(&args),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("{err:#}");

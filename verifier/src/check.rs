@@ -1431,6 +1431,15 @@ impl<'p> Verifier<'p> {
                 ArgKind::ConstMapPtr => {
                     let RegType::MapPtr { map: m } = v.ty else { return expected("map_ptr") };
                     self.map_compatible(id, name, m)?;
+                    let mt = self.map(m)?.map_type;
+                    if proto.ret == RetKind::MapValueOrNull && matches!(mt, MapType::ArrayOfMaps | MapType::HashOfMaps)
+                    {
+                        return fail(
+                            Code::Unsupported,
+                            format!("lookup in {mt} map is not supported by bpfx"),
+                            "bpfx does not model maps of maps yet; the kernel decides this one",
+                        );
+                    }
                     map = Some(m);
                 }
                 ArgKind::MapKey | ArgKind::MapValue | ArgKind::UninitMapValue => {

@@ -10,8 +10,11 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use bpfx_isa::Program;
 use bpfx_verifier::{Options, verify};
-use support::{KernelVerdict, corpus_dir, corpus_files, kernel_available, kernel_verdict, read_asm};
+use support::{
+    KernelVerdict, build_c, clang_available, corpus_dir, corpus_files, kernel_available, kernel_verdict, read_asm,
+};
 
 fn known_gaps() -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(corpus_dir().join("../known-gaps.txt")).unwrap_or_default();
@@ -25,6 +28,45 @@ fn known_gaps() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A corpus program and what bpfx's diagnostic must say when it rejects.
+struct Case {
+    name: String,
+    program: Program,
+    code: Option<String>,
+    /// The source line the diagnostic must point at (C programs).
+    line: Option<u32>,
+}
+
+fn cases(failures: &mut Vec<String>) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for path in corpus_files("s") {
+        match read_asm(&path) {
+            Ok(c) => cases.push(Case { name: c.name, program: c.program, code: c.expect, line: None }),
+            Err(e) => failures.push(e),
+        }
+    }
+    if let Err(why) = clang_available() {
+        eprintln!("corpus: the C programs are skipped: {why}");
+        return cases;
+    }
+    for path in corpus_files("c") {
+        match build_c(&path) {
+            Ok((programs, expect)) => {
+                for program in programs {
+                    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_owned();
+                    let (code, line) = match &expect {
+                        Some(e) => (Some(e.code.clone()), Some(e.line)),
+                        None => (None, None),
+                    };
+                    cases.push(Case { name, program, code, line });
+                }
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    cases
+}
+
 #[test]
 fn bpfx_agrees_with_the_kernel_on_the_corpus() {
     if let Err(why) = kernel_available() {
@@ -34,14 +76,7 @@ fn bpfx_agrees_with_the_kernel_on_the_corpus() {
     let gaps = known_gaps();
     let mut failures = Vec::new();
     let (mut total, mut agree, mut unsound, mut kernel_rejects) = (0, 0, Vec::new(), 0);
-    for path in corpus_files("s") {
-        let case = match read_asm(&path) {
-            Ok(c) => c,
-            Err(e) => {
-                failures.push(e);
-                continue;
-            }
-        };
+    for case in cases(&mut failures) {
         let report = verify(&case.program, &Options::default());
         let kernel = match kernel_verdict(&case.program) {
             Ok(k) => k,
@@ -77,13 +112,20 @@ fn bpfx_agrees_with_the_kernel_on_the_corpus() {
                 ));
             }
         }
-        if let (Some(code), false) = (&case.expect, bpfx_ok) {
+        if let (Some(code), false) = (&case.code, bpfx_ok) {
             let got = report.diagnostics.first().map(|d| d.code.as_str()).unwrap_or("");
             if got != code {
                 failures.push(format!(
                     "{}: expected diagnostic {code}, bpfx gave {}",
                     case.name,
-                    bpfx_said.unwrap_or_default()
+                    bpfx_said.clone().unwrap_or_default()
+                ));
+            }
+            let at = report.diagnostics.first().and_then(|d| d.source.as_ref()).map(|s| s.line);
+            if case.line.is_some() && at != case.line {
+                failures.push(format!(
+                    "{}: the diagnostic should point at line {:?}, it points at {at:?}",
+                    case.name, case.line
                 ));
             }
         }

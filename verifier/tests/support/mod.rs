@@ -115,3 +115,52 @@ pub fn kernel_verdict(program: &Program) -> Result<KernelVerdict, String> {
         Err(e) => Err(format!("{}: {e}", program.name)),
     }
 }
+
+/// A corpus C program's expected rejection: `// error: CODE` on the line
+/// bpfx must point at.
+pub struct CExpect {
+    pub code: String,
+    pub line: u32,
+}
+
+/// Builds a corpus `.c` file with clang-19 as a BPF developer would
+/// (`-O2 -g -target bpf`, against the system's uapi and libbpf headers) and
+/// loads its programs; also returns the expected rejection, if any.
+pub fn build_c(path: &Path) -> Result<(Vec<Program>, Option<CExpect>), String> {
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corpus");
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("prog");
+    let obj = out_dir.join(format!("{stem}.o"));
+    let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    let status = std::process::Command::new("clang-19")
+        .args(["-O2", "-g", "-Wall", "-Werror", "-target", "bpf", "-I", &multiarch, "-c"])
+        .arg(path)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .map_err(|e| format!("clang-19: {e}"))?;
+    if !status.success() {
+        return Err(format!("{}: clang-19 failed", path.display()));
+    }
+    let bytes = std::fs::read(&obj).map_err(|e| format!("{}: {e}", obj.display()))?;
+    let object = bpfx_loader::Object::load(&bytes, &bpfx_loader::LoadOptions::default())
+        .map_err(|e| format!("{}: {e}", obj.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let expect = text.lines().enumerate().find_map(|(i, l)| {
+        let code = l.split("// error: ").nth(1)?;
+        Some(CExpect { code: code.trim().to_owned(), line: i as u32 + 1 })
+    });
+    Ok((object.programs().to_vec(), expect))
+}
+
+/// Whether clang-19 can build the C corpus here; the reason when not.
+pub fn clang_available() -> Result<(), String> {
+    match std::process::Command::new("clang-19").arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        _ => return Err("clang-19 not found; scripts/install-deps installs it".into()),
+    }
+    if !Path::new("/usr/include/bpf/bpf_helpers.h").exists() {
+        return Err("/usr/include/bpf/bpf_helpers.h not found; scripts/install-deps installs libbpf-dev".into());
+    }
+    Ok(())
+}

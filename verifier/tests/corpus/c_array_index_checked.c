@@ -1,0 +1,34 @@
+// Indexes a map value's array with a packet byte, after a bounds check.
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct slots {
+	__u64 v[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct slots);
+} table SEC(".maps");
+
+SEC("xdp")
+int index_checked(struct xdp_md *ctx)
+{
+	unsigned char *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	if ((void *)(data + 1) > data_end)
+		return XDP_PASS;
+	struct slots *s = bpf_map_lookup_elem(&table, &zero);
+	if (!s)
+		return XDP_PASS;
+	__u32 i = data[0];
+	if (i >= 16)
+		return XDP_PASS;
+	s->v[i] += 1;
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";
