@@ -17,7 +17,8 @@ pub struct MapSpec {
     pub max_entries: u32,
     pub flags: u32,
     /// Initial contents of the value of key 0, for global data (`.data`,
-    /// `.rodata`, `.bss`, `.kconfig`) turned into single-entry arrays.
+    /// `.rodata`, `.kconfig`) turned into single-entry arrays; `None` is
+    /// zeros (`.bss`).
     pub initial_data: Option<Vec<u8>>,
     /// The key's type id in the object's BTF (`btf_key_type_id`); 0 when the
     /// map declares only a size.

@@ -21,6 +21,9 @@ pub(crate) const KCONFIG_SECTION: &str = ".kconfig";
 const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 /// `BPF_F_MMAPABLE`.
 const BPF_F_MMAPABLE: u32 = 1 << 10;
+/// Kernel configuration values are words and short strings; a layout
+/// larger than this comes from a corrupt object.
+const MAX_KCONFIG_SIZE: u32 = 1 << 16;
 /// `sizeof(struct bpf_map_def)`: type, key_size, value_size, max_entries,
 /// map_flags.
 const MAP_DEF_SIZE: usize = 20;
@@ -80,6 +83,14 @@ pub(crate) fn collect(
         if is_data_section(parser, i) && parser.header(i).sh_size > 0 {
             maps.push(data_map(parser, i, btf)?);
         }
+    }
+    if kconfig_size > MAX_KCONFIG_SIZE {
+        return Err(LoadError::BadMap {
+            section: KCONFIG_SECTION.into(),
+            name: KCONFIG_SECTION.into(),
+            offset: 0,
+            reason: format!("the externs take {kconfig_size} bytes, more than the {MAX_KCONFIG_SIZE} bpfx allows"),
+        });
     }
     if kconfig_size > 0 {
         let datasec = btf.and_then(|b| datasec_id(b, KCONFIG_SECTION));
@@ -361,19 +372,19 @@ fn field_long(btf: &Btf, m: &Member, field: &str) -> Result<u64, String> {
 }
 
 /// A global data section as a one-element array whose value is the
-/// section's contents.
+/// section's contents (none for `.bss`: zeros, as a new map holds).
 fn data_map(parser: &Parser<'_>, i: usize, btf: Option<&Btf>) -> Result<ObjMap, LoadError> {
     let name = parser.section_name(i);
     let header = parser.header(i);
     let contents = match header.sh_type {
-        SHT_NOBITS => vec![0; header.sh_size as usize],
-        _ => parser.data(i)?.to_vec(),
+        SHT_NOBITS => None,
+        _ => Some(parser.data(i)?.to_vec()),
     };
-    let size = u32::try_from(contents.len()).map_err(|_| LoadError::BadMap {
+    let size = u32::try_from(header.sh_size).map_err(|_| LoadError::BadMap {
         section: name.into(),
         name: name.into(),
         offset: 0,
-        reason: format!("{} bytes do not fit a map value", contents.len()),
+        reason: format!("{} bytes do not fit a map value", header.sh_size),
     })?;
     let read_only = name == ".rodata" || name.starts_with(".rodata.");
     let datasec = btf.and_then(|b| datasec_id(b, name));
@@ -390,7 +401,7 @@ fn data_map(parser: &Parser<'_>, i: usize, btf: Option<&Btf>) -> Result<ObjMap, 
         value_size: size,
         max_entries: 1,
         flags: if read_only { BPF_F_RDONLY_PROG } else { 0 } | if mmapable { BPF_F_MMAPABLE } else { 0 },
-        initial_data: Some(contents),
+        initial_data: contents,
         btf_value_type_id: datasec.map_or(0, |id| id.0),
         ..MapSpec::default()
     };

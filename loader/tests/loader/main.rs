@@ -10,6 +10,7 @@ mod elf;
 mod progs;
 
 mod co_re;
+mod errors;
 mod kernel;
 mod libbpf;
 mod load;
