@@ -491,7 +491,9 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.enter_frame(base);
         // One small block per entry point: the budget check of a callback's
         // entry, then its first instruction.
-        let targets: Vec<(usize, Block)> = self.entries.keys().map(|&op| (op, self.b.create_block())).collect();
+        let mut by_index: Vec<(u32, usize)> = self.entries.iter().map(|(&op, &index)| (index, op)).collect();
+        by_index.sort_unstable();
+        let targets: Vec<(usize, Block)> = by_index.into_iter().map(|(_, op)| (op, self.b.create_block())).collect();
         if targets.len() == 1 {
             self.b.ins().jump(targets[0].1, &[]);
         } else {
@@ -955,8 +957,9 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.def_var(self.v.left, left);
         let loops = self.b.ins().load(I64, trusted(), sp, sto::LOOPS);
         self.b.def_var(self.v.loops, loops);
-        // The callee's frame exited: so did this one.
-        self.exit();
+        // The callee's frame exited: so did this one. At the entry frame,
+        // the state already holds what the callee returned.
+        self.exit_with(false);
 
         self.b.switch_to_block(cont);
         self.set_reg(Reg::R0, r0);
@@ -1005,8 +1008,14 @@ impl<'a, 'f> Translator<'a, 'f> {
     /// `exit` (with `left` up to date): return from the function when the
     /// entry frame exits, else pop a frame and go back to its call.
     fn exit(&mut self) {
+        self.exit_with(true);
+    }
+
+    /// [`Self::exit`]; `store` false returns from the entry frame leaving
+    /// the state as a tail-called program filled it.
+    fn exit_with(&mut self, store: bool) {
         if self.returns.is_empty() {
-            self.ret();
+            self.ret_with(store);
             return;
         }
         let depth = self.get(self.v.depth);
@@ -1016,7 +1025,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let pop = self.b.create_block();
         self.b.ins().brif(at_base, ret, &[], pop, &[]);
         self.b.switch_to_block(ret);
-        self.ret();
+        self.ret_with(store);
         self.b.switch_to_block(pop);
         let depth = self.b.ins().iadd_imm_s(depth, -1);
         self.b.def_var(self.v.depth, depth);
@@ -1036,7 +1045,12 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     /// Returns from the function: `r0`..`r5`, the budget and the loop count
     /// into the state.
-    fn ret(&mut self) {
+    fn ret_with(&mut self, store: bool) {
+        if !store {
+            let code = self.b.ins().iconst(I32, i64::from(exec::code::RETURN));
+            self.b.ins().return_(&[code]);
+            return;
+        }
         let st = self.get(self.v.st);
         for r in 0..6 {
             let value = self.b.use_var(self.v.regs[r]);
@@ -1046,8 +1060,15 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().store(trusted(), left, st, sto::LEFT);
         let loops = self.get(self.v.loops);
         self.b.ins().store(trusted(), loops, st, sto::LOOPS);
+        self.store_last(st);
         let code = self.b.ins().iconst(I32, i64::from(exec::code::RETURN));
         self.b.ins().return_(&[code]);
+    }
+
+    /// Records this program as the one whose frame exited.
+    fn store_last(&mut self, st: Value) {
+        let prog = self.b.ins().iconst(I32, i64::from(self.prog.0));
+        self.b.ins().store(trusted(), prog, st, sto::LAST);
     }
 
     /// `ld_abs`/`ld_ind`: `r0` = the big-endian value at `index + imm` in
@@ -1080,6 +1101,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let zero = self.iconst(0);
         self.b.ins().store(trusted(), zero, st, sto::REGS);
         self.b.ins().store(trusted(), left, st, sto::LEFT);
+        self.store_last(st);
         let code = self.b.ins().iconst(I32, i64::from(exec::code::ABORT));
         self.b.ins().return_(&[code]);
         self.b.switch_to_block(cont);

@@ -52,6 +52,8 @@ pub(crate) struct ExecState {
     pub depth: u32,
     /// Which of the program's entry points to start at.
     pub entry: u32,
+    /// Out: the program whose frame exited (another after a tail call).
+    pub last: u32,
     pub stop: Option<Stop>,
 }
 
@@ -63,6 +65,7 @@ pub(crate) mod offsets {
     pub const LOOPS: i32 = 96;
     pub const DEPTH: i32 = 104;
     pub const ENTRY: i32 = 108;
+    pub const LAST: i32 = 112;
 }
 
 /// Kinds of fault [`raise`] records.
@@ -117,29 +120,30 @@ unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState) -> u32 {
 ///
 /// # Safety
 /// As [`call`].
-pub(crate) unsafe fn run_top(vm: *mut VmCtx, code: &Compiled, args: [u64; 5]) -> Result<u64, Stop> {
+pub(crate) unsafe fn run_top(vm: *mut VmCtx, code: &Compiled, args: [u64; 5]) -> Result<(u64, ProgId), Stop> {
     // SAFETY: as the function's contract.
     unsafe {
         let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
         let mut regs = [0; 10];
         regs[1..6].copy_from_slice(&args);
-        let mut st = ExecState { regs, left: budget, budget, loops: BPF_MAX_LOOPS, depth: 0, entry: 0, stop: None };
+        let mut st =
+            ExecState { regs, left: budget, budget, loops: BPF_MAX_LOOPS, depth: 0, entry: 0, last: 0, stop: None };
         finish(vm, call(vm, code, &mut st), st)
     }
 }
 
-/// The outcome of a nested run, with the instruction count the interpreter
-/// leaves behind.
+/// The outcome of a nested run — `r0` and the program whose frame exited —
+/// with the instruction count the interpreter leaves behind.
 ///
 /// # Safety
 /// `vm` must be a live context.
-unsafe fn finish(vm: *mut VmCtx, outcome: u32, mut st: ExecState) -> Result<u64, Stop> {
+unsafe fn finish(vm: *mut VmCtx, outcome: u32, mut st: ExecState) -> Result<(u64, ProgId), Stop> {
     match outcome {
         code::FAULT => Err(st.stop.take().expect("a faulting run records its stop")),
         _ => {
             // SAFETY: as the function's contract.
             unsafe { (*vm).insn_count = (st.budget - st.left) as u64 };
-            Ok(st.regs[0])
+            Ok((st.regs[0], ProgId(st.last)))
         }
     }
 }
@@ -276,12 +280,21 @@ pub(crate) unsafe extern "C" fn tail_call(
             return stop(vm, st, site, left, Fault::BudgetExhausted { budget: (*vm).insn_budget });
         }
         let s = &mut *st;
-        let mut inner =
-            ExecState { regs: s.regs, left, budget: s.budget, loops: s.loops, depth: s.depth, entry: 0, stop: None };
+        let mut inner = ExecState {
+            regs: s.regs,
+            left,
+            budget: s.budget,
+            loops: s.loops,
+            depth: s.depth,
+            entry: 0,
+            last: target.0,
+            stop: None,
+        };
         let outcome = call(vm, next, &mut inner);
         s.regs = inner.regs;
         s.left = inner.left;
         s.loops = inner.loops;
+        s.last = inner.last;
         s.stop = inner.stop;
         outcome
     }
@@ -329,13 +342,14 @@ pub(crate) unsafe extern "C" fn callback_entry(
             loops: BPF_MAX_LOOPS,
             depth: caller + 1,
             entry,
+            last: 0,
             stop: None,
         };
         let mut st = st;
         let outcome = call(vm, code, &mut st);
         set_stack(vm, caller);
         match finish(vm, outcome, st) {
-            Ok(r0) => r0,
+            Ok((r0, _)) => r0,
             Err(stop) => fail(stop.fault, stop.at.0),
         }
     }
@@ -392,6 +406,7 @@ mod tests {
         assert_eq!(offsets::LOOPS as usize, offset_of!(ExecState, loops));
         assert_eq!(offsets::DEPTH as usize, offset_of!(ExecState, depth));
         assert_eq!(offsets::ENTRY as usize, offset_of!(ExecState, entry));
+        assert_eq!(offsets::LAST as usize, offset_of!(ExecState, last));
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl Engine for Jit {
         };
         rt.end_run();
         Ok(match outcome {
-            Ok(r0) => RunResult { exit: Exit::Return(r0), insns, prog },
+            Ok((r0, last)) => RunResult { exit: Exit::Return(r0), insns, prog: last },
             Err(stop) => RunResult { exit: Exit::Fault { at: stop.at, fault: stop.fault }, insns, prog: stop.prog },
         })
     }

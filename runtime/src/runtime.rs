@@ -471,6 +471,12 @@ impl Runtime {
         unsafe { &mut *self.ctx }
     }
 
+    /// The region table as the last run left it: what its addresses meant
+    /// (for tools that explain runs, or compare runs made in two runtimes).
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
     /// Where the last run's `bpf_redirect*` sent the packet.
     pub fn redirect(&self) -> Option<Redirect> {
         self.redirect

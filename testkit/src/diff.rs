@@ -1,12 +1,22 @@
 //! The differential oracle: one program, one input, run on the interpreter
 //! (the reference) and on the JIT, each in a fresh runtime; everything a
 //! run leaves behind is compared as values.
+//!
+//! Two runtimes put their stacks, contexts and maps at different host
+//! addresses, so a value computed from an address (a pointer a program
+//! returns or stores, the address of a bad access, a negated or truncated
+//! pointer) differs between them by where the allocator put its region:
+//! two values agree when they are equal or differ by exactly one region's
+//! displacement ([`Layout`]), in 64 or in 32 bits. Which region is nearest
+//! to an address outside all of them is the allocator's choice too, and is
+//! compared only for addresses inside one.
 
 use bpfx_interpreter::Interpreter;
 use bpfx_isa::{HelperId, Program};
 use bpfx_jit::Jit;
 use bpfx_runtime::maps::Entry;
-use bpfx_runtime::{Config, Context, Engine, Fault, LoadError, Redirect, RunResult, Runtime, helper_fn};
+use bpfx_runtime::region::{FRAME_SIZE, MAX_FRAMES, STACK_REGION};
+use bpfx_runtime::{Config, Context, Engine, Exit, Fault, LoadError, Redirect, Region, RunResult, Runtime, helper_fn};
 
 /// What a program runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +70,8 @@ pub struct Outcome {
     pub maps: Vec<Vec<Entry>>,
     pub trace: Vec<String>,
     pub redirect: Option<Redirect>,
+    /// Where the regions were (not compared: it is the allocator's).
+    pub layout: Layout,
 }
 
 /// The conformance suite's helper 5: returns its first argument.
@@ -83,6 +95,7 @@ pub fn outcome(engine: &mut dyn Engine, program: &Program, input: &Input, setup:
         maps: Vec::new(),
         trace: Vec::new(),
         redirect: None,
+        layout: Layout { spans: Vec::new() },
     };
     match engine.load(&mut rt, program) {
         Ok(prog) => {
@@ -97,7 +110,109 @@ pub fn outcome(engine: &mut dyn Engine, program: &Program, input: &Input, setup:
     out.maps = rt.maps().map(|(_, m)| m.dump()).collect();
     out.trace = rt.take_trace();
     out.redirect = rt.redirect();
+    out.layout = Layout::new(rt.regions());
     out
+}
+
+/// Where a runtime's regions were in its last run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    spans: Vec<(u64, u64)>,
+}
+
+impl Layout {
+    pub fn new(regions: &[Region]) -> Layout {
+        let mut spans: Vec<(u64, u64)> = regions.iter().map(|r| (r.start, r.len)).collect();
+        // The whole stack, not just the frames live when the run ended.
+        if let Some(stack) = spans.get_mut(STACK_REGION) {
+            let top = stack.0 + stack.1;
+            let len = u64::from(MAX_FRAMES) * FRAME_SIZE;
+            *stack = (top - len, len);
+        }
+        Layout { spans }
+    }
+
+    fn inside(&self, v: u64) -> bool {
+        self.spans.iter().any(|&(start, len)| v.wrapping_sub(start) < len)
+    }
+}
+
+/// How two runs' regions moved: one displacement per region.
+struct Moves(Vec<u64>);
+
+impl Moves {
+    fn new(a: &Layout, b: &Layout) -> Moves {
+        Moves(a.spans.iter().zip(&b.spans).map(|(x, y)| y.0.wrapping_sub(x.0)).collect())
+    }
+
+    /// Whether `a` (from the first run) and `b` (the second) are the same
+    /// value, up to a small multiple (a pointer doubled, negated, shifted) of
+    /// one region's displacement, in 64 or 32 bits.
+    fn same(&self, a: u64, b: u64) -> bool {
+        let d = b.wrapping_sub(a);
+        a == b
+            || self.0.iter().filter(|&&m| m != 0).any(|&m| {
+                (-16i64..=16).filter(|&k| k != 0).any(|k| {
+                    let km = m.wrapping_mul(k as u64);
+                    d == km || d as u32 == km as u32
+                })
+            })
+    }
+
+    fn same_text(&self, a: &str, b: &str) -> bool {
+        let (wa, wb): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
+        let hex = |w: &str| {
+            let digits = w.strip_prefix("0x")?.trim_end_matches([',', ')', ':']);
+            u64::from_str_radix(digits, 16).ok()
+        };
+        wa.len() == wb.len()
+            && wa.iter().zip(&wb).all(|(x, y)| match (hex(x), hex(y)) {
+                (Some(u), Some(v)) => self.same(u, v),
+                _ => x == y,
+            })
+    }
+
+    fn same_bytes(&self, a: &[u8], b: &[u8]) -> bool {
+        let word = |m: &[u8], i: usize| {
+            let mut w = [0u8; 8];
+            let end = (i + 8).min(m.len());
+            w[..end - i].copy_from_slice(&m[i..end]);
+            u64::from_le_bytes(w)
+        };
+        a.len() == b.len() && (0..a.len()).step_by(8).all(|i| self.same(word(a, i), word(b, i)))
+    }
+
+    fn same_exit(&self, a: &Exit, b: &Exit, first: &Layout) -> bool {
+        match (a, b) {
+            (Exit::Return(x), Exit::Return(y)) => self.same(*x, *y),
+            (Exit::Fault { at: p, fault: f }, Exit::Fault { at: q, fault: g }) => {
+                p == q
+                    && match (f, g) {
+                        (
+                            Fault::OutOfBounds { access: x, addr: u, nearest: n },
+                            Fault::OutOfBounds { access: y, addr: v, nearest: m },
+                        ) => x == y && self.same(*u, *v) && (!first.inside(*u) || n == m),
+                        (
+                            Fault::ReadOnly { access: x, addr: u, region: n },
+                            Fault::ReadOnly { access: y, addr: v, region: m },
+                        ) => x == y && self.same(*u, *v) && n == m,
+                        (
+                            Fault::BadHelperArg { helper: x, reason: r },
+                            Fault::BadHelperArg { helper: y, reason: t },
+                        ) => x == y && self.same_text(r, t),
+                        _ => f == g,
+                    }
+            }
+            _ => false,
+        }
+    }
+
+    fn same_runs(&self, a: &[RunResult], b: &[RunResult], first: &Layout) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.insns == y.insns && x.prog == y.prog && self.same_exit(&x.exit, &y.exit, first))
+    }
 }
 
 /// Both engines' outcomes.
@@ -116,20 +231,33 @@ pub fn check(program: &Program, input: &Input, setup: &Setup) -> Result<Outcome,
 
 /// The first difference between the interpreter's outcome and the JIT's.
 pub fn difference(interp: &Outcome, jit: &Outcome) -> Option<String> {
-    let fields: [(&str, String, String); 7] = [
-        ("load", format!("{:?}", interp.load), format!("{:?}", jit.load)),
-        ("runs", format!("{:?}", interp.runs), format!("{:?}", jit.runs)),
-        ("memory", format!("{:02x?}", interp.mem), format!("{:02x?}", jit.mem)),
-        ("packet", format!("{:02x?}", interp.packet), format!("{:02x?}", jit.packet)),
-        ("maps", format!("{:?}", interp.maps), format!("{:?}", jit.maps)),
-        ("trace", format!("{:?}", interp.trace), format!("{:?}", jit.trace)),
-        ("redirect", format!("{:?}", interp.redirect), format!("{:?}", jit.redirect)),
+    let moves = Moves::new(&interp.layout, &jit.layout);
+    let maps_same = interp.maps.len() == jit.maps.len()
+        && interp.maps.iter().zip(&jit.maps).all(|(a, b)| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.key == y.key && moves.same_bytes(&x.value, &y.value))
+        });
+    let packet_same = match (&interp.packet, &jit.packet) {
+        (Some((p, m)), Some((q, n))) => moves.same_bytes(p, q) && moves.same_bytes(m, n),
+        (a, b) => a == b,
+    };
+    let checks: [(&str, bool, String, String); 7] = [
+        ("load", interp.load == jit.load, format!("{:?}", interp.load), format!("{:?}", jit.load)),
+        (
+            "runs",
+            moves.same_runs(&interp.runs, &jit.runs, &interp.layout),
+            format!("{:?}", interp.runs),
+            format!("{:?}", jit.runs),
+        ),
+        (
+            "memory",
+            moves.same_bytes(&interp.mem, &jit.mem),
+            format!("{:02x?}", interp.mem),
+            format!("{:02x?}", jit.mem),
+        ),
+        ("packet", packet_same, format!("{:02x?}", interp.packet), format!("{:02x?}", jit.packet)),
+        ("maps", maps_same, format!("{:?}", interp.maps), format!("{:?}", jit.maps)),
+        ("trace", interp.trace == jit.trace, format!("{:?}", interp.trace), format!("{:?}", jit.trace)),
+        ("redirect", interp.redirect == jit.redirect, format!("{:?}", interp.redirect), format!("{:?}", jit.redirect)),
     ];
-    if interp == jit {
-        return None;
-    }
-    match fields.into_iter().find(|(_, a, b)| a != b) {
-        Some((what, a, b)) => Some(format!("{what} differ:\n  interp: {a}\n  jit:    {b}")),
-        None => Some(format!("outcomes differ:\n  interp: {interp:?}\n  jit:    {jit:?}")),
-    }
+    checks.into_iter().find(|c| !c.1).map(|(what, _, a, b)| format!("{what} differ:\n  interp: {a}\n  jit:    {b}"))
 }

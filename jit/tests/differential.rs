@@ -1,0 +1,155 @@
+//! The JIT against the interpreter: generated programs (proptest over the
+//! testkit's generator, fixed seed, bounded cases), the regression inputs
+//! fuzzing found (`tests/regressions/*.bin`), and hand-written programs for
+//! what generation does not reach (tail calls, deep recursion, budgets
+//! spent in callbacks).
+
+use arbitrary::Unstructured;
+use bpfx_isa::abi::{MapType, ProgType};
+use bpfx_isa::{MapSpec, Program, asm};
+use bpfx_jit::Jit;
+use bpfx_runtime::{Config, Context, Engine, Exit, Fault, Runtime};
+use bpfx_testkit::diff::{self, Input, Setup};
+use bpfx_testkit::generate;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as PropConfig, RngSeed};
+
+fn check_bytes(bytes: &[u8]) -> Result<(), String> {
+    let Ok(g) = generate::program(&mut Unstructured::new(bytes)) else { return Ok(()) };
+    diff::check(&g.program, &g.input, &generate::setup()).map(|_| ())
+}
+
+proptest! {
+    #![proptest_config(PropConfig { cases: 256, rng_seed: RngSeed::Fixed(0x6270_6678), ..PropConfig::default() })]
+
+    #[test]
+    fn generated_programs_agree(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        if let Err(d) = check_bytes(&bytes) {
+            prop_assert!(false, "{d}");
+        }
+    }
+}
+
+#[test]
+fn regression_inputs_agree() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("the regressions folder is in the repository") {
+        let path = entry.expect("a readable entry").path();
+        let bytes = std::fs::read(&path).expect("a readable input");
+        if let Err(d) = check_bytes(&bytes) {
+            panic!("{}: {d}", path.display());
+        }
+        seen += 1;
+    }
+    assert!(seen > 0, "{dir} holds no input");
+}
+
+fn program(src: &str) -> Program {
+    Program::new("t", ProgType::Unspec, asm::assemble(src).expect("test programs assemble"))
+}
+
+fn agree(p: &Program, input: Input, setup: &Setup) -> diff::Outcome {
+    diff::check(p, &input, setup).unwrap_or_else(|d| panic!("{d}"))
+}
+
+#[test]
+fn endless_loops_end_with_the_same_budget_fault() {
+    let p = program("r0 = 0\nloop:\nr0 += 1\nif r0 != 0 goto loop\nexit");
+    let setup = Setup { config: Config { insn_budget: 1000, ..Config::default() }, ..Setup::default() };
+    let out = agree(&p, Input::Raw(vec![]), &setup);
+    assert!(matches!(out.runs[0].exit, Exit::Fault { fault: Fault::BudgetExhausted { budget: 1000 }, .. }));
+}
+
+#[test]
+fn recursion_stops_at_eight_frames() {
+    let p = program("call f\nexit\nf:\nr0 += 1\ncall f\nexit");
+    let out = agree(&p, Input::Raw(vec![]), &Setup::default());
+    assert!(matches!(out.runs[0].exit, Exit::Fault { fault: Fault::CallDepth { max: 8 }, .. }));
+}
+
+#[test]
+fn callbacks_run_in_their_own_frame_and_their_faults_name_their_insn() {
+    // bpf_loop(n, cb, r10, 0), where cb writes its index into the caller's
+    // frame at r10 - 8 * (index + 1): in the two live frames for n <= 128, then a fault
+    // inside the callback, reported at the callback's store.
+    let main = asm::assemble("r1 = 4\nr2 = 0 ll\nr3 = r10\nr4 = 0\ncall 181\nr0 = *(u64 *)(r10 - 32)\nexit")
+        .expect("assembles");
+    let cb = asm::assemble("r3 = r1\nr3 += 1\nr3 *= 8\nr4 = r2\nr4 -= r3\n*(u64 *)(r4 + 0) = r1\nr0 = 0\nexit")
+        .expect("assembles");
+    for n in [4, 64, 128, 129, 140] {
+        let mut insns = main.clone();
+        insns[0] = bpfx_isa::Insn::Alu {
+            width: bpfx_isa::Width::W64,
+            op: bpfx_isa::AluOp::Mov,
+            dst: bpfx_isa::Reg::R1,
+            src: bpfx_isa::Src::Imm(n),
+        };
+        // The lddw is at slot 1; the callback starts after `main`'s slots.
+        let slots: usize = main.iter().map(|i| i.slots()).sum();
+        insns[1] = bpfx_isa::Insn::LdImm64 {
+            dst: bpfx_isa::Reg::R2,
+            kind: bpfx_isa::LdImm64Kind::Func,
+            imm: (slots as u64) - 1 - 1,
+        };
+        insns.extend(cb.iter().copied());
+        let p = Program::new("t", ProgType::Unspec, insns);
+        let out = agree(&p, Input::Raw(vec![]), &Setup::default());
+        match n {
+            4 => assert_eq!(out.runs[0].exit, Exit::Return(3)),
+            _ if n <= 128 => assert!(out.runs[0].exit.r0().is_some()),
+            _ => assert!(matches!(out.runs[0].exit, Exit::Fault { fault: Fault::OutOfBounds { .. }, .. })),
+        }
+    }
+}
+
+/// Two programs in one runtime, the first tail-calling the second through a
+/// prog array, on the interpreter and on the JIT.
+fn tail_call_outcome(engine: &mut dyn Engine, second: &str) -> diff::Outcome {
+    let mut rt = Runtime::default();
+    let array = MapSpec {
+        name: "progs".into(),
+        map_type: MapType::ProgArray,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 2,
+        ..MapSpec::default()
+    };
+    let mut first = program("r6 = r1\n*(u64 *)(r10 - 8) = 7\nr2 = 0 ll\nr3 = 1\ncall 12\nr0 = 99\nexit");
+    first.insns[2] = bpfx_isa::Insn::LdImm64 { dst: bpfx_isa::Reg::R2, kind: bpfx_isa::LdImm64Kind::MapIdx, imm: 0 };
+    first.maps = vec![array.clone()];
+    let mut second = program(second);
+    second.maps = vec![array];
+    let a = engine.load(&mut rt, &first).expect("loads");
+    let b = engine.load(&mut rt, &second).expect("loads");
+    let map = rt.map_id("progs").expect("bound");
+    rt.map_mut(map).expect("exists").update(&1u32.to_le_bytes(), &b.0.to_le_bytes(), 0).expect("stores the program");
+    let mut ctx = Context::raw(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    let runs: Vec<_> = (0..2).map(|_| engine.run(&mut rt, a, &mut ctx).expect("runs")).collect();
+    diff::Outcome {
+        load: Ok(()),
+        runs,
+        mem: ctx.mem(),
+        packet: None,
+        maps: rt.maps().map(|(_, m)| m.dump()).collect(),
+        trace: rt.take_trace(),
+        redirect: rt.redirect(),
+        layout: diff::Layout::new(rt.regions()),
+    }
+}
+
+#[test]
+fn tail_calls_agree() {
+    for second in [
+        "r0 = *(u32 *)(r6 + 0)\nr0 += r3\nexit",
+        "r0 = *(u64 *)(r10 - 8)\nexit",
+        "r0 = *(u64 *)(r6 + 8)\nexit",
+        "r0 = 0\nloop:\nif r0 == 0 goto loop\nexit",
+    ] {
+        let interp = tail_call_outcome(&mut bpfx_interpreter::Interpreter::new(), second);
+        let jit = tail_call_outcome(&mut Jit::new().expect("host"), second);
+        if let Some(d) = diff::difference(&interp, &jit) {
+            panic!("tail call into `{second}`: {d}");
+        }
+    }
+}
