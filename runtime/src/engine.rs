@@ -86,10 +86,6 @@ pub enum LoadError {
     /// (an engine bug, or a limit of the code generator).
     #[error("code generation failed: {reason}")]
     Compile { reason: String },
-    /// A compiling engine's code generator refused the translated program
-    /// (an engine bug, or a limit of the code generator).
-    #[error("code generation failed: {reason}")]
-    Compile { reason: String },
     /// A map declares an initial slot naming a program (prog array) or map
     /// (map of maps) that is not loaded.
     #[error("slot {index} of map `{map}` names `{name}`, which is not loaded")]
