@@ -10,7 +10,6 @@ use bpfx_runtime::vmctx::status;
 use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, VmCtx};
 
 use crate::Interpreter;
-
 use crate::decode::{Code, Kind, NO_REG, Op, code_addr_parts};
 
 /// The kernel's `BPF_MAX_LOOPS`: `may_goto` jumps once a run has passed it
@@ -87,11 +86,12 @@ fn access_of(kind: Kind) -> (u64, AccessKind) {
 fn access_fault(regions: &[Region], addr: u64, kind: AccessKind, size: u64) -> Fault {
     match region::check(regions, addr, Access { kind, size }) {
         Err(fault) => fault,
-        Ok(()) => unreachable!("check and allowed apply the same rule"),
+        Ok(()) => unreachable!("check and find apply the same rule"),
     }
 }
 
-/// The state the hot loop runs on, kept small so it stays in registers.
+/// The state the hot loop runs on. It loads the scalars into registers on
+/// entry and stores them back when it hands control back.
 pub(crate) struct Hot {
     pub regs: [u64; 16],
     /// The next op.
@@ -146,7 +146,7 @@ unsafe fn hot_loop(hot: &mut Hot) -> Event {
         // The region the op hit last is tried first; regions never overlap,
         // so this finds the same region the full rule does.
         macro_rules! mem {
-            ($addr:expr, $size:expr, $write:expr, $kind:expr) => {{
+            ($addr:expr, $size:expr, $write:expr) => {{
                 let addr: u64 = $addr;
                 let hint = &(*ip.sub(1)).hint;
                 let fast = match regions.get(hint.load(Relaxed) as usize) {
@@ -155,7 +155,7 @@ unsafe fn hot_loop(hot: &mut Hot) -> Event {
                 };
                 if !fast {
                     match find(regions, addr, $size, $write) {
-                        Some(i) => hint.store(i as u8, Relaxed),
+                        Some(i) => hint.store(u8::try_from(i).unwrap_or(0), Relaxed),
                         None => {
                             hot.fault_addr = addr;
                             leave!(Event::Access);
@@ -167,13 +167,13 @@ unsafe fn hot_loop(hot: &mut Hot) -> Event {
         }
         macro_rules! load {
             ($ty:ty, $d:expr, $s:expr, $off:expr, $conv:expr) => {{
-                let addr = mem!(regs[$s].wrapping_add($off), size_of::<$ty>() as u64, false, AccessKind::Load);
+                let addr = mem!(regs[$s].wrapping_add($off), size_of::<$ty>() as u64, false);
                 regs[$d] = $conv((addr as *const $ty).read_unaligned());
             }};
         }
         macro_rules! store {
             ($ty:ty, $d:expr, $off:expr, $v:expr) => {{
-                let addr = mem!(regs[$d].wrapping_add($off), size_of::<$ty>() as u64, true, AccessKind::Store);
+                let addr = mem!(regs[$d].wrapping_add($off), size_of::<$ty>() as u64, true);
                 (addr as *mut $ty).write_unaligned($v as $ty);
             }};
         }
@@ -189,8 +189,8 @@ unsafe fn hot_loop(hot: &mut Hot) -> Event {
             }};
         }
         // The dispatch is written out twice, so the branch predictor keeps
-        // two indirect jumps, each with its own history (measured on the
-        // benches: one copy is slower, and so are three, four or eight).
+        // two indirect jumps, each with its own history (on the benches,
+        // one copy or four were slower).
         macro_rules! step {
             () => {{
                 left -= 1;

@@ -29,6 +29,8 @@ use decode::Code;
 /// The interpreter: programs loaded into runtimes, by id.
 #[derive(Debug, Default)]
 pub struct Interpreter {
+    /// The runtime the programs were loaded into ([`Runtime::id`]).
+    runtime: Option<u64>,
     programs: Vec<Option<Code>>,
 }
 
@@ -48,6 +50,9 @@ impl Engine for Interpreter {
     }
 
     fn load(&mut self, rt: &mut Runtime, program: &Program) -> Result<ProgId, LoadError> {
+        if self.runtime.is_some_and(|id| id != rt.id()) {
+            return Err(LoadError::OtherRuntime);
+        }
         decode::check_targets(program)?;
         let linked = rt.link(program)?;
         let code = decode::decode(program, rt, &linked)?;
@@ -56,10 +61,17 @@ impl Engine for Interpreter {
             self.programs.resize_with(index + 1, || None);
         }
         self.programs[index] = Some(code);
+        self.runtime = Some(rt.id());
         Ok(linked.id)
     }
 
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
+        if self.runtime != Some(rt.id()) {
+            return Err(match self.runtime {
+                Some(_) => RunError::OtherRuntime,
+                None => RunError::UnknownProgram(prog),
+            });
+        }
         let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
         // SAFETY: `ctx` is borrowed for the whole call and not touched until
         // `end_run`; meanwhile the runtime is reached only through `vm`,

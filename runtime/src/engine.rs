@@ -37,13 +37,29 @@ pub struct RunResult {
 ///
 /// Both engines must produce the same [`RunResult`] (and leave the same
 /// memory, maps and output behind) for the same program, runtime state and
-/// context; the interpreter is the reference.
+/// context; the interpreter is the reference. Where the kernel leaves a
+/// value unspecified, bpfx specifies one, and every engine keeps to it:
+///
+/// - at entry, `r1`..`r5` come from the context ([`Context`]), `r10` is the
+///   top of frame 0, every other register is 0; stack memory is not cleared
+///   between runs (a verified program never reads what it did not write);
+/// - after a helper call `r1`..`r5` keep their values; a bpf-to-bpf callee
+///   starts with the caller's registers (and `r10` of its own frame) and
+///   `r6`..`r9` are restored when it returns; a callback starts with `r1`..`r5`
+///   from the helper and the other registers 0;
+/// - a tail call keeps the registers and frame, with `r0` = 0;
+/// - the instruction budget is checked at every taken jump, call and
+///   callback entry: the first of these after the run has started more
+///   instructions than its budget stops it, unexecuted, with
+///   [`crate::Fault::BudgetExhausted`];
+/// - [`RunResult::insns`] counts the instructions that completed.
 pub trait Engine {
     /// A short name (`interp`, `jit`) for reports and test names.
     fn name(&self) -> &'static str;
 
     /// Checks and prepares `program`: binds its maps in `rt` (creating the
-    /// ones not there yet), resolves its helpers, and gives it an id.
+    /// ones not there yet), resolves its helpers, and gives it an id. An
+    /// engine serves the runtime it first loaded into.
     fn load(&mut self, rt: &mut Runtime, program: &Program) -> Result<ProgId, LoadError>;
 
     /// Runs a program loaded by this engine on `ctx`.
@@ -82,6 +98,10 @@ pub enum LoadError {
     MapConflict { name: String },
     #[error("program has {slots} slots, more than {max}")]
     TooLarge { slots: usize, max: usize },
+    /// The engine already serves another runtime (program ids are per
+    /// runtime).
+    #[error("this engine serves another runtime; use one engine per runtime")]
+    OtherRuntime,
     /// A compiling engine's code generator refused the translated program
     /// (an engine bug, or a limit of the code generator).
     #[error("code generation failed: {reason}")]
@@ -112,4 +132,6 @@ fn unknown_helper(id: HelperId) -> String {
 pub enum RunError {
     #[error("program {0} is not loaded in this engine")]
     UnknownProgram(ProgId),
+    #[error("this engine serves another runtime; use one engine per runtime")]
+    OtherRuntime,
 }

@@ -4,6 +4,7 @@
 
 use std::any::Any;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bpfx_isa::abi::{MapType, ProgType};
@@ -51,6 +52,8 @@ pub enum Redirect {
 /// (loaded by any engine), sharing maps by name as one ELF object's
 /// programs do.
 pub struct Runtime {
+    /// Tells runtimes apart, so an engine can refuse to mix them.
+    id: u64,
     config: Config,
     maps: Vec<Box<dyn Map>>,
     map_slots: Vec<MapSlot>,
@@ -120,7 +123,9 @@ impl Runtime {
         let clock_ns = match config.clock {
             Clock::Virtual { start_ns, .. } | Clock::Host { start_ns } => start_ns,
         };
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Runtime {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             prng: config.seed,
             config,
             maps: Vec::new(),
@@ -162,6 +167,12 @@ impl Runtime {
             locks: Vec::new(),
             user_data: None,
         }
+    }
+
+    /// This runtime's identity, unique in the process: an engine's program
+    /// ids belong to one runtime.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn config(&self) -> &Config {
@@ -382,11 +393,12 @@ impl Runtime {
                     MapType::ProgArray => self.program_id(name).map(|p| p.0),
                     _ => self.map_id(name).map(|m| m.0),
                 };
-                let unresolved = || LoadError::UnresolvedSlot { map: spec.name.clone(), index: *index, name: name.clone() };
+                let unresolved =
+                    || LoadError::UnresolvedSlot { map: spec.name.clone(), index: *index, name: name.clone() };
                 let target = target.ok_or_else(unresolved)?;
-                self.maps[i].update(&index.to_ne_bytes(), &target.to_ne_bytes(), maps::flags::BPF_ANY).map_err(
-                    |source| LoadError::SlotUpdate { map: spec.name.clone(), index: *index, source },
-                )?;
+                self.maps[i]
+                    .update(&index.to_ne_bytes(), &target.to_ne_bytes(), maps::flags::BPF_ANY)
+                    .map_err(|source| LoadError::SlotUpdate { map: spec.name.clone(), index: *index, source })?;
             }
         }
         Ok(())

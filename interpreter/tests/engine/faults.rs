@@ -28,6 +28,7 @@ crate::tests![
     targets_outside_the_program_are_refused_at_load,
     bad_helper_arguments,
     a_panicking_helper_is_a_fault,
+    an_engine_serves_one_runtime,
 ];
 
 fn fault(exit: &Exit) -> (InsnIdx, &Fault) {
@@ -263,4 +264,16 @@ fn a_panicking_helper_is_a_fault(make: MakeEngine) {
     // The runtime is usable afterwards.
     let ok = engine.load(&mut rt, &program("r0 = 9\nexit", Vec::new())).unwrap();
     assert_eq!(engine.run(&mut rt, ok, &mut Context::raw(&[])).unwrap().exit, Exit::Return(9));
+}
+
+fn an_engine_serves_one_runtime(make: MakeEngine) {
+    let (mut a, mut b) = (Runtime::default(), Runtime::default());
+    let mut engine = make();
+    let p = program("r0 = 1\nexit", Vec::new());
+    let prog = engine.load(&mut a, &p).unwrap();
+    assert_eq!(engine.load(&mut b, &p), Err(LoadError::OtherRuntime));
+    assert_eq!(engine.run(&mut b, prog, &mut Context::raw(&[])), Err(bpfx_runtime::RunError::OtherRuntime));
+    assert_eq!(engine.run(&mut a, prog, &mut Context::raw(&[])).unwrap().exit, Exit::Return(1));
+    let fresh = make();
+    assert_eq!(fresh.run(&mut a, prog, &mut Context::raw(&[])), Err(bpfx_runtime::RunError::UnknownProgram(prog)));
 }
