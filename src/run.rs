@@ -7,6 +7,13 @@
 //! `insns`, `engine`, `trace` and `mem` (the memory as the program left
 //! it, in hex). A fault goes to stderr (in `--json`, into the document) and
 //! exits 1, as does a program refused at load.
+//!
+//! `--engine jit` adds `"compile_ns"` to the document; `--engine both` runs
+//! the interpreter and the JIT, each in its own runtime, and exits 1 when
+//! their results (`r0` or fault, instruction count, memory, trace) differ.
+//! `--repeat N` runs the program N times on the same input (rewrites
+//! accumulate, as with `BPF_PROG_TEST_RUN`'s repeat) and reports the last
+//! run, with `"ns_per_run"`: the mean time of one run, set-up excluded.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,8 +22,9 @@ use anyhow::{Context as _, anyhow, bail};
 use bpfx_interpreter::Interpreter;
 use bpfx_isa::Program;
 use bpfx_isa::abi::ProgType;
+use bpfx_jit::Jit;
 use bpfx_loader::{LoadOptions, Object};
-use bpfx_runtime::{Context, Engine, Exit, Runtime};
+use bpfx_runtime::{Context, Engine, Exit, RunResult, Runtime};
 
 use crate::input::{self, Prog};
 use crate::output;
@@ -38,6 +46,10 @@ pub struct Args {
     /// The engine to run it on.
     #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
     engine: EngineKind,
+    /// Runs the program this many times on the same input and reports the
+    /// mean time of a run.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: u64,
     /// A raw program's input memory, as hex bytes (`01 02 ff` or `0102ff`).
     #[arg(long, value_name = "HEX")]
     mem: Option<String>,
@@ -57,6 +69,20 @@ enum Kind {
 enum EngineKind {
     /// The reference interpreter.
     Interp,
+    /// The Cranelift JIT.
+    Jit,
+    /// Both, each in its own runtime, compared.
+    Both,
+}
+
+/// What one engine's runs produced.
+struct Ran {
+    engine: &'static str,
+    result: RunResult,
+    trace: Vec<String>,
+    mem: Vec<u8>,
+    compile_ns: Option<u64>,
+    ns_per_run: f64,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -65,38 +91,42 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         None => Vec::new(),
     };
     let (program, others) = select(args)?;
-    let mut rt = Runtime::default();
-    let mut engine: Box<dyn Engine> = match args.engine {
-        EngineKind::Interp => Box::new(Interpreter::new()),
-    };
-    let prog = match engine.load(&mut rt, &program) {
-        Ok(prog) => prog,
-        Err(e) => return refused(args, &program.name, &e.to_string()),
-    };
-    // Programs the selected one may tail-call: those the object's prog
-    // arrays name.
-    let named: Vec<&str> = program.maps.iter().flat_map(|m| m.initial_slots.iter().map(|(_, n)| n.as_str())).collect();
-    for other in others.iter().filter(|p| named.contains(&p.name.as_str())) {
-        if let Err(e) = engine.load(&mut rt, other) {
-            return refused(args, &other.name, &e.to_string());
+    let ran = match args.engine {
+        EngineKind::Interp => execute(args, &mut Interpreter::new(), &program, &others, &mem)?,
+        EngineKind::Jit => execute(args, &mut jit()?, &program, &others, &mem)?,
+        EngineKind::Both => {
+            let interp = execute(args, &mut Interpreter::new(), &program, &others, &mem)?;
+            let jit = execute(args, &mut jit()?, &program, &others, &mem)?;
+            match (interp, jit) {
+                (Ok(a), Ok(b)) => {
+                    let same = (&a.result.exit, a.result.insns, &a.trace, &a.mem)
+                        == (&b.result.exit, b.result.insns, &b.trace, &b.mem);
+                    if !same {
+                        return differ(args, &program.name, &a, &b);
+                    }
+                    Ok(Ran { engine: "both", compile_ns: b.compile_ns, ..a })
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
         }
-    }
-    if let Err(e) = rt.apply_initial_slots() {
-        return refused(args, &program.name, &e.to_string());
-    }
-    let mut ctx = match args.kind {
-        Kind::Raw => Context::raw(&mem),
     };
-    let result = engine.run(&mut rt, prog, &mut ctx).map_err(|e| anyhow!("{e}"))?;
-    let trace = rt.take_trace();
-    let left = ctx.mem();
+    let Ran { engine, result, trace, mem: left, compile_ns, ns_per_run } = match ran {
+        Ok(ran) => ran,
+        Err((name, reason)) => return refused(args, &name, &reason),
+    };
     if args.json {
         let mut doc = serde_json::json!({
-            "engine": engine.name(),
+            "engine": engine,
             "insns": result.insns,
             "trace": trace,
             "mem": hex(&left),
         });
+        if let Some(ns) = compile_ns {
+            doc["compile_ns"] = ns.into();
+        }
+        if args.repeat > 1 {
+            doc["ns_per_run"] = ns_per_run.into();
+        }
         match &result.exit {
             Exit::Return(r0) => doc["r0"] = (*r0).into(),
             Exit::Fault { at, fault } => {
@@ -109,6 +139,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     match result.exit {
         Exit::Return(r0) => {
             let mut text = format!("r0 = {r0:#x} ({r0})\ninsns = {}\n", result.insns);
+            if args.repeat > 1 {
+                text.push_str(&format!("ns_per_run = {ns_per_run:.1}\n"));
+            }
             for line in &trace {
                 text.push_str(&format!("trace: {}\n", line.trim_end_matches('\n')));
             }
@@ -123,6 +156,67 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn jit() -> anyhow::Result<Jit> {
+    Jit::new().map_err(|e| anyhow!("--engine jit: {e}"))
+}
+
+/// Loads the program (and the ones its prog arrays name) on `engine` in a
+/// fresh runtime and runs it `--repeat` times; `Err` names a program
+/// refused at load and why.
+fn execute(
+    args: &Args,
+    engine: &mut dyn Engine,
+    program: &Program,
+    others: &[Program],
+    mem: &[u8],
+) -> anyhow::Result<Result<Ran, (String, String)>> {
+    let mut rt = Runtime::default();
+    let prog = match engine.load(&mut rt, program) {
+        Ok(prog) => prog,
+        Err(e) => return Ok(Err((program.name.clone(), e.to_string()))),
+    };
+    let compile_ns = engine.compile_ns();
+    // Programs the selected one may tail-call: those the object's prog
+    // arrays name.
+    let named: Vec<&str> = program.maps.iter().flat_map(|m| m.initial_slots.iter().map(|(_, n)| n.as_str())).collect();
+    for other in others.iter().filter(|p| named.contains(&p.name.as_str())) {
+        if let Err(e) = engine.load(&mut rt, other) {
+            return Ok(Err((other.name.clone(), e.to_string())));
+        }
+    }
+    if let Err(e) = rt.apply_initial_slots() {
+        return Ok(Err((program.name.clone(), e.to_string())));
+    }
+    let mut ctx = match args.kind {
+        Kind::Raw => Context::raw(mem),
+    };
+    let start = std::time::Instant::now();
+    let mut result = engine.run(&mut rt, prog, &mut ctx).map_err(|e| anyhow!("{e}"))?;
+    for _ in 1..args.repeat {
+        result = engine.run(&mut rt, prog, &mut ctx).map_err(|e| anyhow!("{e}"))?;
+    }
+    let ns_per_run = start.elapsed().as_nanos() as f64 / args.repeat as f64;
+    Ok(Ok(Ran { engine: engine.name(), result, trace: rt.take_trace(), mem: ctx.mem(), compile_ns, ns_per_run }))
+}
+
+/// The engines disagreed: exit 1, both results on stderr (or in the JSON
+/// document).
+fn differ(args: &Args, name: &str, a: &Ran, b: &Ran) -> anyhow::Result<ExitCode> {
+    let show = |r: &Ran| format!("{} after {} instructions, mem {}", r.result.exit, r.result.insns, hex(&r.mem));
+    if args.json {
+        let doc = serde_json::json!({
+            "engine": "both",
+            "error": format!("{name}: the engines disagree"),
+            "interp": show(a),
+            "jit": show(b),
+        });
+        output::stdout(format!("{doc:#}\n").as_bytes())?;
+    } else {
+        eprintln!("{name}: the engines disagree\n  interp: {}\n  jit:    {}", show(a), show(b));
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 /// A program refused at load: exit 1, the reason on stderr (or in the

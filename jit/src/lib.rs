@@ -20,8 +20,10 @@
 //! and the function returns: no signal handler, no unwinding.
 //!
 //! What it is not: a verifier. Like the interpreter it runs whatever it is
-//! given; a program the caller declares verified may skip the stack checks
-//! the verifier proved ([`Jit::set_trusted`]), nothing more.
+//! given, and checks every access it cannot prove safe itself (today: all
+//! but constant-offset accesses to the current frame of a program that
+//! never writes `r10`); skipping the checks bpfx's verifier proved is not
+//! done yet.
 
 mod compile;
 mod exec;
@@ -39,7 +41,8 @@ use compile::Compiled;
 pub struct Jit {
     isa: OwnedTargetIsa,
     programs: Vec<Option<Compiled>>,
-    /// Nanoseconds the last [`Engine::load`] spent compiling.
+    /// Nanoseconds the last [`Engine::load`] spent translating and
+    /// compiling (linking the program into the runtime excluded).
     last_compile_ns: u64,
 }
 
@@ -75,12 +78,6 @@ impl Jit {
         Ok(Jit { isa, programs: Vec::new(), last_compile_ns: 0 })
     }
 
-    /// How long the last successful [`Engine::load`] spent translating and
-    /// compiling (linking the program into the runtime excluded).
-    pub fn last_compile_ns(&self) -> u64 {
-        self.last_compile_ns
-    }
-
     fn code(&self, id: ProgId) -> Option<&Compiled> {
         self.programs.get(id.0 as usize)?.as_ref()
     }
@@ -107,6 +104,10 @@ impl Engine for Jit {
         }
         self.programs[index] = Some(code);
         Ok(linked.id)
+    }
+
+    fn compile_ns(&self) -> Option<u64> {
+        Some(self.last_compile_ns)
     }
 
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {

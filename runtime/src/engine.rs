@@ -64,6 +64,12 @@ pub trait Engine {
 
     /// Runs a program loaded by this engine on `ctx`.
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError>;
+
+    /// Nanoseconds the last successful [`Engine::load`] spent compiling,
+    /// for an engine that compiles (`--json`'s `"compile_ns"`).
+    fn compile_ns(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Why a program cannot be loaded.
