@@ -11,6 +11,7 @@ mod calls;
 mod conformance;
 mod faults;
 mod helpers;
+mod kernel;
 mod maps;
 mod packets;
 
@@ -46,12 +47,13 @@ fn main() {
     let args = Arguments::from_args();
     let engines = engines();
     let mut trials = conformance::trials(&engines);
-    let groups: [(&str, &[Test]); 5] = [
+    let groups: [(&str, &[Test]); 6] = [
         ("faults", faults::TESTS),
         ("calls", calls::TESTS),
         ("helpers", helpers::TESTS),
         ("maps", maps::TESTS),
         ("packets", packets::TESTS),
+        ("kernel", kernel::TESTS),
     ];
     for &(engine, make) in &engines {
         for (group, tests) in groups {
