@@ -9,6 +9,7 @@
 
 mod asm;
 mod disasm;
+mod info;
 mod input;
 mod output;
 mod run;
@@ -29,6 +30,7 @@ struct Cli {
 enum Command {
     Disasm(disasm::Args),
     Asm(asm::Args),
+    Info(info::Args),
     Run(run::Args),
     Verify(verify::Args),
 }
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Disasm(args) => disasm::run(&args),
         Command::Asm(args) => asm::run(&args),
+        Command::Info(args) => info::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Verify(args) => verify::run(&args),
     };
