@@ -1,7 +1,9 @@
 //! `bpfx info PROG [--json]`: what a user checks first about an object —
 //! its programs (name, section, type, expected attach type, instruction
 //! count), maps (name, type, sizes, entries, flags, initial data), license,
-//! externs and BTF — read as compiled, without the machine's kernel.
+//! externs and BTF (as prepared for the kernel: data sections sized, extern
+//! declarations rewritten as libbpf rewrites them) — read as compiled,
+//! without the machine's kernel.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

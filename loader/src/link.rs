@@ -413,8 +413,13 @@ impl Linker<'_> {
                         ExternKind::Ksym { function: false, target_id: None, .. } => {
                             Insn::LdImm64 { dst, kind: LdImm64Kind::Imm, imm: 0 }
                         }
-                        ExternKind::Ksym { function: true, .. } => {
-                            return Err(bad("the address of a kfunc cannot be taken".into()));
+                        // `bpf_ksym_exists(kfunc)`: the kernel loads a
+                        // kfunc's BTF id as its address.
+                        ExternKind::Ksym { function: true, target_id: Some(id), .. } => {
+                            Insn::LdImm64 { dst, kind: LdImm64Kind::BtfId, imm: u64::from(*id) }
+                        }
+                        ExternKind::Ksym { function: true, target_id: None, .. } => {
+                            Insn::LdImm64 { dst, kind: LdImm64Kind::Imm, imm: 0 }
                         }
                     };
                     return Ok(None);

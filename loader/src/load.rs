@@ -9,7 +9,8 @@ use std::sync::Arc;
 use bpfx_isa::{Insn, InsnIdx, MapSpec, Program, with_slots};
 
 use crate::btf::{
-    Btf, BtfError, BtfErrorKind, BtfExt, Kind, TypeId, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN, VAR_STATIC,
+    Btf, BtfError, BtfErrorKind, BtfExt, BtfType, FUNC_GLOBAL, Kind, TypeId, VAR_GLOBAL_ALLOCATED, VAR_GLOBAL_EXTERN,
+    VAR_STATIC,
 };
 use crate::co_re::{self, Candidates};
 use crate::error::LoadError;
@@ -269,13 +270,33 @@ fn fixup_datasecs(
                 set_linkage(btf, var.ty, VAR_GLOBAL_ALLOCATED);
             }
         } else if name == KSYMS_SECTION {
-            // The kernel wants allocated variables: each extern variable
-            // becomes a 4-byte one, as libbpf makes them.
+            // The kernel accepts no extern variables or functions: as
+            // libbpf, each variable becomes an allocated 4-byte one, each
+            // function a global one (its unnamed parameters named) whose
+            // entry here is a dummy variable.
             let int = btf.types().find(|(_, t)| matches!(t.kind, Kind::Int(i) if i.bits == 32)).map(|(id, _)| id);
+            let int = int.unwrap_or_default();
+            let mut dummy: Option<(TypeId, u32)> = None;
             let mut offset = 0;
             for var in &mut sec.vars {
-                if let (Kind::Var { .. }, Some(int)) = (btf.kind(var.ty).clone(), int) {
-                    btf.set_kind(var.ty, Kind::Var { ty: int, linkage: VAR_GLOBAL_ALLOCATED });
+                match btf.kind(var.ty).clone() {
+                    Kind::Var { .. } => btf.set_kind(var.ty, Kind::Var { ty: int, linkage: VAR_GLOBAL_ALLOCATED }),
+                    Kind::Func { proto, .. } => {
+                        let (dummy_id, dummy_name) = *dummy.get_or_insert_with(|| {
+                            let name_off = btf.add_string("dummy_ksym");
+                            let ty = Kind::Var { ty: int, linkage: VAR_GLOBAL_ALLOCATED };
+                            (btf.add_type(BtfType { name_off, kind: ty }), name_off)
+                        });
+                        btf.set_kind(var.ty, Kind::Func { proto, linkage: FUNC_GLOBAL });
+                        if let Kind::FuncProto(mut p) = btf.kind(proto).clone() {
+                            for param in p.params.iter_mut().filter(|p| p.name_off == 0 && p.ty.0 != 0) {
+                                param.name_off = dummy_name;
+                            }
+                            btf.set_kind(proto, Kind::FuncProto(p));
+                        }
+                        var.ty = dummy_id;
+                    }
+                    _ => {}
                 }
                 var.offset = offset;
                 var.size = 4;

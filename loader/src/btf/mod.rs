@@ -604,6 +604,20 @@ impl Btf {
         }
     }
 
+    /// Appends `name` to the string table; returns its offset.
+    pub(crate) fn add_string(&mut self, name: &str) -> u32 {
+        let off = self.strings.len() as u32;
+        self.strings.extend(name.as_bytes());
+        self.strings.push(0);
+        off
+    }
+
+    /// Appends a type; returns its id.
+    pub(crate) fn add_type(&mut self, ty: BtfType) -> TypeId {
+        self.types.push(ty);
+        TypeId(self.types.len() as u32 - 1)
+    }
+
     /// The blob in BTF's encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut types = Vec::new();

@@ -3,9 +3,12 @@
 //! test object with its func and line info against the object's BTF as
 //! bpfx fixed it up, and a test run gives what the interpreter gives.
 
+use bpfx_isa::{CallTarget, Insn};
+use bpfx_loader::btf::TypeId;
 use bpfx_loader::kernel::{Bpf, BtfLoadOptions, ProgLoadOptions, TestRun, UpdateFlags};
-use bpfx_loader::{LoadOptions, Object, POISON_HELPER};
+use bpfx_loader::{ExternKind, LoadOptions, Object, POISON_HELPER};
 
+use crate::libbpf::Libbpf;
 use crate::{Interp, load, progs, read, root};
 
 #[test]
@@ -46,7 +49,7 @@ fn test_runs_in_the_kernel_equal_the_interpreters() {
     for (name, prog) in cases {
         let object = load(name);
         let program = object.program(prog).unwrap();
-        assert!(!program.insns.contains(&bpfx_isa::Insn::Call(bpfx_isa::CallTarget::Helper(POISON_HELPER))));
+        assert!(!program.insns.contains(&Insn::Call(CallTarget::Helper(POISON_HELPER))));
         let btf = bpf.load_btf(&object.btf().unwrap().to_bytes(), &BtfLoadOptions::default()).unwrap();
         let (kernel, maps) =
             bpf.load(program, &ProgLoadOptions { btf: Some(&btf), ..ProgLoadOptions::default() }).unwrap();
@@ -66,4 +69,36 @@ fn test_runs_in_the_kernel_equal_the_interpreters() {
             assert_eq!(interp.lookup(&map.spec().name, &[0; 4]), theirs, "{name} {prog} {}", map.spec().name);
         }
     }
+}
+
+/// kfuncs are found by name in the kernel's BTF and called by id; a weak
+/// one no kernel has is a null address. The kernel runs bpfx's link as it
+/// runs libbpf's.
+#[test]
+fn kfuncs_are_called_by_their_id_in_the_kernels_btf() {
+    let object = load("ksyms");
+    let program = object.program("xdp_ksyms").unwrap();
+    let vmlinux = bpfx_loader::btf::Btf::parse(&read(bpfx_loader::VMLINUX_BTF.as_ref())).unwrap();
+    let kfuncs: Vec<&str> = program
+        .insns
+        .iter()
+        .filter_map(|i| match i {
+            Insn::Call(CallTarget::Kfunc { btf_id, module: 0 }) => Some(vmlinux.name(TypeId(*btf_id))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kfuncs, ["bpf_iter_num_new", "bpf_iter_num_next", "bpf_iter_num_next", "bpf_iter_num_destroy"]);
+    let missing = object.externs().iter().find(|e| e.name == "bpfx_no_such_kfunc").unwrap();
+    assert!(missing.weak && matches!(missing.kind, ExternKind::Ksym { function: true, target_id: None, .. }));
+
+    let bpf = Bpf::new();
+    let btf = bpf.load_btf(&object.btf().unwrap().to_bytes(), &BtfLoadOptions::default()).unwrap();
+    let (kernel, maps) = bpf.load(program, &ProgLoadOptions { btf: Some(&btf), ..ProgLoadOptions::default() }).unwrap();
+    assert_eq!(kernel.test_run(&TestRun::packet(&[0; 64])).unwrap().retval, 2);
+    let value = |name: &str| maps.iter().find(|m| m.spec().name == name).unwrap().lookup(&[0; 4]).unwrap().unwrap();
+    let libbpf = Libbpf::load(&crate::object_path("ksyms"));
+    assert_eq!(libbpf.run("xdp_ksyms"), 2);
+    assert_eq!(value(".bss"), 45u64.to_le_bytes(), "0 + 1 + ... + 9");
+    assert_eq!(value(".bss"), libbpf.lookup("ksyms_bss", &[0; 4]));
+    assert_eq!(value(".data"), libbpf.lookup("ksyms_data", &[0; 4]), "input and has_missing (0)");
 }
