@@ -285,3 +285,28 @@ fn bad_kconfig_values_are_refused_naming_the_extern() {
         compiled.externs().iter().filter(|e| matches!(&e.kind, ExternKind::Kconfig { value: None, .. })).count();
     assert_eq!(unset, 6, "as compiled, no extern has a value");
 }
+
+/// Program types, expected attach types and flags come from section names
+/// alone (every program of `sections.c` is also loaded by the kernel, in
+/// `kernel`).
+#[test]
+fn section_names_give_types_attach_types_and_flags() {
+    let object = load("sections");
+    assert_eq!(object.programs().len(), 35);
+    let of = |name: &str| {
+        let p = object.program(name).unwrap_or_else(|| panic!("{name}"));
+        (p.prog_type, p.expected_attach_type, p.prog_flags)
+    };
+    assert_eq!(of("p_socket"), (ProgType::SocketFilter, None, 0));
+    assert_eq!(of("p_tcx_ingress"), (ProgType::SchedCls, Some(AttachType::TcxIngress), 0));
+    assert_eq!(of("p_tc_egress"), (ProgType::SchedCls, Some(AttachType::TcxEgress), 0));
+    assert_eq!(of("p_kretprobe"), (ProgType::Kprobe, None, 0));
+    assert_eq!(of("p_tp"), (ProgType::Tracepoint, None, 0));
+    assert_eq!(of("p_raw_tp_w"), (ProgType::RawTracepointWritable, None, 0));
+    assert_eq!(of("p_xdp_frags"), (ProgType::Xdp, Some(AttachType::Xdp), bpfx_loader::BPF_F_XDP_HAS_FRAGS));
+    assert_eq!(of("p_xdp_cpumap"), (ProgType::Xdp, Some(AttachType::XdpCpumap), 0));
+    assert_eq!(of("p_cgroup_skb_egress"), (ProgType::CgroupSkb, Some(AttachType::CgroupInetEgress), 0));
+    assert_eq!(of("p_cgroup_sendmsg6"), (ProgType::CgroupSockAddr, Some(AttachType::CgroupUdp6Sendmsg), 0));
+    assert_eq!(of("p_sk_skb_parser"), (ProgType::SkSkb, Some(AttachType::SkSkbStreamParser), 0));
+    assert_eq!(of("p_syscall"), (ProgType::Syscall, None, bpfx_loader::BPF_F_SLEEPABLE));
+}
