@@ -4,14 +4,18 @@
 //! What it is:
 //! - [`Object::parse`] reads an ELF64 little-endian `EM_BPF` relocatable
 //!   object's structure: executable sections (decoded instructions, the
-//!   symbols defined in them, their relocations), license and version;
-//! - [`Object::load`] also reads its BTF ([`btf`]: `.BTF`, `.BTF.ext`),
-//!   collects its maps (legacy `maps`, BTF-defined `.maps`, global data,
-//!   `.kconfig`) as [`bpfx_isa::MapSpec`]s, resolves externs, applies CO-RE
-//!   relocations against the target kernel's BTF, and links each program
-//!   (an [`bpfx_isa::Program`]: its type from the section name by libbpf's
-//!   conventions, subprograms appended, map references as indices into
-//!   [`Object::maps`], func and line info).
+//!   symbols defined in them, their relocations and CO-RE relocations),
+//!   license and version — what a listing needs;
+//! - [`Object::load`] also reads its BTF ([`btf`]: `.BTF`, `.BTF.ext`) and
+//!   prepares it for the kernel as libbpf does, collects its maps (legacy
+//!   `maps`, BTF-defined `.maps`, global data, `.kconfig`) as
+//!   [`bpfx_isa::MapSpec`]s, resolves `.kconfig` and `.ksyms` externs,
+//!   applies CO-RE relocations against the target kernel's BTF, and links
+//!   each program into a [`bpfx_isa::Program`]: its type from the section
+//!   name by libbpf's conventions ([`section_def`]), subprograms appended
+//!   in libbpf's order, the maps it uses with `lddw`s indexing them, func
+//!   and line info. [`LoadOptions`] chooses the target BTF and kconfig
+//!   values; [`LoadOptions::as_compiled`] reads nothing from the machine.
 //!
 //! Every malformed input (not ELF, 32-bit, big-endian, another machine,
 //! truncated, bad indices, undecodable instructions, unknown relocations,
