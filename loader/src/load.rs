@@ -194,7 +194,7 @@ impl Object {
         };
         let programs = linker.programs(&functions)?;
         let maps = maps.into_iter().map(|m| m.spec).collect();
-        object.loaded = Some(Loaded { btf, btf_ext, maps, programs, externs, core });
+        object.loaded = Some(Box::new(Loaded { btf, btf_ext, maps, programs, externs, core }));
         Ok(object)
     }
 

@@ -37,7 +37,7 @@ pub struct Object {
     pub(crate) sections: Vec<CodeSection>,
     pub(crate) license: Option<String>,
     pub(crate) version: Option<u32>,
-    pub(crate) loaded: Option<crate::load::Loaded>,
+    pub(crate) loaded: Option<Box<crate::load::Loaded>>,
 }
 
 /// An executable section: its instructions and what names or patches them.
