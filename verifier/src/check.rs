@@ -32,6 +32,8 @@ const MAX_PENDING: usize = 8192;
 const MAX_PACKET_OFF: u64 = 0xffff;
 /// `BPF_F_RDONLY_PROG`: the program may only read the map.
 const MAP_RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_F_WRONLY_PROG`: the program may only write the map.
+const MAP_WRONLY_PROG: u32 = 1 << 8;
 
 /// Why the current path is unsafe.
 pub(crate) struct Fail {
@@ -321,26 +323,35 @@ impl<'p> Verifier<'p> {
                 callees[from].push(to);
             }
         }
-        // Longest path in the call graph (recursion was refused by the
-        // frame limit during exploration, so the graph reached is acyclic).
-        fn deepest(f: usize, callees: &[Vec<usize>], size: &[i64], seen: &mut Vec<usize>) -> (i64, usize) {
-            if seen.contains(&f) || seen.len() > MAX_FRAMES {
-                return (0, seen.len());
+        // The deepest chain of calls (a recursive one never ends, so it
+        // stops as soon as it is longer than the kernel allows).
+        fn deepest(f: usize, callees: &[Vec<usize>], size: &[i64], chain: usize) -> (i64, usize) {
+            if chain > MAX_FRAMES {
+                return (0, chain);
             }
-            seen.push(f);
-            let mut best = (0, seen.len());
+            let mut best = (0, chain);
             for &g in &callees[f] {
-                let d = deepest(g, callees, size, seen);
-                if d.0 > best.0 {
+                let d = deepest(g, callees, size, chain + 1);
+                if d.1 > MAX_FRAMES || d.0 > best.0 {
                     best = d;
                 }
+                if best.1 > MAX_FRAMES {
+                    break;
+                }
             }
-            seen.pop();
             (size[f] + best.0, best.1)
         }
         let size: Vec<i64> = self.depth.iter().map(|&d| frame_size(d)).collect();
-        let (total, frames) = deepest(0, &callees, &size, &mut Vec::new());
+        let (total, frames) = deepest(0, &callees, &size, 1);
         self.stats.stack_depth = total as u32;
+        if frames > MAX_FRAMES {
+            let f = Fail {
+                code: Code::CallDepth,
+                message: format!("the call stack of {frames} frames is too deep !"),
+                help: "functions may nest at most 8 deep, and a function that calls itself is never allowed".into(),
+            };
+            return Err(Box::new((f, None)));
+        }
         if total > STACK_SIZE {
             let f = Fail {
                 code: Code::CallDepth,
@@ -719,6 +730,13 @@ impl<'p> Verifier<'p> {
                 ),
             );
         }
+        if op == AluOp::Sub && matches!(ptr.ty, RegType::Stack { .. }) {
+            return fail(
+                Code::PtrArith,
+                format!("R{d} subtraction from stack pointer"),
+                "add a negative offset to a stack pointer (`r1 += -8`) instead of subtracting",
+            );
+        }
         let mut r = ptr;
         if let Some(c) = scalar.var.value() {
             let c = c as i64;
@@ -880,6 +898,13 @@ impl<'p> Verifier<'p> {
                         Code::MapBounds,
                         format!("write into map forbidden, value_size={} off={off} size={size}", m.value_size),
                         format!("map '{}' is read-only for programs", m.name),
+                    );
+                }
+                if !write && m.flags & MAP_WRONLY_PROG != 0 {
+                    return fail(
+                        Code::MapBounds,
+                        format!("read from map forbidden, value_size={} off={off} size={size}", m.value_size),
+                        format!("map '{}' is write-only for programs", m.name),
                     );
                 }
                 self.region(
@@ -1189,6 +1214,15 @@ impl<'p> Verifier<'p> {
         if v.ty.is_pointer() && !self.opts.privileged {
             return fail(Code::PtrArith, format!("R{} leaks addr into mem", src.num()), "");
         }
+        // Atomic accesses must be aligned whatever the memory.
+        let at = p.var.value().map(|v| i64::from(off) + i64::from(p.off) + v as i64);
+        if at.is_none_or(|a| a % size.bytes() as i64 != 0) {
+            return fail(
+                Code::BadDeref,
+                format!("misaligned value access off {}+{off} size {}", p.off, size.bytes()),
+                format!("atomic operations need a {}-byte aligned address", size.bytes()),
+            );
+        }
         self.mem_access(st, dst, off, size.bytes(), Access::Read { signed: false }, None)?;
         self.mem_access(st, dst, off, size.bytes(), Access::Write, Some((Some(RegState::unknown()), None)))?;
         if op.fetches() {
@@ -1361,6 +1395,24 @@ impl<'p> Verifier<'p> {
     fn return_range(&self) -> Option<(i64, i64)> {
         match self.prog.prog_type {
             ProgType::CgroupSkb if self.prog.expected_attach_type == Some(AttachType::CgroupInetEgress) => Some((0, 3)),
+            ProgType::CgroupSockAddr => {
+                use AttachType::*;
+                Some(match self.prog.expected_attach_type {
+                    Some(
+                        CgroupUdp4Recvmsg
+                        | CgroupUdp6Recvmsg
+                        | CgroupUnixRecvmsg
+                        | CgroupInet4Getpeername
+                        | CgroupInet6Getpeername
+                        | CgroupUnixGetpeername
+                        | CgroupInet4Getsockname
+                        | CgroupInet6Getsockname
+                        | CgroupUnixGetsockname,
+                    ) => (1, 1),
+                    Some(CgroupInet4Bind | CgroupInet6Bind) => (0, 3),
+                    _ => (0, 1),
+                })
+            }
             ProgType::CgroupSkb
             | ProgType::CgroupSock
             | ProgType::SockOps
@@ -1666,6 +1718,13 @@ impl<'p> Verifier<'p> {
                 if write && m.flags & MAP_RDONLY_PROG != 0 {
                     return fail(Code::MapBounds, "write into map forbidden", "");
                 }
+                if !write && m.flags & MAP_WRONLY_PROG != 0 {
+                    return fail(
+                        Code::MapBounds,
+                        "read from map forbidden",
+                        format!("map '{}' is write-only for programs", m.name),
+                    );
+                }
                 self.region(
                     &v,
                     rn,
@@ -1832,7 +1891,10 @@ fn pkt_compare(cond: JmpCond, dr: Reg, d: &RegState, sr: Reg, s: &RegState) -> O
     let ends = |p: RegType, e: RegType| {
         matches!((p, e), (RegType::Packet, RegType::PacketEnd) | (RegType::PacketMeta, RegType::Packet))
     };
-    if ends(d.ty, s.ty) {
+    // Only a comparison with the bound itself (data_end, or data for
+    // metadata) proves a range.
+    let plain = |r: &RegState| r.off == 0 && r.var.is_zero();
+    if ends(d.ty, s.ty) && plain(s) {
         // `if pkt OP end`.
         let (open, when_taken) = match cond {
             JmpCond::Gt => (false, false),
@@ -1842,7 +1904,7 @@ fn pkt_compare(cond: JmpCond, dr: Reg, d: &RegState, sr: Reg, s: &RegState) -> O
             _ => return None,
         };
         Some((dr, *d, open, when_taken))
-    } else if ends(s.ty, d.ty) {
+    } else if ends(s.ty, d.ty) && plain(d) {
         // `if end OP pkt`.
         let (open, when_taken) = match cond {
             JmpCond::Gt => (true, true),

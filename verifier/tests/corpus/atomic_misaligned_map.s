@@ -1,0 +1,13 @@
+; type: socket_filter
+; map: a array key=4 value=8 entries=1
+; expect: bad-deref
+*(u32 *)(r10 - 4) = 0
+r2 = r10
+r2 += -4
+ld_pseudo r1, 1, 0
+call 1
+if r0 == 0 goto +2
+r1 = 1
+lock *(u32 *)(r0 + 3) += w1
+r0 = 0
+exit

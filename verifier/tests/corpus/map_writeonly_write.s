@@ -1,0 +1,12 @@
+; type: socket_filter
+; map: wo array key=4 value=8 entries=1 flags=0x100
+*(u32 *)(r10 - 4) = 0
+r2 = r10
+r2 += -4
+ld_pseudo r1, 1, 0
+call 1
+if r0 == 0 goto +2
+r1 = 1
+*(u64 *)(r0 + 0) = r1
+r0 = 0
+exit
