@@ -512,18 +512,17 @@ impl Interpreter {
             }
 
             loop {
+                // A budget stop leaves `pc` on the jump that did not run, which
+                // may be op 0: it is handled before `pc - 1` is formed.
+                if let Event::Budget = event {
+                    (*vm).insn_count = (budget - hot.left - 1) as u64;
+                    let fault = Fault::BudgetExhausted { budget: (*vm).insn_budget };
+                    return Err(Stop { at: code.at(hot.pc), fault, prog });
+                }
                 let op = &*hot.ops.add(hot.pc - 1);
-                match event {
-                    Event::Slow => {}
-                    Event::Access => {
-                        let (size, kind) = access_of(op.kind);
-                        stop!(access_fault(regions, hot.fault_addr, kind, size))
-                    }
-                    Event::Budget => {
-                        (*vm).insn_count = (budget - hot.left - 1) as u64;
-                        let fault = Fault::BudgetExhausted { budget: (*vm).insn_budget };
-                        return Err(Stop { at: code.at(hot.pc), fault, prog });
-                    }
+                if let Event::Access = event {
+                    let (size, kind) = access_of(op.kind);
+                    stop!(access_fault(regions, hot.fault_addr, kind, size))
                 }
                 let d = (op.dst & 15) as usize;
                 let s = (op.src & 15) as usize;

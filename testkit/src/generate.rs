@@ -232,16 +232,7 @@ fn function(u: &mut Unstructured, funcs: usize) -> Result<Vec<Item>> {
 /// A program (and its input) from `u`.
 pub fn program(u: &mut Unstructured) -> Result<Generated> {
     let funcs = u.int_in_range(1..=3)?;
-    let mut bodies = (0..funcs).map(|_| function(u, funcs)).collect::<Result<Vec<_>>>()?;
-    // The program never starts with a jump: the interpreter's run loop
-    // underflows when the budget runs out at a jump at instruction 0
-    // (reported; remove this once it is fixed).
-    bodies[0].insert(0, Item::Plain(Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: Reg::R0, src: Src::Imm(0) }));
-    for item in &mut bodies[0] {
-        if let Item::Jump(_, to) = item {
-            *to += 1;
-        }
-    }
+    let bodies = (0..funcs).map(|_| function(u, funcs)).collect::<Result<Vec<_>>>()?;
     // Slot of each item of each function.
     let mut slots = Vec::with_capacity(funcs);
     let mut next = 0i64;

@@ -23,6 +23,7 @@ crate::tests![
     call_depth_is_eight_frames,
     budget_stops_an_endless_loop_at_its_jump,
     budget_is_checked_at_jumps_and_calls,
+    budget_stops_a_jump_to_itself_at_insn_0,
     helpers_bpfx_lacks_are_refused_at_load,
     callx_of_an_unknown_helper,
     targets_outside_the_program_are_refused_at_load,
@@ -166,6 +167,15 @@ fn budget_stops_an_endless_loop_at_its_jump(make: MakeEngine) {
     let default = run(make, &p, Context::raw(&[]));
     assert_eq!(default.exit, Exit::Fault { at: InsnIdx(2), fault: Fault::BudgetExhausted { budget: 1_000_000 } });
     assert_eq!(default.insns, 1_000_000);
+}
+
+/// The stopping jump is the program's first instruction: nothing before it
+/// to blame (an interpreter once computed `pc - 1` there).
+fn budget_stops_a_jump_to_itself_at_insn_0(make: MakeEngine) {
+    let p = program("goto -1", Vec::new());
+    let out = run_with(make, budget(10), &p, Context::raw(&[]));
+    assert_eq!(out.exit, Exit::Fault { at: InsnIdx(0), fault: Fault::BudgetExhausted { budget: 10 } });
+    assert_eq!(out.insns, 10);
 }
 
 fn budget_is_checked_at_jumps_and_calls(make: MakeEngine) {
