@@ -389,6 +389,7 @@ impl Interpreter {
     /// # Safety
     /// `vm` must be the live context of a run begun on the runtime the
     /// program was loaded into, with its region table in place.
+    #[inline]
     pub(crate) unsafe fn exec<'a>(
         &'a self,
         vm: *mut VmCtx,

@@ -50,6 +50,7 @@ impl Buffer {
     }
 
     /// The address of byte `off` (at most `len`).
+    #[inline]
     pub fn ptr(&self, off: usize) -> *mut u8 {
         assert!(off <= self.len, "buffer offset {off:#x} past its end {:#x}", self.len);
         // SAFETY: `off <= len`: inside the allocation or one past its end.
@@ -57,6 +58,7 @@ impl Buffer {
     }
 
     /// The host address of byte `off`, as programs see it.
+    #[inline]
     pub fn addr(&self, off: usize) -> u64 {
         self.ptr(off) as u64
     }

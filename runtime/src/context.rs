@@ -315,6 +315,7 @@ impl Context {
     }
 
     /// `r1`..`r5` at entry.
+    #[inline]
     pub(crate) fn entry_args(&self) -> [u64; 5] {
         match self.kind {
             ContextKind::Raw if self.ctx.is_empty() => [0; 5],
@@ -323,7 +324,10 @@ impl Context {
         }
     }
 
-    /// The context, packet and metadata regions.
+    /// The context, packet and metadata regions. Inlined: returned through
+    /// memory from a call, the array is written in 8-byte stores and read
+    /// back in 16-byte loads, which stalls every run on store forwarding.
+    #[inline(always)]
     pub(crate) fn regions(&self) -> [Region; 3] {
         let writable_ctx = self.kind == ContextKind::Raw;
         let ctx = Region::new(RegionKind::Context, self.ctx.ptr(0), self.ctx.len(), writable_ctx);

@@ -91,6 +91,7 @@ pub struct Region {
 }
 
 impl Region {
+    #[inline]
     pub fn new(kind: RegionKind, start: *const u8, len: usize, writable: bool) -> Region {
         Region { start: start as u64, len: len as u64, writable: u64::from(writable), kind }
     }
