@@ -22,15 +22,14 @@ mod decode;
 mod exec;
 
 use bpfx_isa::Program;
-use bpfx_runtime::{Context, Engine, Exit, LoadError, ProgId, RunError, RunResult, Runtime};
+use bpfx_runtime::{Context, Engine, Exit, LoadError, ProgId, RunError, RunResult, Runtime, RuntimeBinding};
 
 use decode::Code;
 
 /// The interpreter: programs loaded into runtimes, by id.
 #[derive(Debug, Default)]
 pub struct Interpreter {
-    /// The runtime the programs were loaded into ([`Runtime::id`]).
-    runtime: Option<u64>,
+    runtime: RuntimeBinding,
     programs: Vec<Option<Code>>,
 }
 
@@ -50,9 +49,7 @@ impl Engine for Interpreter {
     }
 
     fn load(&mut self, rt: &mut Runtime, program: &Program) -> Result<ProgId, LoadError> {
-        if self.runtime.is_some_and(|id| id != rt.id()) {
-            return Err(LoadError::OtherRuntime);
-        }
+        self.runtime.bind(rt)?;
         decode::check_targets(program)?;
         let linked = rt.link(program)?;
         let code = decode::decode(program, rt, &linked)?;
@@ -61,17 +58,11 @@ impl Engine for Interpreter {
             self.programs.resize_with(index + 1, || None);
         }
         self.programs[index] = Some(code);
-        self.runtime = Some(rt.id());
         Ok(linked.id)
     }
 
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
-        if self.runtime != Some(rt.id()) {
-            return Err(match self.runtime {
-                Some(_) => RunError::OtherRuntime,
-                None => RunError::UnknownProgram(prog),
-            });
-        }
+        self.runtime.check(rt, prog)?;
         let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
         // SAFETY: `ctx` is borrowed for the whole call and not touched until
         // `end_run`; meanwhile the runtime is reached only through `vm`,

@@ -31,7 +31,7 @@ mod exec;
 use std::sync::Arc;
 
 use bpfx_isa::Program;
-use bpfx_runtime::{Context, Engine, Exit, LoadError, ProgId, RunError, RunResult, Runtime};
+use bpfx_runtime::{Context, Engine, Exit, LoadError, ProgId, RunError, RunResult, Runtime, RuntimeBinding};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 
@@ -40,6 +40,8 @@ use compile::Compiled;
 /// The JIT: programs compiled for runtimes, by id.
 pub struct Jit {
     isa: OwnedTargetIsa,
+    /// Compiled code holds the runtime's addresses: it runs on that runtime only.
+    runtime: RuntimeBinding,
     programs: Vec<Option<Compiled>>,
     /// Nanoseconds the last [`Engine::load`] spent translating and
     /// compiling (linking the program into the runtime excluded).
@@ -75,7 +77,7 @@ impl Jit {
         set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
         let builder = cranelift_native::builder().map_err(|e| HostError::Unsupported(e.to_string()))?;
         let isa = builder.finish(settings::Flags::new(flags)).map_err(|e| HostError::Unsupported(e.to_string()))?;
-        Ok(Jit { isa, programs: Vec::new(), last_compile_ns: 0 })
+        Ok(Jit { isa, runtime: RuntimeBinding::default(), programs: Vec::new(), last_compile_ns: 0 })
     }
 
     fn code(&self, id: ProgId) -> Option<&Compiled> {
@@ -93,6 +95,7 @@ impl Engine for Jit {
     }
 
     fn load(&mut self, rt: &mut Runtime, program: &Program) -> Result<ProgId, LoadError> {
+        self.runtime.bind(rt)?;
         compile::check_targets(program)?;
         let linked = rt.link(program)?;
         let start = std::time::Instant::now();
@@ -111,6 +114,7 @@ impl Engine for Jit {
     }
 
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
+        self.runtime.check(rt, prog)?;
         let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
         // SAFETY: `ctx` is borrowed for the whole call and not touched until
         // `end_run`; meanwhile the runtime is reached only through `vm`, the

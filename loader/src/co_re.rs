@@ -27,7 +27,7 @@ use crate::btf::{Btf, INT_SIGNED, Kind, TypeId, essential_name_len};
 use crate::btf::{CoreRelo, CoreReloKind};
 
 /// The helper id of a poisoned instruction: `0xbad2310`, "bad relo".
-pub const POISON_HELPER: HelperId = HelperId(0xbad_2310);
+pub const POISON_HELPER: HelperId = HelperId::CORE_POISON;
 /// libbpf's limit on an access string's length.
 const MAX_SPEC_LEN: usize = 64;
 /// Recursion limit of the type comparisons.

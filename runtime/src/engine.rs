@@ -126,6 +126,35 @@ pub enum LoadError {
     },
 }
 
+/// The runtime an engine's programs belong to. Program ids, map handles
+/// and the addresses an engine resolved at load are that runtime's, so an
+/// engine serves one runtime and refuses every other: one piece of code
+/// that both engines keep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeBinding(Option<u64>);
+
+impl RuntimeBinding {
+    /// Checks `rt` before a load, binding the engine to it on the first.
+    pub fn bind(&mut self, rt: &Runtime) -> Result<(), LoadError> {
+        match self.0 {
+            Some(id) if id != rt.id() => Err(LoadError::OtherRuntime),
+            _ => {
+                self.0 = Some(rt.id());
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks `rt` before a run of `prog`.
+    pub fn check(&self, rt: &Runtime, prog: ProgId) -> Result<(), RunError> {
+        match self.0 {
+            Some(id) if id == rt.id() => Ok(()),
+            Some(_) => Err(RunError::OtherRuntime),
+            None => Err(RunError::UnknownProgram(prog)),
+        }
+    }
+}
+
 fn unknown_helper(id: HelperId) -> String {
     match id.name() {
         Some(name) => format!("helper {} (bpf_{name}) is not provided by bpfx", id.0),

@@ -119,6 +119,13 @@ pub enum Fault {
     /// A `callx` named a helper id with nothing registered for it.
     #[error("call to unknown helper {id}{}", name_suffix(*id))]
     UnknownHelper { id: u64 },
+    /// libbpf's poisoned call ([`HelperId::CORE_POISON`]) was reached: the
+    /// instruction it replaced had a CO-RE relocation with no target in the
+    /// kernel's BTF. The kernel's verifier rejects such a program; bpfx
+    /// loads it (the call is usually dead code behind a
+    /// `bpf_core_field_exists` guard) and stops here if it runs.
+    #[error("reached an instruction whose CO-RE relocation failed (libbpf's poisoned call {:#x})", HelperId::CORE_POISON.0)]
+    CoreRelocation,
     /// A bpf-to-bpf call past the kernel's limit of eight frames.
     #[error("call depth exceeds {max} frames")]
     CallDepth { max: u32 },

@@ -211,6 +211,9 @@ impl Runtime {
 
     /// The function registered for helper `id`.
     pub fn helper(&self, id: HelperId) -> Option<HelperFn> {
+        if id == HelperId::CORE_POISON {
+            return Some(crate::helper_fn!(HelperId::CORE_POISON, core_poison));
+        }
         self.helpers.get(id.0 as usize).copied().flatten()
     }
 
@@ -661,4 +664,9 @@ pub struct Linked {
     pub id: ProgId,
     /// The runtime map behind each of the program's map indices.
     pub maps: Vec<MapId>,
+}
+
+/// What libbpf's poisoned call does when a run reaches it.
+fn core_poison(_: &mut Runtime, _: [u64; 5]) -> Result<u64, Fault> {
+    Err(Fault::CoreRelocation)
 }

@@ -24,6 +24,7 @@ crate::tests![
     budget_stops_an_endless_loop_at_its_jump,
     budget_is_checked_at_jumps_and_calls,
     budget_stops_a_jump_to_itself_at_insn_0,
+    a_poisoned_core_call_loads_and_faults_only_when_reached,
     helpers_bpfx_lacks_are_refused_at_load,
     callx_of_an_unknown_helper,
     targets_outside_the_program_are_refused_at_load,
@@ -207,6 +208,16 @@ fn helpers_bpfx_lacks_are_refused_at_load(make: MakeEngine) {
     assert_eq!(err, LoadError::UnknownHelper { at: InsnIdx(0), id: HelperId(5) });
     let empty = Program::new("empty", ProgType::Unspec, Vec::new());
     assert_eq!(engine.load(&mut rt, &empty).unwrap_err(), LoadError::Empty);
+}
+
+/// libbpf's poisoned call loads (the kernel accepts it where it is dead) and
+/// stops the run at its own instruction if reached.
+fn a_poisoned_core_call_loads_and_faults_only_when_reached(make: MakeEngine) {
+    let guarded = format!("r0 = *(u8 *)(r1 + 0x0)\nif r0 == 0x0 goto +0x1\ncall {:#x}\nexit", HelperId::CORE_POISON.0);
+    let p = program(&guarded, Vec::new());
+    assert_eq!(run(make, &p, Context::raw(&[0])).r0(), 0);
+    let out = run(make, &p, Context::raw(&[7]));
+    assert_eq!(out.exit, Exit::Fault { at: InsnIdx(2), fault: Fault::CoreRelocation });
 }
 
 fn callx_of_an_unknown_helper(make: MakeEngine) {

@@ -4,8 +4,8 @@
 //! produces. One named test per (engine, test): `interp/faults/oob_load`,
 //! `interp/conformance/add64`.
 //!
-//! The engine list is where the JIT joins: a new row, and every test runs
-//! on it too.
+//! The engine list holds both engines: every test runs on the interpreter
+//! (the reference) and on the JIT alike.
 
 mod calls;
 mod conformance;
@@ -16,6 +16,7 @@ mod maps;
 mod packets;
 
 use bpfx_interpreter::Interpreter;
+use bpfx_jit::Jit;
 use bpfx_isa::abi::{MapType, ProgType};
 use bpfx_isa::{MapSpec, Program, asm};
 use bpfx_runtime::{Config, Context, Engine, Exit, ProgId, Runtime};
@@ -26,7 +27,10 @@ pub type MakeEngine = fn() -> Box<dyn Engine>;
 
 /// The engines every test runs on, by name.
 fn engines() -> Vec<(&'static str, MakeEngine)> {
-    vec![("interp", || Box::new(Interpreter::new()))]
+    vec![
+        ("interp", || Box::new(Interpreter::new())),
+        ("jit", || Box::new(Jit::new().expect("a Cranelift target for this host"))),
+    ]
 }
 
 /// A test of one engine.

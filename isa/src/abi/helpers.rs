@@ -17,6 +17,12 @@ macro_rules! helper_table {
 }
 
 impl HelperId {
+    /// libbpf's "bad relo" marker, `0xbad2310`: the call it writes in place
+    /// of an instruction whose CO-RE relocation found no target. The kernel
+    /// accepts it in dead code (a `bpf_core_field_exists` guard) and
+    /// rejects it as an unknown helper where it is reachable.
+    pub const CORE_POISON: HelperId = HelperId(0xbad_2310);
+
     /// The kernel's name of the helper without the `bpf_` prefix
     /// (`map_lookup_elem`), if the id is one the kernel knows.
     pub fn name(self) -> Option<&'static str> {
