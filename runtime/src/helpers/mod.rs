@@ -19,7 +19,7 @@ mod print;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use bpfx_isa::HelperId;
+pub use bpfx_isa::HelperId;
 
 use crate::fault::Fault;
 use crate::runtime::Runtime;
@@ -35,8 +35,10 @@ pub type SafeHelper = fn(&mut Runtime, [u64; 5]) -> Result<u64, Fault>;
 macro_rules! helper_fn {
     ($id:expr, $f:path) => {{
         unsafe extern "C" fn thunk(vm: *mut $crate::VmCtx, r1: u64, r2: u64, r3: u64, r4: u64, r5: u64) -> u64 {
+            let id: $crate::helpers::HelperId = $id;
+            let f: $crate::helpers::SafeHelper = $f;
             // SAFETY: engines call helpers with the live context of the run.
-            unsafe { $crate::helpers::dispatch(vm, $id, [r1, r2, r3, r4, r5], $f) }
+            unsafe { $crate::helpers::dispatch(vm, id, [r1, r2, r3, r4, r5], f) }
         }
         thunk as $crate::HelperFn
     }};
