@@ -24,7 +24,7 @@ mod runtime;
 pub mod vmctx;
 
 pub use config::{Clock, Config, DEFAULT_INSN_BUDGET, ProbeMemory, Task};
-pub use context::{Context, ContextKind, Packet};
+pub use context::{Context, ContextKind, Packet, Refused, SkbFields};
 pub use engine::{Engine, LoadError, ProgId, RunError, RunResult, RuntimeBinding};
 pub use fault::{Access, AccessKind, Exit, Fault, Nearest};
 pub use region::{FRAME_SIZE, MAX_FRAMES, MapId, Region, RegionKind};

@@ -8,11 +8,18 @@
 //! (the packet's bounds, its hash, VLAN tag) in one place, so the caller
 //! sees the packet as the program left it.
 //!
-//! The XDP and socket-buffer context structs here are bpfx's own layouts
-//! (pointers as 64-bit fields, like the kernel's `struct xdp_buff`), not the
-//! uapi `struct xdp_md` / `struct __sk_buff`: programs built against the
-//! uapi headers reach them through context-access rewriting, as the
-//! kernel's verifier does, which comes with the program-context work.
+//! The XDP and socket-buffer context regions hold the uapi struct
+//! (`struct xdp_md`, `struct __sk_buff`) verbatim at offset `UAPI`, behind
+//! the packet pointers as 64-bit fields (as the kernel's `struct xdp_buff`
+//! holds them). Programs built against the uapi headers reach them through
+//! [`convert`], which rewrites their context accesses as the kernel's
+//! verifier does; [`Context::test_run`] builds a context the way
+//! `BPF_PROG_TEST_RUN` builds it, so offline runs can be held against the
+//! kernel's.
+
+pub mod convert;
+
+use bpfx_isa::abi::ProgType;
 
 use crate::buffer::Buffer;
 use crate::region::{Region, RegionKind};
@@ -33,42 +40,69 @@ pub const VLAN_HLEN: usize = 4;
 /// The most metadata XDP allows in front of a packet.
 pub const XDP_META_MAX: usize = 255;
 
-/// Field offsets of bpfx's XDP context struct (the ctx region of an XDP
-/// run; read-only to programs).
+/// Field offsets of bpfx's XDP context region (read-only to programs):
+/// the packet pointers, then `struct xdp_md` at [`xdp_ctx::UAPI`], whose
+/// own pointer fields (`u32`s) are never read, since conversion turns
+/// their loads into loads of the 64-bit pointers.
 pub mod xdp_ctx {
     pub const DATA: usize = 0;
     pub const DATA_END: usize = 8;
     pub const DATA_META: usize = 16;
+    /// Where `struct xdp_md` starts: its scalar fields land on the offsets
+    /// below, its pointer fields on the pointers' own slots.
+    pub const UAPI: usize = 20;
     pub const DATA_HARD_START: usize = 24;
-    pub const INGRESS_IFINDEX: usize = 32;
-    pub const RX_QUEUE_INDEX: usize = 36;
-    pub const EGRESS_IFINDEX: usize = 40;
+    pub const INGRESS_IFINDEX: usize = UAPI + 12;
+    pub const RX_QUEUE_INDEX: usize = UAPI + 16;
+    pub const EGRESS_IFINDEX: usize = UAPI + 20;
     pub const FRAME_SZ: usize = 44;
     pub const SIZE: usize = 48;
 }
 
-/// Field offsets of bpfx's socket-buffer context struct (the ctx region of
-/// a tc / socket-filter run; read-only to programs).
+/// Field offsets of bpfx's socket-buffer context region (tc, socket
+/// filter, cgroup_skb): the packet pointers, then `struct __sk_buff` at
+/// [`skb_ctx::UAPI`]; each field below is `UAPI` plus its uapi offset.
 pub mod skb_ctx {
     pub const DATA: usize = 0;
     pub const DATA_END: usize = 8;
     pub const DATA_META: usize = 16;
+    /// Where `struct __sk_buff` starts.
+    pub const UAPI: usize = 24;
     /// Packet length in bytes.
-    pub const LEN: usize = 24;
-    /// The ethertype, in network order in the low 16 bits (as `__sk_buff`).
-    pub const PROTOCOL: usize = 28;
+    pub const LEN: usize = UAPI;
+    pub const PKT_TYPE: usize = UAPI + 4;
+    pub const MARK: usize = UAPI + 8;
+    pub const QUEUE_MAPPING: usize = UAPI + 12;
+    /// The ethertype, in network order in the low 16 bits.
+    pub const PROTOCOL: usize = UAPI + 16;
     /// Whether an out-of-band (hardware-accelerated) VLAN tag is present.
-    pub const VLAN_PRESENT: usize = 32;
-    pub const VLAN_TCI: usize = 36;
+    pub const VLAN_PRESENT: usize = UAPI + 20;
+    pub const VLAN_TCI: usize = UAPI + 24;
     /// The tag's protocol, in network order in the low 16 bits.
-    pub const VLAN_PROTO: usize = 40;
+    pub const VLAN_PROTO: usize = UAPI + 28;
+    pub const PRIORITY: usize = UAPI + 32;
+    pub const INGRESS_IFINDEX: usize = UAPI + 36;
+    pub const IFINDEX: usize = UAPI + 40;
+    pub const TC_INDEX: usize = UAPI + 44;
+    /// `cb[5]`.
+    pub const CB: usize = UAPI + 48;
     /// The flow hash; 0 when not computed.
-    pub const HASH: usize = 44;
-    pub const MARK: usize = 48;
-    pub const PRIORITY: usize = 52;
-    pub const IFINDEX: usize = 56;
-    pub const INGRESS_IFINDEX: usize = 60;
-    pub const SIZE: usize = 64;
+    pub const HASH: usize = UAPI + 68;
+    pub const TC_CLASSID: usize = UAPI + 72;
+    pub const NAPI_ID: usize = UAPI + 84;
+    pub const FAMILY: usize = UAPI + 88;
+    pub const REMOTE_IP4: usize = UAPI + 92;
+    pub const LOCAL_IP4: usize = UAPI + 96;
+    pub const REMOTE_IP6: usize = UAPI + 100;
+    pub const LOCAL_IP6: usize = UAPI + 116;
+    pub const TSTAMP: usize = UAPI + 152;
+    pub const WIRE_LEN: usize = UAPI + 160;
+    pub const GSO_SEGS: usize = UAPI + 164;
+    pub const GSO_SIZE: usize = UAPI + 176;
+    pub const HWTSTAMP: usize = UAPI + 184;
+    /// `sizeof(struct __sk_buff)`.
+    pub const UAPI_SIZE: usize = 192;
+    pub const SIZE: usize = UAPI + UAPI_SIZE;
 }
 
 /// A packet in a frame with headroom and tailroom, as the kernel lays one
@@ -236,6 +270,44 @@ impl Packet {
 const EINVAL: i64 = -22;
 const EACCES: i64 = -13;
 
+/// `dev->ifindex` of the loopback device, which test runs use.
+pub const LOOPBACK_IFINDEX: u32 = 1;
+/// `NET_SKB_PAD + NET_IP_ALIGN` on x86-64: the headroom of a test run's skb.
+const SKB_HEADROOM: usize = 64;
+const EINVAL_ERRNO: i32 = 22;
+const EOPNOTSUPP_ERRNO: i32 = 95;
+const PACKET_HOST: u32 = 0;
+const PACKET_BROADCAST: u32 = 1;
+const PACKET_MULTICAST: u32 = 2;
+const PACKET_OTHERHOST: u32 = 3;
+const ETH_P_802_3_MIN: u16 = 0x0600;
+const ETH_P_802_3: u16 = 0x0001;
+const ETH_P_802_2: u16 = 0x0004;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const AF_INET: u32 = 2;
+const AF_INET6: u32 = 10;
+
+/// A frame `BPF_PROG_TEST_RUN` would refuse, with the errno it refuses it
+/// with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} (errno {errno})")]
+pub struct Refused {
+    pub errno: i32,
+    pub reason: String,
+}
+
+/// The socket-buffer fields a program may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SkbFields {
+    pub mark: u32,
+    pub priority: u32,
+    pub tc_index: u32,
+    pub tc_classid: u32,
+    pub queue_mapping: u32,
+    pub cb: [u32; 5],
+}
+
 /// What kind of context a run has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContextKind {
@@ -256,6 +328,12 @@ pub struct Context {
     /// The raw input bytes, or the context struct.
     ctx: Buffer,
     packet: Option<Packet>,
+    /// The packet starts at the network header; the Ethernet header was
+    /// taken off in front (socket filters, cgroup_skb).
+    l3: bool,
+    /// `data_end` stays 0 (cgroup_skb under `BPF_PROG_TEST_RUN`, which
+    /// never computes it).
+    no_data_end: bool,
 }
 
 impl Default for Context {
@@ -267,14 +345,19 @@ impl Default for Context {
 impl Context {
     /// A raw context over a copy of `mem`.
     pub fn raw(mem: &[u8]) -> Context {
-        Context { kind: ContextKind::Raw, ctx: Buffer::from_bytes(mem), packet: None }
+        Context { kind: ContextKind::Raw, ctx: Buffer::from_bytes(mem), packet: None, l3: false, no_data_end: false }
     }
 
     /// An XDP context over a copy of `packet`, received on `ifindex`, queue
     /// `rx_queue`.
     pub fn xdp(packet: &[u8], ifindex: u32, rx_queue: u32) -> Context {
-        let mut c =
-            Context { kind: ContextKind::Xdp, ctx: Buffer::zeroed(xdp_ctx::SIZE), packet: Some(Packet::new(packet)) };
+        let mut c = Context {
+            kind: ContextKind::Xdp,
+            ctx: Buffer::zeroed(xdp_ctx::SIZE),
+            packet: Some(Packet::new(packet)),
+            l3: false,
+            no_data_end: false,
+        };
         c.ctx.write_u32(xdp_ctx::INGRESS_IFINDEX, ifindex);
         c.ctx.write_u32(xdp_ctx::RX_QUEUE_INDEX, rx_queue);
         c.sync();
@@ -284,13 +367,166 @@ impl Context {
     /// A socket-buffer context over a copy of `packet` (an Ethernet frame),
     /// received on `ifindex`.
     pub fn skb(packet: &[u8], ifindex: u32) -> Context {
-        let mut c =
-            Context { kind: ContextKind::Skb, ctx: Buffer::zeroed(skb_ctx::SIZE), packet: Some(Packet::new(packet)) };
+        let mut c = Context {
+            kind: ContextKind::Skb,
+            ctx: Buffer::zeroed(skb_ctx::SIZE),
+            packet: Some(Packet::new(packet)),
+            l3: false,
+            no_data_end: false,
+        };
         c.ctx.write_u32(skb_ctx::IFINDEX, ifindex);
         c.ctx.write_u32(skb_ctx::INGRESS_IFINDEX, ifindex);
         c.sync_protocol();
         c.sync();
         c
+    }
+
+    /// The context `BPF_PROG_TEST_RUN` gives a program of `prog_type` for
+    /// `frame` (an Ethernet frame) when called without a context: XDP on
+    /// the loopback device's queue 0 with 256 bytes of headroom; skb
+    /// programs with `protocol` and `pkt_type` from the Ethernet header as
+    /// `eth_type_trans` sets them against the loopback device, `ifindex` 1,
+    /// the socket's family and addresses from the IP header, tc programs
+    /// seeing the frame from the Ethernet header and the others from the
+    /// network header. Frames the kernel refuses are refused with its errno.
+    pub fn test_run(prog_type: ProgType, frame: &[u8]) -> Result<Context, Refused> {
+        let refuse = |errno, reason: String| Err(Refused { errno, reason });
+        if frame.len() < ETH_HLEN {
+            return refuse(
+                EINVAL_ERRNO,
+                format!("a frame of {} bytes is shorter than an ethernet header", frame.len()),
+            );
+        }
+        if prog_type == ProgType::Xdp {
+            let linear = MIN_FRAME - XDP_PACKET_HEADROOM - SKB_SHARED_INFO_SIZE;
+            if frame.len() > linear {
+                let reason = format!(
+                    "a frame of {} bytes is a multi-buffer XDP frame (over {linear} bytes), which bpfx does not model",
+                    frame.len()
+                );
+                return refuse(EOPNOTSUPP_ERRNO, reason);
+            }
+            return Ok(Context::xdp(frame, LOOPBACK_IFINDEX, 0));
+        }
+        let (tc, cgroup) = match prog_type {
+            ProgType::SchedCls | ProgType::SchedAct => (true, false),
+            ProgType::SocketFilter => (false, false),
+            ProgType::CgroupSkb => (false, true),
+            other => return refuse(EINVAL_ERRNO, format!("bpfx builds no packet context for {other} programs")),
+        };
+        let max = MIN_FRAME - SKB_HEADROOM - SKB_SHARED_INFO_SIZE;
+        if frame.len() > max {
+            return refuse(
+                EINVAL_ERRNO,
+                format!("a frame of {} bytes is over the {max} bytes of a test run's skb", frame.len()),
+            );
+        }
+        let mut c = Context::skb(frame, LOOPBACK_IFINDEX);
+        c.ctx.write_u32(skb_ctx::INGRESS_IFINDEX, 0);
+        let dst = &frame[..6];
+        let pkt_type = if dst[0] & 1 == 1 {
+            if dst == [0xff; 6] { PACKET_BROADCAST } else { PACKET_MULTICAST }
+        } else if dst != [0; 6] {
+            PACKET_OTHERHOST
+        } else {
+            PACKET_HOST
+        };
+        c.ctx.write_u32(skb_ctx::PKT_TYPE, pkt_type);
+        let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
+        let proto = if ethertype >= ETH_P_802_3_MIN {
+            ethertype
+        } else if frame.get(14..16) == Some(&[0xff, 0xff]) {
+            ETH_P_802_3
+        } else {
+            ETH_P_802_2
+        };
+        c.ctx.write_u32(skb_ctx::PROTOCOL, u32::from(proto.to_be()));
+        let l3 = &frame[ETH_HLEN..];
+        match proto {
+            ETH_P_IP if l3.len() < 20 => {
+                return refuse(EINVAL_ERRNO, format!("an IPv4 frame of {} bytes has no whole IP header", frame.len()));
+            }
+            ETH_P_IPV6 if l3.len() < 40 => {
+                return refuse(
+                    EINVAL_ERRNO,
+                    format!("an IPv6 frame of {} bytes has no whole IPv6 header", frame.len()),
+                );
+            }
+            ETH_P_IP => {
+                c.ctx.write_u32(skb_ctx::FAMILY, AF_INET);
+                c.ctx.write(skb_ctx::LOCAL_IP4, &l3[12..16]);
+                c.ctx.write(skb_ctx::REMOTE_IP4, &l3[16..20]);
+            }
+            ETH_P_IPV6 => {
+                c.ctx.write_u32(skb_ctx::FAMILY, AF_INET6);
+                c.ctx.write(skb_ctx::LOCAL_IP6, &l3[8..24]);
+                c.ctx.write(skb_ctx::REMOTE_IP6, &l3[24..40]);
+            }
+            _ => {}
+        }
+        if !tc {
+            let p = c.packet.as_mut().expect("an skb context has a packet");
+            p.data += ETH_HLEN;
+            p.meta = p.data;
+            c.l3 = true;
+            c.no_data_end = cgroup;
+        }
+        c.sync();
+        let len = c.ctx.read_u32(skb_ctx::LEN);
+        c.ctx.write_u32(skb_ctx::WIRE_LEN, len);
+        Ok(c)
+    }
+
+    /// The bytes `BPF_PROG_TEST_RUN` returns as `data_out`: for XDP the
+    /// metadata and the packet, for tc the packet, for socket filters and
+    /// cgroup_skb the packet behind an Ethernet header of zeros.
+    pub fn data_out(&self) -> Vec<u8> {
+        let Some(p) = &self.packet else { return self.mem() };
+        match self.kind {
+            ContextKind::Xdp => [p.metadata(), p.bytes()].concat(),
+            _ if self.l3 => [vec![0; ETH_HLEN], p.bytes()].concat(),
+            _ => p.bytes(),
+        }
+    }
+
+    /// The `struct __sk_buff` `BPF_PROG_TEST_RUN` returns as `ctx_out` when
+    /// given a zeroed one: the fields its `convert_skb_to___skb` copies
+    /// back. `None` for a context other than a socket buffer.
+    pub fn skb_ctx_out(&self) -> Option<Vec<u8>> {
+        if self.kind != ContextKind::Skb {
+            return None;
+        }
+        let mut out = vec![0u8; skb_ctx::UAPI_SIZE];
+        let copy = |out: &mut Vec<u8>, at: usize, len: usize| {
+            let from = self.ctx.to_vec(at, len);
+            out[at - skb_ctx::UAPI..at - skb_ctx::UAPI + len].copy_from_slice(&from);
+        };
+        for (at, len) in [
+            (skb_ctx::MARK, 4),
+            (skb_ctx::PRIORITY, 4),
+            (skb_ctx::INGRESS_IFINDEX, 4),
+            (skb_ctx::IFINDEX, 4),
+            (skb_ctx::CB, 20),
+            (skb_ctx::TSTAMP, 8),
+            (skb_ctx::WIRE_LEN, 4),
+            (skb_ctx::GSO_SEGS, 4),
+            (skb_ctx::HWTSTAMP, 8),
+        ] {
+            copy(&mut out, at, len);
+        }
+        Some(out)
+    }
+
+    /// The socket-buffer fields a program may write, as it left them.
+    pub fn skb_fields(&self) -> Option<SkbFields> {
+        (self.kind == ContextKind::Skb).then(|| SkbFields {
+            mark: self.ctx.read_u32(skb_ctx::MARK),
+            priority: self.ctx.read_u32(skb_ctx::PRIORITY),
+            tc_index: self.ctx.read_u32(skb_ctx::TC_INDEX),
+            tc_classid: self.ctx.read_u32(skb_ctx::TC_CLASSID),
+            queue_mapping: self.ctx.read_u32(skb_ctx::QUEUE_MAPPING),
+            cb: std::array::from_fn(|i| self.ctx.read_u32(skb_ctx::CB + 4 * i)),
+        })
     }
 
     pub fn kind(&self) -> ContextKind {
@@ -329,7 +565,9 @@ impl Context {
     /// back in 16-byte loads, which stalls every run on store forwarding.
     #[inline(always)]
     pub(crate) fn regions(&self) -> [Region; 3] {
-        let writable_ctx = self.kind == ContextKind::Raw;
+        // Conversion refuses stores into fields the kernel does not let a
+        // program write, so the socket buffer's region can be writable.
+        let writable_ctx = self.kind != ContextKind::Xdp;
         let ctx = Region::new(RegionKind::Context, self.ctx.ptr(0), self.ctx.len(), writable_ctx);
         match &self.packet {
             Some(p) => [
@@ -368,7 +606,7 @@ impl Context {
             }
             ContextKind::Skb => {
                 self.ctx.write_u64(skb_ctx::DATA, data);
-                self.ctx.write_u64(skb_ctx::DATA_END, end);
+                self.ctx.write_u64(skb_ctx::DATA_END, if self.no_data_end { 0 } else { end });
                 self.ctx.write_u64(skb_ctx::DATA_META, data);
                 self.ctx.write_u32(skb_ctx::LEN, len);
             }
