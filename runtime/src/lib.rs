@@ -20,6 +20,7 @@ mod fault;
 pub mod helpers;
 pub mod maps;
 pub mod region;
+pub mod replay;
 mod runtime;
 pub mod vmctx;
 
