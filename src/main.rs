@@ -12,6 +12,7 @@ mod disasm;
 mod info;
 mod input;
 mod output;
+mod replay;
 mod run;
 mod verify;
 

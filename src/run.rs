@@ -40,39 +40,85 @@ pub struct Args {
     /// The program to run, by its section (ELF objects).
     #[arg(short = 's', long = "section", value_name = "SECTION", conflicts_with = "program")]
     section: Option<String>,
-    /// The program's context.
-    #[arg(long = "type", value_enum, default_value_t = Kind::Raw)]
-    kind: Kind,
+    /// The program's context (default: the ELF section's program type, else
+    /// raw).
+    #[arg(long = "type", value_enum)]
+    pub(crate) kind: Option<Kind>,
     /// The engine to run it on.
     #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
-    engine: EngineKind,
+    pub(crate) engine: EngineKind,
     /// Runs the program this many times on the same input and reports the
     /// mean time of a run.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     repeat: u64,
     /// A raw program's input memory, as hex bytes (`01 02 ff` or `0102ff`).
-    #[arg(long, value_name = "HEX")]
+    #[arg(long, value_name = "HEX", conflicts_with = "pcap")]
     mem: Option<String>,
+    /// Replays a pcap or pcapng capture of Ethernet frames through the
+    /// program, one run per packet (see README, "Replaying captures").
+    #[arg(long, value_name = "IN")]
+    pub(crate) pcap: Option<PathBuf>,
+    /// Writes the packets the program passed, as it left them (pcapng with
+    /// the verdict as a comment when OUT ends in .pcapng).
+    #[arg(long, value_name = "OUT", requires = "pcap")]
+    pub(crate) out: Option<PathBuf>,
+    /// Sets a map entry before the replay (hex key and value).
+    #[arg(long = "map-set", value_name = "NAME:KEYHEX:VALUEHEX", requires = "pcap")]
+    pub(crate) map_set: Vec<String>,
+    /// Stops the replay at the first packet whose run faults.
+    #[arg(long, requires = "pcap")]
+    pub(crate) stop_on_fault: bool,
     /// Print one JSON document.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// Program contexts `run` provides.
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Kind {
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Kind {
     /// `r1` = the `--mem` bytes, `r2` = their length.
     Raw,
+    /// `struct xdp_md` over each packet (with --pcap).
+    Xdp,
+    /// `struct __sk_buff` of a tc (sched_cls) program (with --pcap).
+    Tc,
+    /// `struct __sk_buff` of a socket filter (with --pcap).
+    Socket,
+    /// `struct __sk_buff` of a cgroup_skb program (with --pcap).
+    CgroupSkb,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum EngineKind {
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EngineKind {
     /// The reference interpreter.
     Interp,
     /// The Cranelift JIT.
     Jit,
     /// Both, each in its own runtime, compared.
     Both,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Raw => "raw",
+            Kind::Xdp => "xdp",
+            Kind::Tc => "tc",
+            Kind::Socket => "socket",
+            Kind::CgroupSkb => "cgroup-skb",
+        }
+    }
+
+    /// The program type of a packet context.
+    pub(crate) fn prog_type(self) -> Option<ProgType> {
+        match self {
+            Kind::Raw => None,
+            Kind::Xdp => Some(ProgType::Xdp),
+            Kind::Tc => Some(ProgType::SchedCls),
+            Kind::Socket => Some(ProgType::SocketFilter),
+            Kind::CgroupSkb => Some(ProgType::CgroupSkb),
+        }
+    }
 }
 
 /// What one engine's runs produced.
@@ -86,6 +132,13 @@ struct Ran {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if let Some(pcap) = &args.pcap {
+        let (program, others) = select(args)?;
+        return crate::replay::replay(args, pcap, program, others);
+    }
+    if args.kind.is_some_and(|k| k != Kind::Raw) {
+        bail!("--type {} needs --pcap", args.kind.map_or("raw", Kind::name));
+    }
     let mem = match &args.mem {
         Some(hex) => parse_hex(hex).context("--mem")?,
         None => Vec::new(),
@@ -158,7 +211,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn jit() -> anyhow::Result<Jit> {
+pub(crate) fn jit() -> anyhow::Result<Jit> {
     Jit::new().map_err(|e| anyhow!("--engine jit: {e}"))
 }
 
@@ -189,9 +242,7 @@ fn execute(
     if let Err(e) = rt.apply_initial_slots() {
         return Ok(Err((program.name.clone(), e.to_string())));
     }
-    let mut ctx = match args.kind {
-        Kind::Raw => Context::raw(mem),
-    };
+    let mut ctx = Context::raw(mem);
     let start = std::time::Instant::now();
     let mut result = engine.run(&mut rt, prog, &mut ctx).map_err(|e| anyhow!("{e}"))?;
     for _ in 1..args.repeat {
@@ -266,7 +317,7 @@ fn select(args: &Args) -> anyhow::Result<(Program, Vec<Program>)> {
 }
 
 /// Hex bytes, with optional whitespace between them.
-fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
     let digits: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
     if !digits.len().is_multiple_of(2) {
         bail!("odd number of hex digits in `{text}`");
@@ -280,7 +331,7 @@ fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
         .collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

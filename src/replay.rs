@@ -1,0 +1,279 @@
+//! `bpfx run PROG --pcap IN`: replays a capture through a program and
+//! prints what became of each packet.
+//!
+//! Text output is a summary (packets, verdict counts, refused frames,
+//! faults, instructions, time) and the final non-zero map contents; each
+//! fault goes to stderr with its packet index. `--json` prints JSON Lines:
+//! one object per packet, then one `{"maps": .., "summary": ..}` object
+//! (the shape README.md documents; scripts depend on it). Exit 0 when every
+//! run completed, 1 when the program was refused or a run faulted, 2 for an
+//! unreadable or foreign capture.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, anyhow, bail};
+use bpfx_interpreter::Interpreter;
+use bpfx_isa::Program;
+use bpfx_runtime::context::convert::{convert, converts};
+use bpfx_runtime::maps::flags::BPF_ANY;
+use bpfx_runtime::replay::{self, CaptureFormat, Frame, MapValue, Outcome, Replayer};
+use bpfx_runtime::{Engine, Exit, Redirect, Runtime};
+use serde_json::{Value, json};
+
+use crate::output;
+use crate::run::{Args, EngineKind, hex, jit, parse_hex};
+
+/// Replays at least this many packets before a progress bar is worth it.
+const PROGRESS_MIN: usize = 10_000;
+
+pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) -> anyhow::Result<ExitCode> {
+    let prog_type = match args.kind.and_then(|k| k.prog_type()) {
+        Some(t) => t,
+        None if converts(program.prog_type) => program.prog_type,
+        None => bail!(
+            "{}: a {} program has no packet context; replay takes xdp, tc, socket filter and cgroup_skb programs (--type)",
+            program.name,
+            program.prog_type
+        ),
+    };
+    let bytes = std::fs::read(pcap).with_context(|| format!("{}", pcap.display()))?;
+    let capture = replay::read_capture(&bytes).with_context(|| format!("{}", pcap.display()))?;
+    let out_format = args.out.as_ref().map(|o| match o.extension().and_then(|e| e.to_str()) {
+        Some("pcapng") => CaptureFormat::Pcapng,
+        _ => CaptureFormat::Pcap,
+    });
+    let mut rt = Runtime::default();
+    let mut engine: Box<dyn Engine> = match args.engine {
+        EngineKind::Interp => Box::new(Interpreter::new()),
+        EngineKind::Jit => Box::new(jit()?),
+        EngineKind::Both => bail!("--engine both compares single runs; replay with interp or jit"),
+    };
+    let with_type = |p: &Program| Program { prog_type, ..p.clone() };
+    let loaded = (|| -> Result<_, String> {
+        let converted = convert(&with_type(&program)).map_err(|e| format!("{}: {e}", program.name))?;
+        let prog = engine.load(&mut rt, &converted).map_err(|e| format!("{}: {e}", program.name))?;
+        let named: Vec<&str> =
+            program.maps.iter().flat_map(|m| m.initial_slots.iter().map(|(_, n)| n.as_str())).collect();
+        for other in others.iter().filter(|p| named.contains(&p.name.as_str())) {
+            let converted = convert(other).map_err(|e| format!("{}: {e}", other.name))?;
+            engine.load(&mut rt, &converted).map_err(|e| format!("{}: {e}", other.name))?;
+        }
+        rt.apply_initial_slots().map_err(|e| format!("{}: {e}", program.name))?;
+        Ok(prog)
+    })();
+    let prog = match loaded {
+        Ok(prog) => prog,
+        Err(reason) => {
+            if args.json {
+                output::stdout(format!("{}\n", json!({ "error": reason })).as_bytes())?;
+            } else {
+                eprintln!("refused: {reason}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for set in &args.map_set {
+        map_set(&mut rt, set)?;
+    }
+
+    let progress = (std::io::stderr().is_terminal() && capture.frames.len() >= PROGRESS_MIN).then(|| {
+        let bar = indicatif::ProgressBar::new(capture.frames.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} packets {per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut replayer = Replayer::new(engine.as_ref(), &mut rt, prog, prog_type);
+    let mut lines = String::new();
+    let mut written: Vec<(Frame, String)> = Vec::new();
+    let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut faults, mut refused, mut insns, mut ran) = (0u64, 0u64, 0u64, 0u64);
+    let truncated = capture.frames.iter().filter(|f| f.truncated()).count();
+    let start = Instant::now();
+    for (i, frame) in capture.frames.iter().enumerate() {
+        if let Some(bar) = &progress {
+            bar.inc(1);
+        }
+        let outcome = replayer.run(&frame.data).map_err(|e| anyhow!("packet {i}: {e}"))?;
+        let mut line = json!({ "i": i, "len": frame.data.len() });
+        let mut stop = false;
+        match outcome {
+            Outcome::Refused(r) => {
+                refused += 1;
+                line["errno"] = r.errno.into();
+                line["error"] = r.reason.into();
+            }
+            Outcome::Ran(r) => {
+                ran += 1;
+                insns += r.insns;
+                match &r.exit {
+                    Exit::Return(_) => {
+                        let action = replay::action(prog_type, r.retval);
+                        line["retval"] = r.retval.into();
+                        line["action"] = action.clone().into();
+                        if let Some(target) = r.redirect.filter(|_| action.ends_with("REDIRECT")) {
+                            line["redirect"] = redirect(&target).into();
+                        }
+                        *verdicts.entry(action.clone()).or_default() += 1;
+                        if let Some(out) = r.out {
+                            written.push((Frame { data: out, ..frame.clone() }, action));
+                        }
+                    }
+                    Exit::Fault { at, fault } => {
+                        faults += 1;
+                        line["fault"] = json!({ "at": at.0, "message": fault.to_string() });
+                        if !args.json {
+                            eprintln!("packet {i}: fault: {} (after {} instructions)", r.exit, r.insns);
+                        }
+                        stop = args.stop_on_fault;
+                    }
+                }
+                if r.changed {
+                    line["data_out"] = hex(&r.data_out).into();
+                }
+                if let Some(skb) = r.skb {
+                    line["mark"] = skb.mark.into();
+                    line["priority"] = skb.priority.into();
+                    line["tc_classid"] = skb.tc_classid.into();
+                    line["cb"] = skb.cb.to_vec().into();
+                }
+            }
+        }
+        if args.json {
+            lines.push_str(&line.to_string());
+            lines.push('\n');
+            if lines.len() > 1 << 16 {
+                output::stdout(lines.as_bytes())?;
+                lines.clear();
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let maps = replay::map_contents(replayer.runtime());
+    if let (Some(path), Some(format)) = (&args.out, out_format) {
+        let file = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        replay::write_capture(&mut w, format, &written).with_context(|| format!("{}", path.display()))?;
+        std::io::Write::flush(&mut w).with_context(|| format!("{}", path.display()))?;
+    }
+    let packets = capture.frames.len();
+    let summary = json!({
+        "packets": packets,
+        "ran": ran,
+        "verdicts": verdicts,
+        "refused": refused,
+        "faults": faults,
+        "truncated_in_capture": truncated,
+        "insns": insns,
+        "ns": elapsed.as_nanos() as u64,
+        "written": args.out.as_ref().map(|_| written.len()),
+    });
+    if args.json {
+        let mut doc = serde_json::Map::new();
+        for m in &maps {
+            let entries: Vec<Value> = m
+                .entries
+                .iter()
+                .map(|(k, v)| match v {
+                    MapValue::Single(v) => json!({ "key": hex(k), "value": hex(v) }),
+                    MapValue::PerCpu(vs) => {
+                        json!({ "key": hex(k), "per_cpu": vs.iter().map(|v| hex(v)).collect::<Vec<_>>() })
+                    }
+                })
+                .collect();
+            doc.insert(m.name.clone(), entries.into());
+        }
+        lines.push_str(&json!({ "maps": doc, "summary": summary }).to_string());
+        lines.push('\n');
+        output::stdout(lines.as_bytes())?;
+    } else {
+        let mut text = format!("packets: {packets}\n");
+        for (action, n) in &verdicts {
+            text.push_str(&format!("  {action}: {n}\n"));
+        }
+        if refused > 0 {
+            text.push_str(&format!("refused: {refused} (frames BPF_PROG_TEST_RUN would refuse)\n"));
+        }
+        text.push_str(&format!("faults: {faults}\n"));
+        if truncated > 0 {
+            text.push_str(&format!("truncated in capture: {truncated} (the program saw the captured bytes only)\n"));
+        }
+        let per = |total: f64| if ran == 0 { 0.0 } else { total / ran as f64 };
+        text.push_str(&format!("insns: {insns} ({:.1} per packet)\n", per(insns as f64)));
+        text.push_str(&format!(
+            "time: {:.3} ms ({:.0} ns per packet)\n",
+            elapsed.as_secs_f64() * 1e3,
+            per(elapsed.as_nanos() as f64)
+        ));
+        if let Some(path) = &args.out {
+            text.push_str(&format!("written: {} packets to {}\n", written.len(), path.display()));
+        }
+        for m in &maps {
+            text.push_str(&format!("map {}:\n", m.name));
+            for (k, v) in &m.entries {
+                match v {
+                    MapValue::Single(v) => text.push_str(&format!("  {} = {}\n", hex(k), hex(v))),
+                    MapValue::PerCpu(vs) => text.push_str(&format!(
+                        "  {} = [{}]\n",
+                        hex(k),
+                        vs.iter().map(|v| hex(v)).collect::<Vec<_>>().join(", ")
+                    )),
+                }
+            }
+        }
+        output::stdout(text.as_bytes())?;
+    }
+    Ok(if faults > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `--map-set NAME:KEYHEX:VALUEHEX`. A per-CPU map's value may be given
+/// once for every CPU.
+fn map_set(rt: &mut Runtime, set: &str) -> anyhow::Result<()> {
+    let mut parts = set.splitn(3, ':');
+    let (Some(name), Some(key), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("--map-set `{set}`: expected NAME:KEYHEX:VALUEHEX");
+    };
+    let key = parse_hex(key).with_context(|| format!("--map-set `{set}`: key"))?;
+    let mut value = parse_hex(value).with_context(|| format!("--map-set `{set}`: value"))?;
+    let id = rt.map_id(name).ok_or_else(|| anyhow!("--map-set: the program has no map `{name}`"))?;
+    let map = rt.map_mut(id).ok_or_else(|| anyhow!("--map-set: no map `{name}`"))?;
+    let per_cpu = map.user_value_size();
+    if value.len() == map.spec().value_size as usize && per_cpu > value.len() {
+        let one = map.spec().value_size as usize;
+        let slot = one.div_ceil(8) * 8;
+        let mut all = vec![0u8; per_cpu];
+        for chunk in all.chunks_mut(slot) {
+            chunk[..one].copy_from_slice(&value);
+        }
+        value = all;
+    }
+    map.update(&key, &value, BPF_ANY).map_err(|e| anyhow!("--map-set `{set}`: {e}"))
+}
+
+fn redirect(r: &Redirect) -> String {
+    match r {
+        Redirect::Ifindex { ifindex, .. } => format!("ifindex {ifindex}"),
+        Redirect::Map { map, key, .. } => format!("map {} key {key}", map.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_targets_are_named() {
+        assert_eq!(redirect(&Redirect::Ifindex { ifindex: 3, flags: 0 }), "ifindex 3");
+    }
+}
