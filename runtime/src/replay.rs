@@ -125,7 +125,7 @@ fn read_pcap(bytes: &[u8]) -> Result<Capture, CaptureError> {
     while !rest.is_empty() {
         let index = frames.len();
         let (next, raw) = parser.next_raw_packet(rest).map_err(|e| record_error(index, bytes, rest, e))?;
-        if header.datalink != DataLink::ETHERNET {
+        if !is_ethernet(header.datalink) {
             return Err(CaptureError::LinkType { index, link: header.datalink });
         }
         let frac = if nanos { raw.ts_frac } else { raw.ts_frac.saturating_mul(1000) };
@@ -168,13 +168,20 @@ fn read_pcapng(bytes: &[u8]) -> Result<Capture, CaptureError> {
             .get(interface as usize)
             .map(|i| i.linktype)
             .ok_or(CaptureError::NoInterface { index, interface })?;
-        if link != DataLink::ETHERNET {
+        if !is_ethernet(link) {
             return Err(CaptureError::LinkType { index, link });
         }
         frames.push(frame);
         rest = next;
     }
     Ok(Capture { format: CaptureFormat::Pcapng, frames })
+}
+
+/// Whether a link type is Ethernet. The top bits of a pcap header's link
+/// type field may carry the FCS length (`LINKTYPE_FCS_LEN`), which libpcap
+/// masks off.
+fn is_ethernet(link: DataLink) -> bool {
+    u32::from(link) & 0x03ff_ffff == u32::from(DataLink::ETHERNET)
 }
 
 /// Writes `frames` as a capture of Ethernet frames; in pcapng each frame

@@ -277,7 +277,6 @@ const SKB_HEADROOM: usize = 64;
 const EINVAL_ERRNO: i32 = 22;
 const EOPNOTSUPP_ERRNO: i32 = 95;
 const PACKET_HOST: u32 = 0;
-const PACKET_BROADCAST: u32 = 1;
 const PACKET_MULTICAST: u32 = 2;
 const PACKET_OTHERHOST: u32 = 3;
 const ETH_P_802_3_MIN: u16 = 0x0600;
@@ -424,8 +423,10 @@ impl Context {
         let mut c = Context::skb(frame, LOOPBACK_IFINDEX);
         c.ctx.write_u32(skb_ctx::INGRESS_IFINDEX, 0);
         let dst = &frame[..6];
+        // The loopback device's address and broadcast address are both
+        // zeros, so every group address, ff:ff:ff:ff:ff:ff too, is multicast.
         let pkt_type = if dst[0] & 1 == 1 {
-            if dst == [0xff; 6] { PACKET_BROADCAST } else { PACKET_MULTICAST }
+            PACKET_MULTICAST
         } else if dst != [0; 6] {
             PACKET_OTHERHOST
         } else {

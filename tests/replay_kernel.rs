@@ -1,0 +1,261 @@
+//! Replay against the kernel: every packet program of the C test programs
+//! runs over the captures in `../shared/pcaps` and over frames made here,
+//! once on bpfx (converted context, interpreter and JIT) and once through
+//! `BPF_PROG_TEST_RUN` on this machine, and each packet must give the same
+//! refusal errno, retval, output packet and `__sk_buff` fields, and the
+//! maps the same contents at the end. There is no skip: without bpf(2)
+//! (not root, no kernel support) the test fails saying so.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use bpfx_interpreter::Interpreter;
+use bpfx_isa::Program;
+use bpfx_isa::abi::{MapType, ProgType};
+use bpfx_jit::Jit;
+use bpfx_loader::kernel::{Bpf, KernelError, Map, ProgLoadOptions, TestRun};
+use bpfx_loader::{LoadOptions, Object};
+use bpfx_runtime::context::convert::convert;
+use bpfx_runtime::replay::{self, MapValue, Outcome, Replayer};
+use bpfx_runtime::{Engine, Runtime};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// Packets taken from each shared capture (the largest has thousands).
+const PER_CAPTURE: usize = 400;
+const SKB_CTX: usize = 192;
+
+/// (object, program) pairs: every packet program the tests and examples
+/// build.
+const PROGRAMS: &[(&str, &str)] = &[
+    ("xdp_count.o", "xdp_count"),
+    ("xdp_parse.o", "xdp_parse"),
+    ("tc_rewrite.o", "tc_rewrite"),
+    ("socket_filter.o", "socket_filter"),
+    ("ctx_fields.o", "xdp_fields"),
+    ("ctx_fields.o", "tc_fields"),
+    ("ctx_fields.o", "socket_fields"),
+    ("ctx_fields.o", "cgroup_fields"),
+];
+
+fn build_progs() {
+    let status = Command::new(format!("{ROOT}/tests/build-progs.sh")).status().expect("runs tests/build-progs.sh");
+    assert!(status.success(), "tests/build-progs.sh failed");
+}
+
+fn program(object: &str, name: &str) -> Program {
+    let bytes = std::fs::read(format!("{ROOT}/tests/build/{object}")).expect("reads the object");
+    let obj = Object::load(&bytes, &LoadOptions::default()).expect("loads the object");
+    obj.programs().iter().find(|p| p.name == name).unwrap_or_else(|| panic!("{object} has no {name}")).clone()
+}
+
+/// Frames made here: the kernel's edges (short frames, truncated IP
+/// headers, oversized frames) and ordinary traffic of every kind the
+/// programs tell apart.
+fn generated() -> Vec<Vec<u8>> {
+    let eth = |dst: [u8; 6], ethertype: u16, body: &[u8]| {
+        let mut f = dst.to_vec();
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 9]);
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    };
+    let ipv4 = |proto: u8, payload: &[u8]| {
+        let total = (20 + payload.len()) as u16;
+        let mut h = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        h[2..4].copy_from_slice(&total.to_be_bytes());
+        h.extend_from_slice(payload);
+        h
+    };
+    let mut udp53 = vec![0x9c, 0x40, 0, 53, 0, 0, 0, 0];
+    udp53.extend_from_slice(&[0x11; 40]);
+    let unicast = [0, 0x11, 0x22, 0x33, 0x44, 0x55];
+    let mut frames = vec![
+        vec![],
+        vec![0xff; 13],
+        eth(unicast, 0x0800, &[]),
+        eth(unicast, 0x0800, &[0x45; 19]),
+        eth(unicast, 0x0800, &ipv4(17, &[])),
+        eth(unicast, 0x86dd, &[0x60; 39]),
+        eth(unicast, 0x86dd, &[0x60; 40]),
+        eth([0xff; 6], 0x0806, &[0; 28]),
+        eth([0x01, 0, 0x5e, 0, 0, 1], 0x0800, &ipv4(1, &[8, 0, 0, 0, 0, 0, 0, 0])),
+        eth([0; 6], 0x0800, &ipv4(6, &[0; 20])),
+        eth(unicast, 0x0800, &ipv4(17, &udp53)),
+        eth(unicast, 0x002e, &[0xff, 0xff, 0, 0]),
+        eth(unicast, 0x002e, &[0xaa, 0xaa, 3, 0]),
+        eth(unicast, 0x8100, &[0, 5, 0x08, 0x00, 0x45, 0, 0, 20]),
+        eth(unicast, 0x0800, &ipv4(17, &vec![7; 3400])),
+        eth(unicast, 0x0800, &ipv4(17, &vec![7; 3700])),
+    ];
+    for len in [14usize, 33, 34, 60, 61, 101, 201, 1514] {
+        let mut f = eth(unicast, 0x0800, &ipv4(6, &vec![0x5a; len.saturating_sub(34)]));
+        f.truncate(len);
+        frames.push(f);
+    }
+    frames
+}
+
+/// The frames of every Ethernet capture in ../shared/pcaps.
+fn shared() -> Vec<(String, Vec<Vec<u8>>)> {
+    let dir = PathBuf::from(format!("{ROOT}/../shared/pcaps"));
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("SKIPPED: {} is absent; the shared captures were not replayed", dir.display());
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    let mut all = Vec::new();
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng")) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match replay::read_capture(&std::fs::read(path).unwrap()) {
+            Ok(c) => all.push((name, c.frames.into_iter().take(PER_CAPTURE).map(|f| f.data).collect())),
+            Err(e) => eprintln!("{name}: not replayed: {e}"),
+        }
+    }
+    all
+}
+
+/// A kernel map's entries with values not all zero, as bpfx lists them;
+/// per-CPU values as their sums (the kernel ran each packet on whichever
+/// CPU the test thread was on, bpfx on CPU 0).
+fn kernel_map(map: &Map) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let per_cpu = matches!(map.spec().map_type, MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash);
+    let size = map.spec().value_size as usize;
+    let mut out = Vec::new();
+    for key in map.keys().expect("map keys") {
+        let Some(value) = map.lookup(&key).expect("map lookup") else { continue };
+        let value = if per_cpu { sum_lanes(value.chunks(size.div_ceil(8) * 8).map(|c| &c[..size])) } else { value };
+        if value.iter().any(|&b| b != 0) {
+            out.push((key, value));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn sum_lanes<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut sum: Vec<u64> = Vec::new();
+    for v in values {
+        sum.resize(v.len() / 8, 0);
+        for (s, lane) in sum.iter_mut().zip(v.chunks(8)) {
+            *s = s.wrapping_add(u64::from_le_bytes(lane.try_into().unwrap()));
+        }
+    }
+    sum.iter().flat_map(|s| s.to_le_bytes()).collect()
+}
+
+fn bpfx_map(rt: &Runtime, name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out: Vec<_> = replay::map_contents(rt)
+        .into_iter()
+        .filter(|m| m.name == name)
+        .flat_map(|m| m.entries)
+        .map(|(k, v)| match v {
+            MapValue::Single(v) => (k, v),
+            MapValue::PerCpu(vs) => (k, sum_lanes(vs.iter().map(Vec::as_slice))),
+        })
+        .filter(|(_, v)| v.iter().any(|&b| b != 0))
+        .collect();
+    out.sort();
+    out
+}
+
+struct Tally {
+    compared: usize,
+    refused: usize,
+    unmodelled: usize,
+}
+
+/// Replays `frames` through `program` on `engine` and the kernel, asserting
+/// agreement packet by packet and on the maps at the end.
+fn compare(engine: &mut dyn Engine, program: &Program, source: &str, frames: &[Vec<u8>], tally: &mut Tally) {
+    let options = ProgLoadOptions { license: Some("GPL"), ..ProgLoadOptions::default() };
+    let (kprog, kmaps) = match Bpf::new().load(program, &options) {
+        Ok(loaded) => loaded,
+        Err(KernelError::Syscall(e)) => panic!(
+            "the kernel comparison cannot run: bpf(2) failed ({e}); it needs root and a kernel with BPF_PROG_TEST_RUN"
+        ),
+        Err(e) => panic!("the kernel refused {}: {e}", program.name),
+    };
+    let mut rt = Runtime::default();
+    let converted = convert(program).unwrap_or_else(|e| panic!("{}: {e}", program.name));
+    let prog = engine.load(&mut rt, &converted).unwrap_or_else(|e| panic!("{}: {e}", program.name));
+    let skb = program.prog_type != ProgType::Xdp;
+    let engine_name = engine.name();
+    let mut replayer = Replayer::new(engine, &mut rt, prog, program.prog_type);
+    for (i, frame) in frames.iter().enumerate() {
+        let at = format!("{} ({}) on {source} packet {i} ({} bytes)", program.name, engine_name, frame.len());
+        let ctx_in = [0u8; SKB_CTX];
+        let run = TestRun {
+            ctx_in: skb.then_some(&ctx_in[..]),
+            ctx_out_capacity: if skb { SKB_CTX } else { 0 },
+            ..TestRun::packet(frame)
+        };
+        let ours = replayer.run(frame).unwrap_or_else(|e| panic!("{at}: {e}"));
+        // A multi-buffer XDP frame, which bpfx refuses: the kernel does not
+        // get it either, so the maps stay comparable.
+        if matches!(&ours, Outcome::Refused(r) if r.errno == 95) {
+            tally.unmodelled += 1;
+            continue;
+        }
+        let kernel = kprog.test_run(&run);
+        match (ours, kernel) {
+            (Outcome::Refused(r), Err(KernelError::Syscall(e))) => {
+                assert_eq!(r.errno, e.errno.0, "{at}: errno ({})", r.reason);
+                tally.refused += 1;
+            }
+            (Outcome::Refused(r), Err(e)) => panic!("{at}: bpfx refused ({r}), the kernel failed otherwise: {e}"),
+            (Outcome::Refused(r), Ok(k)) => panic!("{at}: bpfx refused ({r}), the kernel ran it: {k:?}"),
+            (Outcome::Ran(r), Err(e)) => panic!("{at}: the kernel refused ({e}), bpfx ran it: {r:?}"),
+            (Outcome::Ran(r), Ok(k)) => {
+                assert!(r.exit.r0().is_some(), "{at}: bpfx faulted: {}", r.exit);
+                assert_eq!(r.retval, k.retval, "{at}: retval");
+                assert_eq!(hex(&r.data_out), hex(&k.data_out), "{at}: data_out");
+                if skb {
+                    assert_eq!(r.skb_ctx_out.as_deref().map(hex), k.ctx_out.as_deref().map(hex), "{at}: __sk_buff out");
+                }
+                tally.compared += 1;
+            }
+        }
+    }
+    for map in &kmaps {
+        let name = &map.spec().name;
+        assert_eq!(bpfx_map(replayer.runtime(), name), kernel_map(map), "{} on {source}: map {name}", program.name);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn each_program(make: &dyn Fn() -> Box<dyn Engine>) -> Tally {
+    build_progs();
+    let mut sources = vec![("generated".to_string(), generated())];
+    sources.extend(shared());
+    let mut tally = Tally { compared: 0, refused: 0, unmodelled: 0 };
+    for (object, name) in PROGRAMS {
+        let p = program(object, name);
+        for (source, frames) in &sources {
+            compare(make().as_mut(), &p, source, frames, &mut tally);
+        }
+    }
+    eprintln!(
+        "{} programs: {} packet runs identical to the kernel's, {} refusals with the kernel's errno, {} multi-buffer XDP frames not modelled",
+        PROGRAMS.len(),
+        tally.compared,
+        tally.refused,
+        tally.unmodelled
+    );
+    tally
+}
+
+#[test]
+fn interpreter_replays_agree_with_the_kernel() {
+    let tally = each_program(&|| Box::new(Interpreter::new()));
+    assert!(tally.compared > 0 && tally.refused > 0);
+}
+
+#[test]
+fn jit_replays_agree_with_the_kernel() {
+    let tally = each_program(&|| Box::new(Jit::new().expect("the jit starts")));
+    assert!(tally.compared > 0 && tally.refused > 0);
+}
