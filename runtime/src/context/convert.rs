@@ -276,7 +276,7 @@ fn rewrite(prog_type: ProgType, at: InsnIdx, insn: Insn) -> Result<Insn, Convert
     let layout = ctx_layout(prog_type);
     let field = layout
         .and_then(|l| u32::try_from(off).ok().and_then(|o| l.field_at(o)))
-        .map_or_else(|| format!("{}", layout.map_or("context", |l| l.name)), |f| f.name.to_string());
+        .map_or_else(|| layout.map_or("context", |l| l.name).to_string(), |f| f.name.to_string());
     let refused =
         |what| ConvertError::Refused { at, prog_type, off: i64::from(off), size: bytes, what, field: field.clone() };
     if matches!(insn, Insn::Atomic { .. }) {
