@@ -192,18 +192,25 @@ pub(crate) fn compile(
     Ok(Compiled { func, entries, _hints: hints, module: Some(module) })
 }
 
-/// The BPF registers and run state as Cranelift variables.
+/// The BPF registers and the run state that changes as Cranelift variables.
 struct Vars {
     regs: [Variable; 11],
     left: Variable,
     loops: Variable,
     depth: Variable,
-    base: Variable,
-    vm: Variable,
-    st: Variable,
-    regions: Variable,
-    stack_top: Variable,
-    budget: Variable,
+}
+
+/// What the entry block loads once and nothing redefines: plain values,
+/// usable anywhere since the entry block dominates every block. (As
+/// variables they would cost the SSA builder a lookup at every use.)
+struct Fixed {
+    vm: Value,
+    st: Value,
+    regions: Value,
+    stack_top: Value,
+    budget: Value,
+    /// The frame depth the entry runs in.
+    base: Value,
 }
 
 struct Translator<'a, 'f> {
@@ -216,6 +223,7 @@ struct Translator<'a, 'f> {
     slot_count: usize,
     target_of: &'a dyn Fn(usize) -> usize,
     v: Vars,
+    f: Fixed,
     /// The Cranelift block of every instruction that starts a basic block.
     blocks: Vec<Option<Block>>,
     /// Instructions run in the current basic block and not yet taken off
@@ -230,6 +238,8 @@ struct Translator<'a, 'f> {
     raise_sig: cranelift_codegen::ir::SigRef,
     tail_sig: cranelift_codegen::ir::SigRef,
     atomic_sig: cranelift_codegen::ir::SigRef,
+    /// See [`Translator::raise_block`].
+    raise_at: Option<Block>,
 }
 
 const I64: Type = types::I64;
@@ -271,17 +281,20 @@ impl<'a, 'f> Translator<'a, 'f> {
         let tail_sig = b.import_signature(sig(cc, 5, I32));
         let atomic_sig = b.import_signature(sig(cc, 5, I64));
         let mut var = || b.declare_var(I64);
-        let v = Vars {
-            regs: std::array::from_fn(|_| var()),
-            left: var(),
-            loops: var(),
-            depth: var(),
-            base: var(),
-            vm: var(),
-            st: var(),
-            regions: var(),
-            stack_top: var(),
-            budget: var(),
+        let v = Vars { regs: std::array::from_fn(|_| var()), left: var(), loops: var(), depth: var() };
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let [vm, st] = [b.block_params(entry)[0], b.block_params(entry)[1]];
+        let load = |b: &mut FunctionBuilder, base, off| b.ins().load(I64, trusted(), base, off);
+        let f = Fixed {
+            vm,
+            st,
+            regions: load(&mut b, vm, vmo::REGIONS),
+            stack_top: load(&mut b, vm, vmo::STACK_TOP),
+            budget: load(&mut b, st, sto::BUDGET),
+            base: b.ins().uload32(trusted(), st, sto::DEPTH),
         };
         let insns: Vec<Insn> = ops.iter().map(|(_, i)| *i).collect();
         Translator {
@@ -294,6 +307,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             slot_count,
             target_of,
             v,
+            f,
             blocks: Vec::new(),
             pending: 0,
             returns: Vec::new(),
@@ -304,6 +318,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             raise_sig,
             tail_sig,
             atomic_sig,
+            raise_at: None,
         }
     }
 
@@ -343,6 +358,23 @@ impl<'a, 'f> Translator<'a, 'f> {
         }
     }
 
+    /// Switches to a block whose predecessors are all translated, and seals
+    /// it: the SSA builder then resolves variables in it by walking back
+    /// instead of adding a block parameter per variable used.
+    fn enter(&mut self, block: Block) {
+        self.b.switch_to_block(block);
+        self.b.seal_block(block);
+    }
+
+    /// Switches to a leader block, sealing it unless a predecessor comes
+    /// `late` (is translated after it).
+    fn enter_leader(&mut self, block: Block, late: bool) {
+        self.b.switch_to_block(block);
+        if !late {
+            self.b.seal_block(block);
+        }
+    }
+
     fn cold_block(&mut self) -> Block {
         let block = self.b.create_block();
         self.b.set_cold_block(block);
@@ -351,8 +383,8 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     /// Calls [`exec::raise`] and returns its code from the function.
     fn raise(&mut self, kind: i64, i: usize, a: Value, left: Value) {
-        let vm = self.get(self.v.vm);
-        let st = self.get(self.v.st);
+        let vm = self.f.vm;
+        let st = self.f.st;
         let k = self.iconst(kind);
         let site = self.iconst(self.site(i));
         let f = self.iconst(exec::raise as *const () as usize as i64);
@@ -361,25 +393,57 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().return_(&[code]);
     }
 
-    /// Branches to a cold block raising `kind` when `cond` holds, and goes
-    /// on in a new block otherwise.
+    /// Branches to the shared cold block raising `kind` when `cond` holds,
+    /// and goes on in a new block otherwise.
     fn fault_if(&mut self, cond: Value, kind: i64, i: usize, a: Option<Value>, left: Value) {
-        let fault = self.cold_block();
         let cont = self.b.create_block();
-        self.b.ins().brif(cond, fault, &[], cont, &[]);
-        self.b.switch_to_block(fault);
+        self.fault_else(cond, kind, i, a, left, cont);
+        self.enter(cont);
+    }
+
+    /// Branches to the shared cold block raising `kind` when `cond` holds,
+    /// and to `next` otherwise.
+    fn fault_else(&mut self, cond: Value, kind: i64, i: usize, a: Option<Value>, left: Value, next: Block) {
         let a = match a {
             Some(a) => a,
             None => self.iconst(0),
         };
-        self.raise(kind, i, a, left);
-        self.b.switch_to_block(cont);
+        let k = self.iconst(kind);
+        let site = self.iconst(self.site(i));
+        let raise = self.raise_block();
+        let args = [k, site, a, left].map(BlockArg::Value);
+        self.b.ins().brif(cond, raise, &args, next, &[]);
+    }
+
+    /// The one block that calls [`exec::raise`] with its parameters (kind,
+    /// site, `a`, `left`): a block and a call per fault site would cost the
+    /// compiler far more than the branch arguments do. Filled in at the end.
+    fn raise_block(&mut self) -> Block {
+        if let Some(block) = self.raise_at {
+            return block;
+        }
+        let block = self.cold_block();
+        for _ in 0..4 {
+            self.b.append_block_param(block, I64);
+        }
+        self.raise_at = Some(block);
+        block
+    }
+
+    fn fill_raise_block(&mut self) {
+        let Some(block) = self.raise_at else { return };
+        self.enter(block);
+        let [kind, site, a, left] = [0, 1, 2, 3].map(|k| self.b.block_params(block)[k]);
+        let f = self.iconst(exec::raise as *const () as usize as i64);
+        let call = self.b.ins().call_indirect(self.raise_sig, f, &[self.f.vm, self.f.st, kind, site, a, left]);
+        let code = self.b.inst_results(call)[0];
+        self.b.ins().return_(&[code]);
     }
 
     /// Points the stack region at frames `0..=depth`.
     fn set_stack(&mut self, depth: Value) {
-        let regions = self.get(self.v.regions);
-        let top = self.get(self.v.stack_top);
+        let regions = self.f.regions;
+        let top = self.f.stack_top;
         let d1 = self.b.ins().iadd_imm_s(depth, 1);
         let len = self.b.ins().imul_imm_s(d1, FRAME_SIZE as i64);
         let start = self.b.ins().isub(top, len);
@@ -389,7 +453,7 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     /// Sets `r10` and the stack region for frame `depth`.
     fn enter_frame(&mut self, depth: Value) {
-        let top = self.get(self.v.stack_top);
+        let top = self.f.stack_top;
         let off = self.b.ins().imul_imm_s(depth, FRAME_SIZE as i64);
         let r10 = self.b.ins().isub(top, off);
         self.set_reg(Reg::R10, r10);
@@ -417,6 +481,22 @@ impl<'a, 'f> Translator<'a, 'f> {
                 self.returns.push(i + 1);
             }
         }
+        // Leaders that a jump back, or a frame's return, reaches: their
+        // predecessors are not all translated when translation reaches
+        // them, so they are sealed only at the end.
+        let mut late = vec![false; n + 1];
+        for (i, (_, insn)) in self.ops.iter().enumerate() {
+            if matches!(
+                insn,
+                Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. } | Insn::Call(CallTarget::Local(_))
+            ) {
+                let t = (self.target_of)(i);
+                late[t] |= t <= i;
+            }
+        }
+        for &r in &self.returns {
+            late[r] = true;
+        }
         self.blocks = leader.iter().map(|&l| l.then(|| self.b.create_block())).collect();
         if !self.returns.is_empty() {
             let size = (FRAME_RECORD * i64::from(MAX_FRAMES)) as u32;
@@ -427,13 +507,13 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.entry_block();
 
         let mut open = false;
-        for i in 0..n {
+        for (i, &late) in late.iter().enumerate().take(n) {
             if let Some(block) = self.blocks[i] {
                 if open {
                     self.flush();
                     self.b.ins().jump(block, &[]);
                 }
-                self.b.switch_to_block(block);
+                self.enter_leader(block, late);
                 self.pending = 0;
                 open = true;
             }
@@ -447,7 +527,7 @@ impl<'a, 'f> Translator<'a, 'f> {
                 self.flush();
                 self.b.ins().jump(block, &[]);
             }
-            self.b.switch_to_block(block);
+            self.enter_leader(block, false);
             self.pending = 0;
             open = true;
         }
@@ -457,31 +537,17 @@ impl<'a, 'f> Translator<'a, 'f> {
             let zero = self.iconst(0);
             self.raise(kind::FELL_OFF, n, zero, left);
         }
+        self.fill_raise_block();
     }
 
+    /// The rest of the entry block (which [`Translator::new`] started).
     fn entry_block(&mut self) {
-        let entry = self.b.create_block();
-        self.b.append_block_params_for_function_params(entry);
-        self.b.switch_to_block(entry);
-        let [vm, st] = [self.b.block_params(entry)[0], self.b.block_params(entry)[1]];
-        self.b.def_var(self.v.vm, vm);
-        self.b.def_var(self.v.st, st);
+        let st = self.f.st;
+        let base = self.f.base;
         let load = |b: &mut FunctionBuilder, ty, base, off| b.ins().load(ty, trusted(), base, off);
-        let regions = load(&mut self.b, I64, vm, vmo::REGIONS);
-        let top = load(&mut self.b, I64, vm, vmo::STACK_TOP);
-        let budget = load(&mut self.b, I64, st, sto::BUDGET);
         let left = load(&mut self.b, I64, st, sto::LEFT);
         let loops = load(&mut self.b, I64, st, sto::LOOPS);
-        let base = self.b.ins().uload32(trusted(), st, sto::DEPTH);
-        for (var, value) in [
-            (self.v.regions, regions),
-            (self.v.stack_top, top),
-            (self.v.budget, budget),
-            (self.v.left, left),
-            (self.v.loops, loops),
-            (self.v.base, base),
-            (self.v.depth, base),
-        ] {
+        for (var, value) in [(self.v.left, left), (self.v.loops, loops), (self.v.depth, base)] {
             self.b.def_var(var, value);
         }
         for r in 0..10 {
@@ -504,12 +570,11 @@ impl<'a, 'f> Translator<'a, 'f> {
             self.b.ins().br_table(which, table);
         }
         for (op, blk) in targets {
-            self.b.switch_to_block(blk);
+            self.enter(blk);
             let left = self.get(self.v.left);
             let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, left, 0);
-            self.fault_if(spent, kind::ENTRY_BUDGET, op, None, left);
             let first = self.blocks[op].expect("entry points start blocks");
-            self.b.ins().jump(first, &[]);
+            self.fault_else(spent, kind::ENTRY_BUDGET, op, None, left, first);
         }
     }
 
@@ -599,7 +664,7 @@ impl<'a, 'f> Translator<'a, 'f> {
                 let next = self.blocks[i + 1].expect("the instruction after a jump starts a block");
                 let taken = self.b.create_block();
                 self.b.ins().brif(c, taken, &[], next, &[]);
-                self.b.switch_to_block(taken);
+                self.enter(taken);
                 self.taken(i, t);
                 return false;
             }
@@ -611,11 +676,11 @@ impl<'a, 'f> Translator<'a, 'f> {
                 let taken = self.b.create_block();
                 let count = self.b.create_block();
                 self.b.ins().brif(loops, count, &[], taken, &[]);
-                self.b.switch_to_block(count);
+                self.enter(count);
                 let l = self.b.ins().iadd_imm_s(loops, -1);
                 self.b.def_var(self.v.loops, l);
                 self.b.ins().jump(next, &[]);
-                self.b.switch_to_block(taken);
+                self.enter(taken);
                 self.taken(i, t);
                 return false;
             }
@@ -631,7 +696,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             Insn::Call(CallTarget::Kfunc { .. }) => unreachable!("refused at load"),
             Insn::Callx { reg } => {
                 let id = self.reg(reg);
-                let vm = self.get(self.v.vm);
+                let vm = self.f.vm;
                 let count = self.b.ins().uload32(trusted(), vm, vmo::HELPER_COUNT);
                 let outside = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, id, count);
                 let left = self.left_now();
@@ -660,8 +725,7 @@ impl<'a, 'f> Translator<'a, 'f> {
     fn taken(&mut self, i: usize, target: Block) {
         let left = self.get(self.v.left);
         let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, left, 0);
-        self.fault_if(spent, kind::BUDGET, i, None, left);
-        self.b.ins().jump(target, &[]);
+        self.fault_else(spent, kind::BUDGET, i, None, left, target);
     }
 
     fn src_value(&mut self, width: Width, src: Src) -> Value {
@@ -813,7 +877,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let hint_ptr = self.iconst(self.hints[i..].as_ptr() as i64);
         let hint = self.b.ins().uload8(I64, trusted(), hint_ptr, 0);
         let stride = self.b.ins().imul_imm_s(hint, i64::from(vmo::region::SIZE));
-        let regions = self.get(self.v.regions);
+        let regions = self.f.regions;
         let r = self.b.ins().iadd(regions, stride);
         let start = self.b.ins().load(I64, trusted(), r, vmo::region::START);
         let len = self.b.ins().load(I64, trusted(), r, vmo::region::LEN);
@@ -830,9 +894,9 @@ impl<'a, 'f> Translator<'a, 'f> {
         let slow = self.cold_block();
         let cont = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], slow, &[]);
-        self.b.switch_to_block(slow);
-        let vm = self.get(self.v.vm);
-        let st = self.get(self.v.st);
+        self.enter(slow);
+        let vm = self.f.vm;
+        let st = self.f.st;
         let packed = self.iconst((kind << 8 | bytes as u64) as i64);
         let site = self.iconst(self.site(i));
         let left = self.left_now();
@@ -841,9 +905,9 @@ impl<'a, 'f> Translator<'a, 'f> {
         let code = self.b.inst_results(call)[0];
         let fault = self.cold_block();
         self.b.ins().brif(code, fault, &[], cont, &[]);
-        self.b.switch_to_block(fault);
+        self.enter(fault);
         self.b.ins().return_(&[code]);
-        self.b.switch_to_block(cont);
+        self.enter(cont);
         addr
     }
 
@@ -860,7 +924,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let low = self.b.ins().band_imm_s(addr, size.bytes() as i64 - 1);
         self.b.ins().brif(low, unaligned, &[], aligned, &[]);
 
-        self.b.switch_to_block(aligned);
+        self.enter(aligned);
         let narrow = |b: &mut FunctionBuilder, v: Value| if wide { v } else { b.ins().ireduce(I32, v) };
         let sv = narrow(&mut self.b, s);
         let f = mem();
@@ -883,7 +947,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let got = if wide { got } else { self.b.ins().uextend(I64, got) };
         self.b.ins().jump(join, &[BlockArg::Value(got)]);
 
-        self.b.switch_to_block(unaligned);
+        self.enter(unaligned);
         let index = AtomicOp::ALL.iter().position(|&o| o == op).expect("every AtomicOp is in ALL");
         let op_v = self.iconst(index as i64);
         let wide_v = self.iconst(i64::from(wide));
@@ -892,7 +956,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let got = self.b.inst_results(call)[0];
         self.b.ins().jump(join, &[BlockArg::Value(got)]);
 
-        self.b.switch_to_block(join);
+        self.enter(join);
         match op {
             AtomicOp::CmpXchg => self.set_reg(Reg::R0, old),
             op if op.fetches() => self.set_reg(src, old),
@@ -902,8 +966,8 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     /// A call to the helper `f` (id `id`, for messages) at instruction `i`.
     fn helper_call(&mut self, i: usize, f: Value, id: Value) -> bool {
-        let vm = self.get(self.v.vm);
-        let budget = self.get(self.v.budget);
+        let vm = self.f.vm;
+        let budget = self.f.budget;
         let left = self.left_now();
         let count = self.b.ins().isub(budget, left);
         self.b.ins().store(trusted(), count, vm, vmo::INSN_COUNT);
@@ -919,16 +983,16 @@ impl<'a, 'f> Translator<'a, 'f> {
         let cont = self.b.create_block();
         self.b.ins().brif(st, slow, &[], cont, &[]);
 
-        self.b.switch_to_block(slow);
+        self.enter(slow);
         let is_tail = self.b.ins().icmp_imm_s(IntCC::Equal, st, i64::from(status::TAIL_CALL));
         let tail = self.cold_block();
         let fault = self.cold_block();
         self.b.ins().brif(is_tail, tail, &[], fault, &[]);
-        self.b.switch_to_block(fault);
+        self.enter(fault);
         self.raise(kind::HELPER, i, id, left);
 
-        self.b.switch_to_block(tail);
-        let sp = self.get(self.v.st);
+        self.enter(tail);
+        let sp = self.f.st;
         let zero = self.iconst(0);
         self.b.ins().store(trusted(), zero, sp, sto::REGS);
         for r in 1..10 {
@@ -946,9 +1010,9 @@ impl<'a, 'f> Translator<'a, 'f> {
         let back = self.b.create_block();
         let out = self.cold_block();
         self.b.ins().brif(code, out, &[], back, &[]);
-        self.b.switch_to_block(out);
+        self.enter(out);
         self.b.ins().return_(&[code]);
-        self.b.switch_to_block(back);
+        self.enter(back);
         for r in 0..6 {
             let value = self.b.ins().load(I64, trusted(), sp, sto::REGS + 8 * r);
             self.b.def_var(self.v.regs[r as usize], value);
@@ -961,7 +1025,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         // the state already holds what the callee returned.
         self.exit_with(false);
 
-        self.b.switch_to_block(cont);
+        self.enter(cont);
         self.set_reg(Reg::R0, r0);
         true
     }
@@ -1019,14 +1083,14 @@ impl<'a, 'f> Translator<'a, 'f> {
             return;
         }
         let depth = self.get(self.v.depth);
-        let base = self.get(self.v.base);
+        let base = self.f.base;
         let at_base = self.b.ins().icmp(IntCC::Equal, depth, base);
         let ret = self.b.create_block();
         let pop = self.b.create_block();
         self.b.ins().brif(at_base, ret, &[], pop, &[]);
-        self.b.switch_to_block(ret);
+        self.enter(ret);
         self.ret_with(store);
-        self.b.switch_to_block(pop);
+        self.enter(pop);
         let depth = self.b.ins().iadd_imm_s(depth, -1);
         self.b.def_var(self.v.depth, depth);
         let frame = self.frame_addr(depth);
@@ -1051,7 +1115,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             self.b.ins().return_(&[code]);
             return;
         }
-        let st = self.get(self.v.st);
+        let st = self.f.st;
         for r in 0..6 {
             let value = self.b.use_var(self.v.regs[r]);
             self.b.ins().store(trusted(), value, st, sto::REGS + 8 * r as i32);
@@ -1074,7 +1138,7 @@ impl<'a, 'f> Translator<'a, 'f> {
     /// `ld_abs`/`ld_ind`: `r0` = the big-endian value at `index + imm` in
     /// the packet; out of bounds, the whole run returns 0.
     fn packet_load(&mut self, i: usize, mode: PacketLoad, size: Size, imm: i32) {
-        let regions = self.get(self.v.regions);
+        let regions = self.f.regions;
         let region = vmo::region::SIZE * PACKET_REGION as i32;
         let start = self.b.ins().load(I64, trusted(), regions, region + vmo::region::START);
         let len = self.b.ins().load(I64, trusted(), regions, region + vmo::region::LEN);
@@ -1096,15 +1160,15 @@ impl<'a, 'f> Translator<'a, 'f> {
         let abort = self.cold_block();
         let cont = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], abort, &[]);
-        self.b.switch_to_block(abort);
-        let st = self.get(self.v.st);
+        self.enter(abort);
+        let st = self.f.st;
         let zero = self.iconst(0);
         self.b.ins().store(trusted(), zero, st, sto::REGS);
         self.b.ins().store(trusted(), left, st, sto::LEFT);
         self.store_last(st);
         let code = self.b.ins().iconst(I32, i64::from(exec::code::ABORT));
         self.b.ins().return_(&[code]);
-        self.b.switch_to_block(cont);
+        self.enter(cont);
         let addr = self.b.ins().iadd(start, at);
         let f = mem();
         let value = match size {

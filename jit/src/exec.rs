@@ -120,6 +120,7 @@ unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState) -> u32 {
 ///
 /// # Safety
 /// As [`call`].
+#[inline(always)]
 pub(crate) unsafe fn run_top(vm: *mut VmCtx, code: &Compiled, args: [u64; 5]) -> Result<(u64, ProgId), Stop> {
     // SAFETY: as the function's contract.
     unsafe {
@@ -128,7 +129,8 @@ pub(crate) unsafe fn run_top(vm: *mut VmCtx, code: &Compiled, args: [u64; 5]) ->
         regs[1..6].copy_from_slice(&args);
         let mut st =
             ExecState { regs, left: budget, budget, loops: BPF_MAX_LOOPS, depth: 0, entry: 0, last: 0, stop: None };
-        finish(vm, call(vm, code, &mut st), st)
+        let outcome = call(vm, code, &mut st);
+        finish(vm, outcome, &mut st)
     }
 }
 
@@ -137,7 +139,8 @@ pub(crate) unsafe fn run_top(vm: *mut VmCtx, code: &Compiled, args: [u64; 5]) ->
 ///
 /// # Safety
 /// `vm` must be a live context.
-unsafe fn finish(vm: *mut VmCtx, outcome: u32, mut st: ExecState) -> Result<(u64, ProgId), Stop> {
+#[inline(always)]
+unsafe fn finish(vm: *mut VmCtx, outcome: u32, st: &mut ExecState) -> Result<(u64, ProgId), Stop> {
     match outcome {
         code::FAULT => Err(st.stop.take().expect("a faulting run records its stop")),
         _ => {
@@ -348,7 +351,7 @@ pub(crate) unsafe extern "C" fn callback_entry(
         let mut st = st;
         let outcome = call(vm, code, &mut st);
         set_stack(vm, caller);
-        match finish(vm, outcome, st) {
+        match finish(vm, outcome, &mut st) {
             Ok((r0, _)) => r0,
             Err(stop) => fail(stop.fault, stop.at.0),
         }
