@@ -14,16 +14,8 @@ use bpfx_isa::{
     AluOp, AtomicOp, CallTarget, Endian, Insn, InsnIdx, JmpCond, LdImm64Kind, PacketLoad, Program, Size, Src, SwapBits,
     Width,
 };
+use bpfx_runtime::code::code_addr;
 use bpfx_runtime::{HelperFn, LoadError, Runtime};
-
-/// A callback address is `CODE_TAG | prog << 24 | op`: bits 46..64 the
-/// tag, then 22 bits of program id and 24 of op index. No region holds
-/// such an address, so a program cannot read or write through one.
-const CODE_TAG: u64 = 0xffff_c000_0000_0000;
-const TAG_SHIFT: u32 = 46;
-const PROG_BITS: u32 = 22;
-/// Ops a program may have (the index field of a callback address).
-pub(crate) const MAX_OPS: usize = 1 << 24;
 
 macro_rules! kinds {
     ($($k:ident,)*) => {
@@ -99,32 +91,7 @@ fn op_of_slot(program: &Program) -> Vec<Option<u32>> {
     map
 }
 
-/// Checks control flow: every jump, call and function reference lands on
-/// an instruction of the program ([`Insn::branch_offset`] counts from the
-/// slot after the instruction).
-pub(crate) fn check_targets(program: &Program) -> Result<(), LoadError> {
-    if program.insns.len() >= MAX_OPS {
-        return Err(LoadError::TooLarge { slots: program.slot_count(), max: MAX_OPS - 1 });
-    }
-    let map = op_of_slot(program);
-    for (at, insn) in program.slots() {
-        if let Some(rel) = insn.branch_offset() {
-            let target = i64::from(at.0) + insn.slots() as i64 + rel;
-            let lands = usize::try_from(target).ok().and_then(|t| map.get(t).copied().flatten()).is_some();
-            if !lands {
-                let what = match insn {
-                    Insn::Call(_) => "call",
-                    Insn::LdImm64 { .. } => "function reference",
-                    _ => "jump",
-                };
-                return Err(LoadError::BadTarget { at, what, target });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Pre-decodes a program that passed [`check_targets`] and was linked as
+/// Pre-decodes a program that passed [`bpfx_runtime::code::check_targets`] and was linked as
 /// program `prog` of `rt`.
 pub(crate) fn decode(program: &Program, rt: &mut Runtime, linked: &bpfx_runtime::Linked) -> Result<Code, LoadError> {
     let map = op_of_slot(program);
@@ -157,7 +124,7 @@ pub(crate) fn decode(program: &Program, rt: &mut Runtime, linked: &bpfx_runtime:
             Insn::LdImm64 { dst, kind, imm } => {
                 let value = match kind {
                     LdImm64Kind::Func => {
-                        let t = target(at, insn) as u64;
+                        let t = target(at, insn) as usize;
                         code_addr(linked.id.0, t)
                     }
                     _ => rt.ld_imm64(linked, at, kind, imm)?,
@@ -223,20 +190,6 @@ pub(crate) fn decode(program: &Program, rt: &mut Runtime, linked: &bpfx_runtime:
 
 /// The `src` of an `ld_abs` packet load (it has no index register).
 pub(crate) const NO_REG: u8 = 0xff;
-
-/// The callback address of op `op` of program `prog` (ids past 22 bits
-/// wrap; a runtime holds far fewer programs).
-fn code_addr(prog: u32, op: u64) -> u64 {
-    CODE_TAG | (u64::from(prog) & ((1 << PROG_BITS) - 1)) << 24 | op
-}
-
-/// The program and op a callback address names.
-pub(crate) fn code_addr_parts(addr: u64) -> Option<(u32, usize)> {
-    if addr >> TAG_SHIFT != CODE_TAG >> TAG_SHIFT {
-        return None;
-    }
-    Some((((addr >> 24) & ((1 << PROG_BITS) - 1)) as u32, (addr & (MAX_OPS as u64 - 1)) as usize))
-}
 
 /// Atomic operations are rare: the run loop hands them to one function,
 /// which finds the operation by its index in `AtomicOp::ALL`.

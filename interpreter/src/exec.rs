@@ -10,7 +10,8 @@ use bpfx_runtime::vmctx::status;
 use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, VmCtx};
 
 use crate::Interpreter;
-use crate::decode::{Code, Kind, NO_REG, Op, code_addr_parts};
+use crate::decode::{Code, Kind, NO_REG, Op};
+use bpfx_runtime::code::code_addr_parts;
 
 /// The kernel's `BPF_MAX_LOOPS`: `may_goto` jumps once a run has passed it
 /// this many times.

@@ -50,7 +50,7 @@ impl Engine for Interpreter {
 
     fn load(&mut self, rt: &mut Runtime, program: &Program) -> Result<ProgId, LoadError> {
         self.runtime.bind(rt)?;
-        decode::check_targets(program)?;
+        bpfx_runtime::code::check_targets(program)?;
         let linked = rt.link(program)?;
         let code = decode::decode(program, rt, &linked)?;
         let index = linked.id.0 as usize;

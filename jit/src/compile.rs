@@ -29,28 +29,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Module, default_libcall_names};
 
 use crate::exec::{self, CompiledFn, kind, offsets as sto};
-
-/// A callback address is `CODE_TAG | prog << 24 | op` — the interpreter's
-/// encoding, so a program that looks at one sees the same value on both
-/// engines: bits 46..64 the tag, then 22 bits of program id and 24 of the
-/// instruction's ordinal. No region holds such an address.
-const CODE_TAG: u64 = 0xffff_c000_0000_0000;
-const TAG_SHIFT: u32 = 46;
-const PROG_BITS: u32 = 22;
-/// Instructions a program may have (the ordinal field of a code address).
-const MAX_OPS: usize = 1 << 24;
-
-fn code_addr(prog: u32, op: usize) -> u64 {
-    CODE_TAG | (u64::from(prog) & ((1 << PROG_BITS) - 1)) << 24 | op as u64
-}
-
-/// The program and instruction ordinal a callback address names.
-pub(crate) fn code_addr_parts(addr: u64) -> Option<(u32, usize)> {
-    if addr >> TAG_SHIFT != CODE_TAG >> TAG_SHIFT {
-        return None;
-    }
-    Some((((addr >> 24) & ((1 << PROG_BITS) - 1)) as u32, (addr & (MAX_OPS as u64 - 1)) as usize))
-}
+use bpfx_runtime::code::code_addr;
 
 /// A compiled program.
 pub(crate) struct Compiled {
@@ -91,30 +70,6 @@ fn op_of_slot(program: &Program) -> Vec<Option<usize>> {
     map
 }
 
-/// Checks control flow: every jump, call and function reference lands on
-/// an instruction of the program (the interpreter's rule and errors).
-pub(crate) fn check_targets(program: &Program) -> Result<(), LoadError> {
-    if program.insns.len() >= MAX_OPS {
-        return Err(LoadError::TooLarge { slots: program.slot_count(), max: MAX_OPS - 1 });
-    }
-    let map = op_of_slot(program);
-    for (at, insn) in program.slots() {
-        if let Some(rel) = insn.branch_offset() {
-            let target = i64::from(at.0) + insn.slots() as i64 + rel;
-            let lands = usize::try_from(target).ok().and_then(|t| map.get(t).copied().flatten()).is_some();
-            if !lands {
-                let what = match insn {
-                    Insn::Call(_) => "call",
-                    Insn::LdImm64 { .. } => "function reference",
-                    _ => "jump",
-                };
-                return Err(LoadError::BadTarget { at, what, target });
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Whether some instruction may write `r10`; if none does, `r10` is always
 /// the frame pointer and an access within its frame needs no check.
 fn writes_r10(insns: &[Insn]) -> bool {
@@ -126,7 +81,7 @@ fn writes_r10(insns: &[Insn]) -> bool {
     })
 }
 
-/// Compiles a program that passed [`check_targets`] and was linked as
+/// Compiles a program that passed [`bpfx_runtime::code::check_targets`] and was linked as
 /// `linked`.
 pub(crate) fn compile(
     isa: OwnedTargetIsa,

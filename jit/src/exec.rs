@@ -8,7 +8,8 @@ use bpfx_runtime::vmctx::status;
 use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, VmCtx};
 
 use crate::Jit;
-use crate::compile::{Compiled, code_addr_parts};
+use crate::compile::Compiled;
+use bpfx_runtime::code::code_addr_parts;
 
 /// The kernel's `BPF_MAX_LOOPS`: `may_goto` jumps once a run has passed it
 /// this many times (the interpreter's count, per nested run).

@@ -96,7 +96,7 @@ impl Engine for Jit {
 
     fn load(&mut self, rt: &mut Runtime, program: &Program) -> Result<ProgId, LoadError> {
         self.runtime.bind(rt)?;
-        compile::check_targets(program)?;
+        bpfx_runtime::code::check_targets(program)?;
         let linked = rt.link(program)?;
         let start = std::time::Instant::now();
         let code = compile::compile(self.isa(), program, rt, &linked)?;

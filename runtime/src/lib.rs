@@ -13,6 +13,7 @@
 //! `bpfx-loader`).
 
 pub mod buffer;
+pub mod code;
 pub mod config;
 pub mod context;
 mod engine;
