@@ -16,9 +16,9 @@ mod maps;
 mod packets;
 
 use bpfx_interpreter::Interpreter;
-use bpfx_jit::Jit;
 use bpfx_isa::abi::{MapType, ProgType};
 use bpfx_isa::{MapSpec, Program, asm};
+use bpfx_jit::Jit;
 use bpfx_runtime::{Config, Context, Engine, Exit, ProgId, Runtime};
 use libtest_mimic::{Arguments, Trial};
 
