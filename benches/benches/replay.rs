@@ -36,6 +36,8 @@ fn capture() -> Vec<u8> {
     out
 }
 
+type MakeEngine = fn() -> Box<dyn Engine>;
+
 fn replay(c: &mut Criterion) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let built = Command::new(format!("{root}/tests/build-progs.sh")).status().expect("runs build-progs.sh");
@@ -44,7 +46,7 @@ fn replay(c: &mut Criterion) {
     let object = Object::load(&bytes, &LoadOptions::default()).expect("loads");
     let program = convert(&object.programs()[0]).expect("converts");
     let pcap = capture();
-    let engines: [(&str, fn() -> Box<dyn Engine>); 2] =
+    let engines: [(&str, MakeEngine); 2] =
         [("interp", || Box::new(Interpreter::new())), ("jit", || Box::new(Jit::new().expect("jit")))];
     for (name, make) in engines {
         let mut group = c.benchmark_group(format!("{name}/replay-1m"));
@@ -53,8 +55,7 @@ fn replay(c: &mut Criterion) {
             b.iter(|| {
                 let frames = read_capture(&pcap).expect("reads").frames;
                 let mut rt = Runtime::default();
-                let engine = make();
-                let mut engine = engine;
+                let mut engine = make();
                 let prog = engine.load(&mut rt, &program).expect("loads");
                 let mut r = Replayer::new(engine.as_ref(), &mut rt, prog, program.prog_type);
                 let mut ran = 0usize;
