@@ -197,19 +197,23 @@ fn atomic_index(aop: AtomicOp) -> u64 {
     AtomicOp::ALL.iter().position(|&o| o == aop).expect("every AtomicOp is in ALL") as u64
 }
 
+/// A second operand as an op holds it: the source register, or the
+/// immediate as the operation of `width` sees it — sign-extended for 64-bit
+/// operations, its low half for 32-bit ones (which the run loop works on) —
+/// and whether it is a register.
+fn operand(width: Width, src: Src) -> (u8, u64, bool) {
+    match src {
+        Src::Reg(r) => (r.num(), 0, true),
+        Src::Imm(i) => match width {
+            Width::W64 => (0, i as i64 as u64, false),
+            Width::W32 => (0, u64::from(i as u32), false),
+        },
+    }
+}
+
 fn alu(width: Width, aop: AluOp, dst: u8, src: Src) -> Op {
     use Kind::*;
-    let (s, imm, is_reg) = match src {
-        Src::Reg(r) => (r.num(), 0, true),
-        Src::Imm(i) => (
-            0,
-            match width {
-                Width::W64 => i as i64 as u64,
-                Width::W32 => u64::from(i as u32),
-            },
-            false,
-        ),
-    };
+    let (s, imm, is_reg) = operand(width, src);
     let pick = |i: Kind, r: Kind| if is_reg { r } else { i };
     let k = match (width, aop) {
         (Width::W64, AluOp::Add) => pick(Add64I, Add64R),
@@ -255,19 +259,7 @@ fn alu(width: Width, aop: AluOp, dst: u8, src: Src) -> Op {
 
 fn jump(width: Width, cond: JmpCond, src: Src) -> (Kind, u8, u64) {
     use Kind::*;
-    let (s, imm, is_reg) = match src {
-        Src::Reg(r) => (r.num(), 0, true),
-        Src::Imm(i) => (
-            0,
-            match width {
-                // A 64-bit comparison sees the immediate sign-extended; a
-                // 32-bit one its low half, which the run loop compares.
-                Width::W64 => i as i64 as u64,
-                Width::W32 => u64::from(i as u32),
-            },
-            false,
-        ),
-    };
+    let (s, imm, is_reg) = operand(width, src);
     let pick = |i: Kind, r: Kind| if is_reg { r } else { i };
     let k = match (width, cond) {
         (Width::W64, JmpCond::Eq) => pick(Jeq64I, Jeq64R),
