@@ -723,27 +723,18 @@ pub(crate) unsafe extern "C" fn callback_entry(
     // the run, and `vm` is the live context.
     unsafe {
         let interp = &*((*vm).callback_env as *const Interpreter);
-        let fail = |fault: Fault| {
-            (*vm).fault = Some(fault);
-            (*vm).status = status::FAULT;
-            0
-        };
-        let fail_at = |at: InsnIdx, fault: Fault| {
-            (*vm).fault_at = at.0;
-            fail(fault)
-        };
         let found = code_addr_parts(target)
             .and_then(|(prog, op)| Some((prog, op, interp.code(ProgId(prog)).filter(|c| op < c.ops.len())?)));
-        let Some((prog, op, code)) = found else { return fail(Fault::BadCallback { target }) };
+        let Some((prog, op, code)) = found else { return (*vm).raise(Fault::BadCallback { target }, None) };
         let caller = stack_depth((*vm).regions);
         if caller + 1 >= MAX_FRAMES {
-            return fail(Fault::CallDepth { max: MAX_FRAMES });
+            return (*vm).raise(Fault::CallDepth { max: MAX_FRAMES }, None);
         }
         let result = interp.exec(vm, code, ProgId(prog), op, [r1, r2, r3, r4, r5], caller + 1);
         set_stack((*vm).regions, (*vm).stack_top, caller);
         match result {
             Ok((r0, _)) => r0,
-            Err(stop) => fail_at(stop.at, stop.fault),
+            Err(stop) => (*vm).raise(stop.fault, Some(stop.at)),
         }
     }
 }

@@ -323,20 +323,14 @@ pub(crate) unsafe extern "C" fn callback_entry(
     // and `vm` is the live context.
     unsafe {
         let jit = &*((*vm).callback_env as *const Jit);
-        let fail = |fault: Fault, at: u32| {
-            (*vm).fault = Some(fault);
-            (*vm).fault_at = at;
-            (*vm).status = status::FAULT;
-            0
-        };
         let found = code_addr_parts(target).and_then(|(prog, op)| {
             let code = jit.code(ProgId(prog))?;
             Some((code, code.entry_of(op)?))
         });
-        let Some((code, entry)) = found else { return fail(Fault::BadCallback { target }, u32::MAX) };
+        let Some((code, entry)) = found else { return (*vm).raise(Fault::BadCallback { target }, None) };
         let caller = ((*(*vm).regions.add(STACK_REGION)).len / FRAME_SIZE) as u32 - 1;
         if caller + 1 >= MAX_FRAMES {
-            return fail(Fault::CallDepth { max: MAX_FRAMES }, u32::MAX);
+            return (*vm).raise(Fault::CallDepth { max: MAX_FRAMES }, None);
         }
         let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
         let st = ExecState {
@@ -354,7 +348,7 @@ pub(crate) unsafe extern "C" fn callback_entry(
         set_stack(vm, caller);
         match finish(vm, outcome, &mut st) {
             Ok((r0, _)) => r0,
-            Err(stop) => fail(stop.fault, stop.at.0),
+            Err(stop) => (*vm).raise(stop.fault, Some(stop.at)),
         }
     }
 }

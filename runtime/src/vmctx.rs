@@ -9,6 +9,8 @@
 
 use std::ffi::c_void;
 
+use bpfx_isa::InsnIdx;
+
 use crate::fault::Fault;
 use crate::region::Region;
 use crate::runtime::Runtime;
@@ -100,6 +102,23 @@ pub struct VmCtx {
     pub fault_at: u32,
     /// Why the run faulted, when `status` is `FAULT`.
     pub fault: Option<Fault>,
+}
+
+impl VmCtx {
+    /// Records a fault for the engine to report, as a helper or a callback
+    /// entry does instead of unwinding: `at` names the instruction when it
+    /// is not the call site (a fault inside a callback). Without one, a
+    /// position an inner callback recorded stands: the helper that ran the
+    /// callback re-raises its fault, which happened there. Returns the `r0`
+    /// the caller hands back, which the engine discards.
+    pub fn raise(&mut self, fault: Fault, at: Option<InsnIdx>) -> u64 {
+        self.fault = Some(fault);
+        if let Some(at) = at {
+            self.fault_at = at.0;
+        }
+        self.status = status::FAULT;
+        0
+    }
 }
 
 /// Byte offsets of the [`VmCtx`] and [`Region`] fields compiled code uses

@@ -23,7 +23,7 @@ pub use bpfx_isa::HelperId;
 
 use crate::fault::Fault;
 use crate::runtime::Runtime;
-use crate::vmctx::{HelperFn, VmCtx, status};
+use crate::vmctx::{HelperFn, VmCtx};
 
 /// A helper as written: the runtime and `r1`..`r5`, returning `r0`.
 pub type SafeHelper = fn(&mut Runtime, [u64; 5]) -> Result<u64, Fault>;
@@ -70,11 +70,7 @@ pub unsafe fn dispatch(vm: *mut VmCtx, id: HelperId, args: [u64; 5], f: SafeHelp
         }
     };
     // SAFETY: as above; the runtime borrow has ended.
-    unsafe {
-        (*vm).fault = Some(fault);
-        (*vm).status = status::FAULT;
-    }
-    0
+    unsafe { (*vm).raise(fault, None) }
 }
 
 /// Defines [`BUILTINS`] from `id name => function` rows; a test checks each
