@@ -11,6 +11,7 @@ mod asm;
 mod disasm;
 mod info;
 mod input;
+mod live;
 mod output;
 mod replay;
 mod run;

@@ -18,12 +18,14 @@ use std::time::Instant;
 use anyhow::{Context as _, anyhow, bail};
 use bpfx_interpreter::Interpreter;
 use bpfx_isa::Program;
+use bpfx_live::LiveReplayer;
 use bpfx_runtime::context::convert::{convert, converts};
 use bpfx_runtime::maps::flags::BPF_ANY;
-use bpfx_runtime::replay::{self, CaptureFormat, Frame, MapValue, Outcome, Replayer};
+use bpfx_runtime::replay::{self, CaptureFormat, Frame, MapContents, MapValue, Outcome, Replayer};
 use bpfx_runtime::{Engine, Exit, Redirect, Runtime};
 use serde_json::{Value, json};
 
+use crate::live::{self, Kernel};
 use crate::output;
 use crate::run::{Args, EngineKind, hex, jit, parse_hex};
 
@@ -76,8 +78,17 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
             return Ok(ExitCode::FAILURE);
         }
     };
+    let kernel = if args.live { Some(live::load_for_replay(args, &with_type(&program))?) } else { None };
+    let kernel = match kernel {
+        Some(Kernel::Loaded(k)) => Some(k),
+        Some(Kernel::Rejected(code)) => return Ok(code),
+        None => None,
+    };
     for set in &args.map_set {
         map_set(&mut rt, set)?;
+        if let Some(k) = &kernel {
+            live::map_set(&k.maps, set)?;
+        }
     }
 
     let progress = (std::io::stderr().is_terminal() && capture.frames.len() >= PROGRESS_MIN).then(|| {
@@ -88,7 +99,12 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
         );
         bar
     });
-    let mut replayer = Replayer::new(engine.as_ref(), &mut rt, prog, prog_type);
+    let replayer = Replayer::new(engine.as_ref(), &mut rt, prog, prog_type);
+    let mut side = match &kernel {
+        Some(k) => Side::Live(LiveReplayer::new(replayer, &k.prog, prog_type)),
+        None => Side::Offline(replayer),
+    };
+    let mut tally = live::Tally::default();
     let mut lines = String::new();
     let mut written: Vec<(Frame, String)> = Vec::new();
     let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
@@ -99,8 +115,23 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
         if let Some(bar) = &progress {
             bar.inc(1);
         }
-        let outcome = replayer.run(&frame.data).map_err(|e| anyhow!("packet {i}: {e}"))?;
+        let (outcome, compared) = match &mut side {
+            Side::Offline(r) => (r.run(&frame.data).map_err(|e| anyhow!("packet {i}: {e}"))?, None),
+            Side::Live(l) => {
+                let c = l.run(&frame.data).map_err(|e| anyhow!("packet {i}: {e}"))?;
+                (c.bpfx, Some((c.kernel, c.differences)))
+            }
+        };
         let mut line = json!({ "i": i, "len": frame.data.len() });
+        if let Some((kernel, differences)) = &compared {
+            tally.add(kernel.as_ref(), differences);
+            live::annotate_row(&mut line, prog_type, kernel.as_ref(), differences);
+            if !args.json {
+                for d in differences {
+                    eprintln!("packet {i}: {d}");
+                }
+            }
+        }
         let mut stop = false;
         match outcome {
             Outcome::Refused(r) => {
@@ -160,7 +191,11 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let maps = replay::map_contents(replayer.runtime());
+    let maps = replay::map_contents(side.runtime());
+    let map_differences = match &kernel {
+        Some(k) => Some(live::compare_maps(&maps, k)?),
+        None => None,
+    };
     if let (Some(path), Some(format)) = (&args.out, out_format) {
         let file = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
         let mut w = std::io::BufWriter::new(file);
@@ -179,22 +214,16 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
         "ns": elapsed.as_nanos() as u64,
         "written": args.out.as_ref().map(|_| written.len()),
     });
+    let mut summary = summary;
+    if let Some(diffs) = &map_differences {
+        summary["live"] = tally.json(diffs);
+    }
     if args.json {
-        let mut doc = serde_json::Map::new();
-        for m in &maps {
-            let entries: Vec<Value> = m
-                .entries
-                .iter()
-                .map(|(k, v)| match v {
-                    MapValue::Single(v) => json!({ "key": hex(k), "value": hex(v) }),
-                    MapValue::PerCpu(vs) => {
-                        json!({ "key": hex(k), "per_cpu": vs.iter().map(|v| hex(v)).collect::<Vec<_>>() })
-                    }
-                })
-                .collect();
-            doc.insert(m.name.clone(), entries.into());
+        let mut doc = json!({ "maps": maps_json(&maps), "summary": summary });
+        if let Some(k) = &kernel {
+            doc["kernel_maps"] = maps_json(&k.contents()?);
         }
-        lines.push_str(&json!({ "maps": doc, "summary": summary }).to_string());
+        lines.push_str(&doc.to_string());
         lines.push('\n');
         output::stdout(lines.as_bytes())?;
     } else {
@@ -232,20 +261,53 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
                 }
             }
         }
+        if let Some(diffs) = &map_differences {
+            text.push_str(&tally.text(diffs));
+        }
         output::stdout(text.as_bytes())?;
     }
-    Ok(if faults > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let differ = map_differences.is_some_and(|d| !d.is_empty()) || tally.differing > 0;
+    Ok(if faults > 0 || differ { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// bpfx alone, or bpfx beside the kernel.
+enum Side<'a> {
+    Offline(Replayer<'a>),
+    Live(LiveReplayer<'a>),
+}
+
+impl Side<'_> {
+    fn runtime(&mut self) -> &mut Runtime {
+        match self {
+            Side::Offline(r) => r.runtime(),
+            Side::Live(l) => l.bpfx().runtime(),
+        }
+    }
+}
+
+/// Maps as the JSON summary lists them: name -> entries.
+fn maps_json(maps: &[MapContents]) -> Value {
+    let mut doc = serde_json::Map::new();
+    for m in maps {
+        let entries: Vec<Value> = m
+            .entries
+            .iter()
+            .map(|(k, v)| match v {
+                MapValue::Single(v) => json!({ "key": hex(k), "value": hex(v) }),
+                MapValue::PerCpu(vs) => {
+                    json!({ "key": hex(k), "per_cpu": vs.iter().map(|v| hex(v)).collect::<Vec<_>>() })
+                }
+            })
+            .collect();
+        doc.insert(m.name.clone(), entries.into());
+    }
+    doc.into()
 }
 
 /// `--map-set NAME:KEYHEX:VALUEHEX`. A per-CPU map's value may be given
 /// once for every CPU.
 fn map_set(rt: &mut Runtime, set: &str) -> anyhow::Result<()> {
-    let mut parts = set.splitn(3, ':');
-    let (Some(name), Some(key), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
-        bail!("--map-set `{set}`: expected NAME:KEYHEX:VALUEHEX");
-    };
-    let key = parse_hex(key).with_context(|| format!("--map-set `{set}`: key"))?;
-    let mut value = parse_hex(value).with_context(|| format!("--map-set `{set}`: value"))?;
+    let (name, key, mut value) = parse_map_set(set)?;
     let id = rt.map_id(name).ok_or_else(|| anyhow!("--map-set: the program has no map `{name}`"))?;
     let map = rt.map_mut(id).ok_or_else(|| anyhow!("--map-set: no map `{name}`"))?;
     let per_cpu = map.user_value_size();
@@ -259,6 +321,17 @@ fn map_set(rt: &mut Runtime, set: &str) -> anyhow::Result<()> {
         value = all;
     }
     map.update(&key, &value, BPF_ANY).map_err(|e| anyhow!("--map-set `{set}`: {e}"))
+}
+
+/// `NAME:KEYHEX:VALUEHEX` read as the map's name, key and value.
+pub(crate) fn parse_map_set(set: &str) -> anyhow::Result<(&str, Vec<u8>, Vec<u8>)> {
+    let mut parts = set.splitn(3, ':');
+    let (Some(name), Some(key), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("--map-set `{set}`: expected NAME:KEYHEX:VALUEHEX");
+    };
+    let key = parse_hex(key).with_context(|| format!("--map-set `{set}`: key"))?;
+    let value = parse_hex(value).with_context(|| format!("--map-set `{set}`: value"))?;
+    Ok((name, key, value))
 }
 
 fn redirect(r: &Redirect) -> String {

@@ -68,6 +68,10 @@ pub struct Args {
     /// Stops the replay at the first packet whose run faults.
     #[arg(long, requires = "pcap")]
     pub(crate) stop_on_fault: bool,
+    /// Also runs every packet in the running kernel (BPF_PROG_TEST_RUN,
+    /// its own maps) and reports where it differs from bpfx.
+    #[arg(long, requires = "pcap")]
+    pub(crate) live: bool,
     /// Print one JSON document.
     #[arg(long)]
     pub(crate) json: bool,

@@ -364,24 +364,31 @@ pub struct MapContents {
     pub entries: Vec<(Vec<u8>, MapValue)>,
 }
 
+/// Whether a map of this type holds data a run leaves behind, worth
+/// listing after a replay: not programs, maps, events or records.
+pub fn holds_data(map_type: MapType) -> bool {
+    !matches!(
+        map_type,
+        MapType::ProgArray | MapType::PerfEventArray | MapType::ArrayOfMaps | MapType::HashOfMaps | MapType::Ringbuf
+    )
+}
+
+/// Whether a map of this type holds one value per CPU.
+pub fn is_per_cpu(map_type: MapType) -> bool {
+    matches!(map_type, MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash)
+}
+
 /// The runtime's maps with their non-zero entries, in creation order;
-/// maps with none (and maps of programs, maps or events) are left out.
+/// maps with none (and maps that do not [hold data](holds_data)) are left
+/// out.
 pub fn map_contents(rt: &Runtime) -> Vec<MapContents> {
     let mut all = Vec::new();
     for (_, map) in rt.maps() {
         let spec = map.spec();
-        let skipped = matches!(
-            spec.map_type,
-            MapType::ProgArray
-                | MapType::PerfEventArray
-                | MapType::ArrayOfMaps
-                | MapType::HashOfMaps
-                | MapType::Ringbuf
-        );
-        if skipped {
+        if !holds_data(spec.map_type) {
             continue;
         }
-        let percpu = matches!(spec.map_type, MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash);
+        let percpu = is_per_cpu(spec.map_type);
         let entries: Vec<_> = map
             .dump()
             .into_iter()

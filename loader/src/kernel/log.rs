@@ -127,6 +127,12 @@ impl VerifierLog {
         self.text.lines().filter_map(|l| Some((insn_line(l)?, l)))
     }
 
+    /// Every line of the log with the slot it shows, when it is an
+    /// instruction line.
+    pub fn lines(&self) -> impl Iterator<Item = (Option<InsnIdx>, &str)> {
+        self.text.lines().map(|l| (insn_line(l), l))
+    }
+
     /// The log without its closing statistics lines.
     fn body(&self) -> Vec<&str> {
         let lines: Vec<&str> = self.text.lines().collect();
