@@ -1,6 +1,11 @@
 //! `bpfx verify`: every program of an object (or the one named) through
 //! bpfx's verifier, reported as text, JSON or SARIF 2.1.0. Exit 0 when all
 //! are accepted, 1 when any is rejected, 2 for bad input.
+//!
+//! `--live` also loads each program into the running kernel and puts its
+//! verdict, statistics and (for a rejection) its log, annotated with the C
+//! source, beside bpfx's; exit 1 also when the two disagree or the kernel
+//! rejects. Not reaching the kernel (no privileges, no bpf(2)) is exit 2.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,12 +13,14 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use bpfx_isa::Program;
 use bpfx_isa::abi::ProgType;
+use bpfx_live::{KernelVerdict, judge};
+use bpfx_loader::kernel::{Bpf, ProgLoadOptions, VerifierLog};
 use bpfx_loader::{LoadOptions, Object};
 use bpfx_verifier::{Code, Diagnostic, Options, Report, verify};
 use serde_json::{Value, json};
 
 use crate::input::{self, Prog};
-use crate::output;
+use crate::{live, output};
 
 #[derive(clap::Args)]
 /// Verify programs offline with bpfx's verifier (the kernel's rules)
@@ -34,6 +41,10 @@ pub struct Args {
     /// The program type of assembly or bytecode input (the kernel's name: xdp, sched_cls, socket_filter, ...)
     #[arg(long = "type", default_value = "socket_filter")]
     prog_type: String,
+    /// Also load each program into the running kernel (bpf(2), needs root)
+    /// and show its verdict beside bpfx's
+    #[arg(long)]
+    live: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,13 +58,42 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let programs = select(args)?;
     let opts = Options { privileged: !args.unprivileged, ..Options::default() };
     let reports: Vec<Report> = programs.iter().map(|p| verify(p, &opts)).collect();
+    let kernel = if args.live { Some(judge_all(args, &programs)?) } else { None };
     let text = match args.format {
-        Format::Text => text(&reports),
-        Format::Json => format!("{:#}\n", json!({ "programs": reports.iter().map(report_json).collect::<Vec<_>>() })),
-        Format::Sarif => format!("{:#}\n", sarif(&args.prog, &reports)),
+        Format::Text => text(&programs, &reports, kernel.as_deref()),
+        Format::Json => {
+            let docs: Vec<Value> = reports
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let mut doc = report_json(r);
+                    if let Some(k) = &kernel {
+                        doc["kernel"] = kernel_json(&programs[i], &k[i]);
+                        doc["agree"] = (k[i].accepted() == r.accepted()).into();
+                    }
+                    doc
+                })
+                .collect();
+            format!("{:#}\n", json!({ "programs": docs }))
+        }
+        Format::Sarif => format!("{:#}\n", sarif(&args.prog, &programs, &reports, kernel.as_deref())),
     };
     output::stdout(text.as_bytes())?;
-    Ok(if reports.iter().all(Report::accepted) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let kernel_ok = kernel.as_ref().is_none_or(|k| k.iter().zip(&reports).all(|(k, r)| k.accepted() && r.accepted()));
+    Ok(if reports.iter().all(Report::accepted) && kernel_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The kernel's verdict on each program; reaching the kernel failing is
+/// an error (exit 2), not a verdict.
+fn judge_all(args: &Args, programs: &[Program]) -> anyhow::Result<Vec<KernelVerdict>> {
+    let bpf = Bpf::new();
+    programs
+        .iter()
+        .map(|p| {
+            judge(&bpf, p, &ProgLoadOptions::default())
+                .with_context(|| format!("{}: --live: loading `{}` into the kernel", args.prog.display(), p.name))
+        })
+        .collect()
 }
 
 fn select(args: &Args) -> anyhow::Result<Vec<Program>> {
@@ -91,9 +131,9 @@ fn select(args: &Args) -> anyhow::Result<Vec<Program>> {
     }
 }
 
-fn text(reports: &[Report]) -> String {
+fn text(programs: &[Program], reports: &[Report], kernel: Option<&[KernelVerdict]>) -> String {
     let mut out = String::new();
-    for r in reports {
+    for (i, r) in reports.iter().enumerate() {
         let s = &r.stats;
         let stats = format!(
             "processed {} insns, {} states (peak {}), stack {} bytes, {:.3} ms",
@@ -103,16 +143,62 @@ fn text(reports: &[Report]) -> String {
             s.stack_depth,
             s.time.as_secs_f64() * 1e3
         );
-        if r.accepted() {
-            out.push_str(&format!("{}: accepted ({stats})\n", r.program));
-        } else {
-            out.push_str(&format!("{}: rejected ({stats})\n", r.program));
-            for d in &r.diagnostics {
-                out.push_str(&format!("{d}\n"));
+        let verdict = if r.accepted() { "accepted" } else { "rejected" };
+        match kernel.map(|k| &k[i]) {
+            None => out.push_str(&format!("{}: {verdict} ({stats})\n", r.program)),
+            Some(k) => {
+                out.push_str(&format!("{}: bpfx {verdict} ({stats})\n", r.program));
+                let verdict = if k.accepted() { "accepted" } else { "rejected" };
+                out.push_str(&format!("{}: kernel {verdict} ({})\n", r.program, kernel_stats(k.log())));
+                if k.accepted() != r.accepted() {
+                    out.push_str(&format!("{}: bpfx and the kernel disagree\n", r.program));
+                }
             }
+        }
+        for d in &r.diagnostics {
+            out.push_str(&format!("{d}\n"));
+        }
+        if let Some(KernelVerdict::Rejected(rejection)) = kernel.map(|k| &k[i]) {
+            out.push_str(&live::rejection_text(&programs[i], rejection));
         }
     }
     out
+}
+
+/// The kernel's `BPF_LOG_STATS` figures as one phrase.
+fn kernel_stats(log: &VerifierLog) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = &log.stats {
+        parts
+            .push(format!("processed {} insns, {} states (peak {})", s.insns_processed, s.total_states, s.peak_states));
+    }
+    if !log.stack_depth.is_empty() {
+        let depth: Vec<String> = log.stack_depth.iter().map(u32::to_string).collect();
+        parts.push(format!("stack {} bytes", depth.join("+")));
+    }
+    if let Some(us) = log.verification_time_usec {
+        parts.push(format!("{:.3} ms", us as f64 / 1e3));
+    }
+    if parts.is_empty() { "no statistics in the log".into() } else { parts.join(", ") }
+}
+
+fn kernel_json(program: &Program, k: &KernelVerdict) -> Value {
+    let log = k.log();
+    let stats = json!({
+        "processed_insns": log.stats.map(|s| s.insns_processed),
+        "total_states": log.stats.map(|s| s.total_states),
+        "peak_states": log.stats.map(|s| s.peak_states),
+        "stack_depth": log.stack_depth,
+        "time_us": log.verification_time_usec,
+    });
+    match k {
+        KernelVerdict::Accepted { .. } => json!({ "verdict": "accepted", "stats": stats }),
+        KernelVerdict::Rejected(r) => {
+            let mut doc = live::rejection_json(program, r);
+            doc["stats"] = stats;
+            doc
+        }
+    }
 }
 
 fn diagnostic_json(d: &Diagnostic) -> Value {
@@ -146,18 +232,15 @@ fn report_json(r: &Report) -> Value {
 
 /// A SARIF 2.1.0 log: one result per diagnostic, located at the C source
 /// line when the program has line info, else at the input file.
-fn sarif(input: &Path, reports: &[Report]) -> Value {
-    let rules: Vec<Value> = Code::ALL.iter().map(|c| json!({ "id": c.as_str() })).collect();
+fn sarif(input: &Path, programs: &[Program], reports: &[Report], kernel: Option<&[KernelVerdict]>) -> Value {
+    let mut rules: Vec<Value> = Code::ALL.iter().map(|c| json!({ "id": c.as_str() })).collect();
+    if kernel.is_some() {
+        rules.push(json!({ "id": "kernel-rejected" }));
+    }
     let mut results = Vec::new();
     for r in reports {
         for d in &r.diagnostics {
-            let physical = match &d.source {
-                Some(s) => json!({
-                    "artifactLocation": { "uri": s.file },
-                    "region": { "startLine": s.line.max(1), "startColumn": s.column.max(1) },
-                }),
-                None => json!({ "artifactLocation": { "uri": input.display().to_string() } }),
-            };
+            let physical = physical(input, d.source.as_ref().map(|s| (s.file.as_str(), s.line, s.column)));
             results.push(json!({
                 "ruleId": d.code.as_str(),
                 "level": "error",
@@ -169,6 +252,20 @@ fn sarif(input: &Path, reports: &[Report]) -> Value {
             }));
         }
     }
+    for (program, k) in programs.iter().zip(kernel.unwrap_or_default()) {
+        let KernelVerdict::Rejected(r) = k else { continue };
+        let physical = physical(input, r.source.as_ref().map(|s| (s.file.as_str(), s.line, s.column)));
+        let at = r.at.map_or_else(String::new, |at| format!(" at insn {at}"));
+        results.push(json!({
+            "ruleId": "kernel-rejected",
+            "level": "error",
+            "message": { "text": format!("{}: the kernel rejected it ({}){at}: {}", program.name, r.errno, r.message.as_deref().unwrap_or("").replace('\n', "; ")) },
+            "locations": [{
+                "physicalLocation": physical,
+                "logicalLocations": [{ "name": program.name, "kind": "function" }],
+            }],
+        }));
+    }
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -177,4 +274,16 @@ fn sarif(input: &Path, reports: &[Report]) -> Value {
             "results": results,
         }],
     })
+}
+
+/// A SARIF physical location: the C source line (file, line, column) when
+/// known, else the input file.
+fn physical(input: &Path, source: Option<(&str, u32, u32)>) -> Value {
+    match source {
+        Some((file, line, column)) => json!({
+            "artifactLocation": { "uri": file },
+            "region": { "startLine": line.max(1), "startColumn": column.max(1) },
+        }),
+        None => json!({ "artifactLocation": { "uri": input.display().to_string() } }),
+    }
 }

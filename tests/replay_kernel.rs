@@ -1,9 +1,9 @@
 //! Replay against the kernel: every packet program of the C test programs
 //! runs over the captures in `../shared/pcaps` and over frames made here,
 //! once on bpfx (converted context, interpreter and JIT) and once through
-//! `BPF_PROG_TEST_RUN` on this machine, and each packet must give the same
-//! refusal errno, retval, output packet and `__sk_buff` fields, and the
-//! maps the same contents at the end. There is no skip: without bpf(2)
+//! `BPF_PROG_TEST_RUN` on this machine (`bpfx_live`, what `--live` uses),
+//! and each packet must give the same refusal errno, retval, output packet
+//! and `__sk_buff` fields, and the maps the same contents at the end. There is no skip: without bpf(2)
 //! (not root, no kernel support) the test fails saying so.
 
 use std::path::PathBuf;
@@ -11,18 +11,17 @@ use std::process::Command;
 
 use bpfx_interpreter::Interpreter;
 use bpfx_isa::Program;
-use bpfx_isa::abi::{MapType, ProgType};
 use bpfx_jit::Jit;
-use bpfx_loader::kernel::{Bpf, KernelError, Map, ProgLoadOptions, TestRun};
+use bpfx_live::{LiveReplayer, compare_maps, kernel_map_contents};
+use bpfx_loader::kernel::{Bpf, KernelError, ProgLoadOptions};
 use bpfx_loader::{LoadOptions, Object};
 use bpfx_runtime::context::convert::convert;
-use bpfx_runtime::replay::{self, MapValue, Outcome, Replayer};
+use bpfx_runtime::replay::{self, Outcome, Replayer};
 use bpfx_runtime::{Engine, Runtime};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Packets taken from each shared capture (the largest has thousands).
 const PER_CAPTURE: usize = 400;
-const SKB_CTX: usize = 192;
 
 /// (object, program) pairs: every packet program the tests and examples
 /// build.
@@ -115,50 +114,6 @@ fn shared() -> Vec<(String, Vec<Vec<u8>>)> {
     all
 }
 
-/// A kernel map's entries with values not all zero, as bpfx lists them;
-/// per-CPU values as their sums (the kernel ran each packet on whichever
-/// CPU the test thread was on, bpfx on CPU 0).
-fn kernel_map(map: &Map) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let per_cpu = matches!(map.spec().map_type, MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash);
-    let size = map.spec().value_size as usize;
-    let mut out = Vec::new();
-    for key in map.keys().expect("map keys") {
-        let Some(value) = map.lookup(&key).expect("map lookup") else { continue };
-        let value = if per_cpu { sum_lanes(value.chunks(size.div_ceil(8) * 8).map(|c| &c[..size])) } else { value };
-        if value.iter().any(|&b| b != 0) {
-            out.push((key, value));
-        }
-    }
-    out.sort();
-    out
-}
-
-fn sum_lanes<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut sum: Vec<u64> = Vec::new();
-    for v in values {
-        sum.resize(v.len() / 8, 0);
-        for (s, lane) in sum.iter_mut().zip(v.chunks(8)) {
-            *s = s.wrapping_add(u64::from_le_bytes(lane.try_into().unwrap()));
-        }
-    }
-    sum.iter().flat_map(|s| s.to_le_bytes()).collect()
-}
-
-fn bpfx_map(rt: &Runtime, name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out: Vec<_> = replay::map_contents(rt)
-        .into_iter()
-        .filter(|m| m.name == name)
-        .flat_map(|m| m.entries)
-        .map(|(k, v)| match v {
-            MapValue::Single(v) => (k, v),
-            MapValue::PerCpu(vs) => (k, sum_lanes(vs.iter().map(Vec::as_slice))),
-        })
-        .filter(|(_, v)| v.iter().any(|&b| b != 0))
-        .collect();
-    out.sort();
-    out
-}
-
 struct Tally {
     compared: usize,
     refused: usize,
@@ -179,52 +134,28 @@ fn compare(engine: &mut dyn Engine, program: &Program, source: &str, frames: &[V
     let mut rt = Runtime::default();
     let converted = convert(program).unwrap_or_else(|e| panic!("{}: {e}", program.name));
     let prog = engine.load(&mut rt, &converted).unwrap_or_else(|e| panic!("{}: {e}", program.name));
-    let skb = program.prog_type != ProgType::Xdp;
     let engine_name = engine.name();
-    let mut replayer = Replayer::new(engine, &mut rt, prog, program.prog_type);
+    let replayer = Replayer::new(engine, &mut rt, prog, program.prog_type);
+    let mut live = LiveReplayer::new(replayer, &kprog, program.prog_type);
     for (i, frame) in frames.iter().enumerate() {
         let at = format!("{} ({}) on {source} packet {i} ({} bytes)", program.name, engine_name, frame.len());
-        let ctx_in = [0u8; SKB_CTX];
-        let run = TestRun {
-            ctx_in: skb.then_some(&ctx_in[..]),
-            ctx_out_capacity: if skb { SKB_CTX } else { 0 },
-            ..TestRun::packet(frame)
-        };
-        let ours = replayer.run(frame).unwrap_or_else(|e| panic!("{at}: {e}"));
-        // A multi-buffer XDP frame, which bpfx refuses: the kernel does not
-        // get it either, so the maps stay comparable.
-        if matches!(&ours, Outcome::Refused(r) if r.errno == 95) {
-            tally.unmodelled += 1;
-            continue;
-        }
-        let kernel = kprog.test_run(&run);
-        match (ours, kernel) {
-            (Outcome::Refused(r), Err(KernelError::Syscall(e))) => {
-                assert_eq!(r.errno, e.errno.0, "{at}: errno ({})", r.reason);
-                tally.refused += 1;
-            }
-            (Outcome::Refused(r), Err(e)) => panic!("{at}: bpfx refused ({r}), the kernel failed otherwise: {e}"),
-            (Outcome::Refused(r), Ok(k)) => panic!("{at}: bpfx refused ({r}), the kernel ran it: {k:?}"),
-            (Outcome::Ran(r), Err(e)) => panic!("{at}: the kernel refused ({e}), bpfx ran it: {r:?}"),
-            (Outcome::Ran(r), Ok(k)) => {
+        let compared = live.run(frame).unwrap_or_else(|e| panic!("{at}: {e}"));
+        let differences: Vec<String> = compared.differences.iter().map(ToString::to_string).collect();
+        assert!(differences.is_empty(), "{at}: {}", differences.join("; "));
+        match (&compared.bpfx, &compared.kernel) {
+            // A multi-buffer XDP frame, which bpfx refuses: the kernel does
+            // not get it either, so the maps stay comparable.
+            (_, None) => tally.unmodelled += 1,
+            (Outcome::Refused(_), Some(_)) => tally.refused += 1,
+            (Outcome::Ran(r), Some(_)) => {
                 assert!(r.exit.r0().is_some(), "{at}: bpfx faulted: {}", r.exit);
-                assert_eq!(r.retval, k.retval, "{at}: retval");
-                assert_eq!(hex(&r.data_out), hex(&k.data_out), "{at}: data_out");
-                if skb {
-                    assert_eq!(r.skb_ctx_out.as_deref().map(hex), k.ctx_out.as_deref().map(hex), "{at}: __sk_buff out");
-                }
                 tally.compared += 1;
             }
         }
     }
-    for map in &kmaps {
-        let name = &map.spec().name;
-        assert_eq!(bpfx_map(replayer.runtime(), name), kernel_map(map), "{} on {source}: map {name}", program.name);
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let ours = replay::map_contents(live.bpfx().runtime());
+    let theirs = kernel_map_contents(&kmaps).expect("reads the kernel's maps");
+    assert_eq!(compare_maps(&ours, &theirs), [], "{} on {source}: maps", program.name);
 }
 
 fn each_program(make: &dyn Fn() -> Box<dyn Engine>) -> Tally {
