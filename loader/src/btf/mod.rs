@@ -604,6 +604,14 @@ impl Btf {
         }
     }
 
+    /// Renames type `id` (which must exist) to the string at `name_off`:
+    /// the kernel path renames what it rewrites for an older kernel.
+    pub(crate) fn set_name_off(&mut self, id: TypeId, name_off: u32) {
+        if let Some(t) = self.types.get_mut(id.0 as usize) {
+            t.name_off = name_off;
+        }
+    }
+
     /// Appends `name` to the string table; returns its offset.
     pub(crate) fn add_string(&mut self, name: &str) -> u32 {
         let off = self.strings.len() as u32;

@@ -204,7 +204,7 @@ kernel_struct! {
 }
 
 kernel_struct! {
-    /// The head of `struct bpf_map_info`, through `name`.
+    /// `struct bpf_map_info`, through `map_extra`.
     pub(crate) struct MapInfoRaw {
         pub(crate) map_type: u32,
         pub(crate) id: u32,
@@ -213,6 +213,29 @@ kernel_struct! {
         pub(crate) max_entries: u32,
         pub(crate) map_flags: u32,
         pub(crate) name: [u8; 16],
+        pub(crate) ifindex: u32,
+        pub(crate) btf_vmlinux_value_type_id: u32,
+        pub(crate) netns_dev: u64,
+        pub(crate) netns_ino: u64,
+        pub(crate) btf_id: u32,
+        pub(crate) btf_key_type_id: u32,
+        pub(crate) btf_value_type_id: u32,
+        pub(crate) btf_vmlinux_id: u32,
+        pub(crate) map_extra: u64,
+    }
+}
+
+kernel_struct! {
+    /// `BPF_MAP_LOOKUP_BATCH` (the union's `batch` member).
+    pub(crate) struct MapBatchAttr {
+        pub(crate) in_batch: u64,
+        pub(crate) out_batch: u64,
+        pub(crate) keys: u64,
+        pub(crate) values: u64,
+        pub(crate) count: u32,
+        pub(crate) map_fd: u32,
+        pub(crate) elem_flags: u64,
+        pub(crate) flags: u64,
     }
 }
 
@@ -330,7 +353,15 @@ mod tests {
         ]));
         checks.extend(fields!("struct bpf_map_info", MapInfoRaw, [
             "type" => map_type, "id" => id, "key_size" => key_size, "value_size" => value_size,
-            "max_entries" => max_entries, "map_flags" => map_flags, "name" => name,
+            "max_entries" => max_entries, "map_flags" => map_flags, "name" => name, "ifindex" => ifindex,
+            "btf_vmlinux_value_type_id" => btf_vmlinux_value_type_id, "netns_dev" => netns_dev,
+            "netns_ino" => netns_ino, "btf_id" => btf_id, "btf_key_type_id" => btf_key_type_id,
+            "btf_value_type_id" => btf_value_type_id, "btf_vmlinux_id" => btf_vmlinux_id, "map_extra" => map_extra,
+        ]));
+        checks.extend(fields!("union bpf_attr", MapBatchAttr, [
+            "batch.in_batch" => in_batch, "batch.out_batch" => out_batch, "batch.keys" => keys,
+            "batch.values" => values, "batch.count" => count, "batch.map_fd" => map_fd,
+            "batch.elem_flags" => elem_flags, "batch.flags" => flags,
         ]));
         checks.extend(fields!("struct bpf_btf_info", BtfInfoRaw, ["btf" => btf, "btf_size" => btf_size, "id" => id]));
         checks.extend(fields!("struct bpf_func_info", FuncInfoRaw, ["insn_off" => insn_off, "type_id" => type_id]));
@@ -340,7 +371,7 @@ mod tests {
         ]));
         // Each struct ends where the kernel's last field it covers ends
         // (rounded up to the union's 8-byte alignment), so no field is cut.
-        let ends: [(&str, usize); 13] = [
+        let ends: [(&str, usize); 14] = [
             ("ALIGN8(offsetof(union bpf_attr, map_token_fd) + 4)", size_of::<MapCreateAttr>()),
             ("ALIGN8(offsetof(union bpf_attr, flags) + 8)", size_of::<MapElemAttr>()),
             ("ALIGN8(offsetof(union bpf_attr, prog_token_fd) + 4)", size_of::<ProgLoadAttr>()),
@@ -350,7 +381,8 @@ mod tests {
             ("sizeof(((union bpf_attr *)0)->info)", size_of::<InfoAttr>()),
             ("offsetof(union bpf_attr, btf_token_fd) + 4", size_of::<BtfLoadAttr>()),
             ("offsetof(struct bpf_prog_info, name) + 16", size_of::<ProgInfoRaw>()),
-            ("offsetof(struct bpf_map_info, name) + 16", size_of::<MapInfoRaw>()),
+            ("offsetof(struct bpf_map_info, map_extra) + 8", size_of::<MapInfoRaw>()),
+            ("sizeof(((union bpf_attr *)0)->batch)", size_of::<MapBatchAttr>()),
             ("offsetof(struct bpf_btf_info, id) + 4", size_of::<BtfInfoRaw>()),
             ("sizeof(struct bpf_func_info)", size_of::<FuncInfoRaw>()),
             ("sizeof(struct bpf_line_info)", size_of::<LineInfoRaw>()),
@@ -377,6 +409,7 @@ mod tests {
             ("BPF_BTF_GET_FD_BY_ID", Cmd::BtfGetFdById),
             ("BPF_MAP_FREEZE", Cmd::MapFreeze),
             ("BPF_BTF_GET_NEXT_ID", Cmd::BtfGetNextId),
+            ("BPF_MAP_LOOKUP_BATCH", Cmd::MapLookupBatch),
         ];
         for (c, cmd) in cmds {
             assert_eq!(c, cmd.name());

@@ -72,6 +72,13 @@ impl Bpf {
     }
 }
 
+impl Bpf {
+    /// The id of the BTF object of `fd` (one opened by id).
+    pub fn btf_id(&self, fd: BorrowedFd<'_>) -> Result<u32, KernelError> {
+        Ok(self.info::<BtfInfoRaw>(fd)?.id)
+    }
+}
+
 /// Errnos with which the kernel refuses the BTF itself (and says why in
 /// the log), rather than the call.
 fn rejection(e: &std::io::Error) -> bool {
@@ -90,6 +97,6 @@ impl Btf {
 
     /// The BTF object's id.
     pub fn id(&self) -> Result<u32, KernelError> {
-        Ok(self.bpf.info::<BtfInfoRaw>(self.fd())?.id)
+        self.bpf.btf_id(self.fd())
     }
 }

@@ -148,6 +148,27 @@ pub enum KernelError {
 
     #[error("bpf(BPF_PROG_TEST_RUN): the context out is {needed} bytes, more than the {capacity} bytes asked for")]
     CtxOutTooSmall { capacity: usize, needed: usize },
+
+    /// A step of an object's load failed: `what` names the map, program
+    /// or BTF.
+    #[error("{what}: {source}")]
+    InObject { what: String, source: Box<KernelError> },
+
+    #[error("the object has no program `{name}` (it has: {available})")]
+    NoSuchProgram { name: String, available: String },
+
+    #[error("{wanted_by} refers to map `{name}`, which the object does not define")]
+    NoSuchMap { name: String, wanted_by: String },
+}
+
+impl KernelError {
+    /// The error at the bottom of [`KernelError::InObject`] wrappers.
+    pub fn root(&self) -> &KernelError {
+        match self {
+            KernelError::InObject { source, .. } => source.root(),
+            e => e,
+        }
+    }
 }
 
 /// A program the kernel's verifier refused.

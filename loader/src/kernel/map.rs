@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use bpfx_isa::MapSpec;
 use bpfx_isa::abi::MapType;
 
-use super::attr::{MapCreateAttr, MapElemAttr, MapInfoRaw, ptr, ptr_mut};
+use super::attr::{MapBatchAttr, MapCreateAttr, MapElemAttr, MapInfoRaw, ptr, ptr_mut};
 use super::btf::Btf;
 use super::error::{KernelError, SyscallError};
 use super::sys::Cmd;
@@ -56,6 +56,21 @@ pub struct MapInfo {
     pub map_flags: u32,
     /// The name the kernel keeps (at most 15 characters).
     pub name: String,
+    /// The id of the BTF object its key and value types are in; 0 for a
+    /// map created without BTF.
+    pub btf_id: u32,
+    pub btf_key_type_id: u32,
+    pub btf_value_type_id: u32,
+    pub map_extra: u64,
+}
+
+/// One entry of a map as user space reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapEntry {
+    pub key: Vec<u8>,
+    /// The value; for a per-CPU map, every possible CPU's in CPU order,
+    /// each padded to 8 bytes ([`Map::cpu_values`] splits them).
+    pub value: Vec<u8>,
 }
 
 /// A map in the kernel, closed when dropped (the kernel frees it once no
@@ -133,6 +148,10 @@ impl Bpf {
             max_entries: raw.max_entries,
             map_flags: raw.map_flags,
             name: name_text(&raw.name),
+            btf_id: raw.btf_id,
+            btf_key_type_id: raw.btf_key_type_id,
+            btf_value_type_id: raw.btf_value_type_id,
+            map_extra: raw.map_extra,
         })
     }
 
@@ -235,6 +254,80 @@ impl Map {
         Ok(keys)
     }
 
+    /// Every entry, in the kernel's order: `BPF_MAP_LOOKUP_BATCH` where the
+    /// map type has it, else a key walk with one lookup per key (an entry
+    /// deleted between the two is left out). For comparing a map's
+    /// contents with the interpreter's after a run.
+    pub fn dump(&self) -> Result<Vec<MapEntry>, KernelError> {
+        match self.dump_batch() {
+            Err(KernelError::Syscall(e)) if batch_unsupported(e.errno.0) => {}
+            other => return other,
+        }
+        let mut entries = Vec::new();
+        for key in self.keys()? {
+            if let Some(value) = self.lookup(&key)? {
+                entries.push(MapEntry { key, value });
+            }
+        }
+        Ok(entries)
+    }
+
+    /// `BPF_MAP_LOOKUP_BATCH` until the kernel says the map is done.
+    fn dump_batch(&self) -> Result<Vec<MapEntry>, KernelError> {
+        let key_size = self.spec.key_size as usize;
+        // A batch of the whole map, or of 256 entries for larger ones.
+        let chunk = self.spec.max_entries.clamp(1, 256);
+        // The position token is the kernel's (a bucket or an index, at most
+        // a key's size); a key-sized buffer of at least 8 bytes holds it.
+        let token_len = key_size.max(8);
+        let (mut token, mut next) = (vec![0u8; token_len], vec![0u8; token_len]);
+        let mut entries = Vec::new();
+        let mut first = true;
+        loop {
+            let mut keys = vec![0u8; key_size * chunk as usize];
+            let mut values = vec![0u8; self.value_len * chunk as usize];
+            let mut attr = MapBatchAttr {
+                in_batch: if first { 0 } else { ptr(&token) },
+                out_batch: ptr_mut(&mut next),
+                keys: ptr_mut(&mut keys),
+                values: ptr_mut(&mut values),
+                count: chunk,
+                map_fd: self.raw_fd(),
+                ..MapBatchAttr::default()
+            };
+            let result = self.bpf.call(Cmd::MapLookupBatch, &mut attr);
+            let done = match result {
+                Ok(_) => false,
+                // ENOENT: this batch (possibly empty) was the last.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => true,
+                Err(e) => return Err(SyscallError::new(Cmd::MapLookupBatch, e).into()),
+            };
+            let count = (attr.count as usize).min(chunk as usize);
+            for i in 0..count {
+                entries.push(MapEntry {
+                    key: keys[i * key_size..(i + 1) * key_size].to_vec(),
+                    value: values[i * self.value_len..(i + 1) * self.value_len].to_vec(),
+                });
+            }
+            if done {
+                return Ok(entries);
+            }
+            std::mem::swap(&mut token, &mut next);
+            first = false;
+        }
+    }
+
+    /// A value as [`Map::lookup`] or [`Map::dump`] gave it, split into one
+    /// value per possible CPU for a per-CPU map (each `value_size` bytes,
+    /// the padding left out); the value alone otherwise.
+    pub fn cpu_values<'v>(&self, value: &'v [u8]) -> Vec<&'v [u8]> {
+        if !per_cpu(self.spec.map_type) {
+            return vec![value];
+        }
+        let size = self.spec.value_size as usize;
+        value.chunks(size.next_multiple_of(8).max(1)).map(|c| &c[..size.min(c.len())]).collect()
+    }
+
     /// `BPF_MAP_FREEZE`: user space can no longer write the map (programs
     /// still can, unless it was created `BPF_F_RDONLY_PROG`).
     pub fn freeze(&self) -> Result<(), KernelError> {
@@ -285,6 +378,12 @@ impl Map {
         value.resize(self.value_len, 0);
         self.update(&0u32.to_ne_bytes(), &value, UpdateFlags::ANY)
     }
+}
+
+/// The errnos of a map type without batch operations: the kernel's
+/// internal ENOTSUPP, or EOPNOTSUPP / EINVAL from older kernels.
+fn batch_unsupported(errno: i32) -> bool {
+    matches!(errno, 524 | libc::EOPNOTSUPP | libc::EINVAL)
 }
 
 /// Whether user space sees one value per possible CPU.
@@ -365,8 +464,71 @@ fn einval_cause(spec: &MapSpec, options: &MapOptions<'_>) -> Option<String> {
     if t == LpmTrie && spec.flags & 1 == 0 {
         return Some("an lpm_trie map must be created with BPF_F_NO_PREALLOC (flags 0x1)".to_owned());
     }
+    if let Some(cause) = flags_cause(spec) {
+        return Some(cause);
+    }
     if matches!(t, ArrayOfMaps | HashOfMaps) && options.inner_map.is_none() && spec.inner_map.is_none() {
         return Some(format!("a {t} map needs an inner map (MapSpec::inner_map or MapOptions::inner_map)"));
+    }
+    None
+}
+
+/// The `BPF_F_*` map flags a map type refuses (the checks of each type's
+/// `map_alloc_check`).
+fn flags_cause(spec: &MapSpec) -> Option<String> {
+    use MapType::*;
+    const NO_PREALLOC: u32 = 1 << 0;
+    const NO_COMMON_LRU: u32 = 1 << 1;
+    const NUMA_NODE: u32 = 1 << 2;
+    const ACCESS: u32 = (1 << 3) | (1 << 4) | (1 << 7) | (1 << 8);
+    const ZERO_SEED: u32 = 1 << 6;
+    const MMAPABLE: u32 = 1 << 10;
+    const PRESERVE_ELEMS: u32 = 1 << 11;
+    const INNER_MAP: u32 = 1 << 12;
+    const LINK: u32 = 1 << 13;
+    const PATH_FD: u32 = 1 << 14;
+    const VTYPE_BTF_OBJ_FD: u32 = 1 << 15;
+    const TOKEN_FD: u32 = 1 << 16;
+    const SEGV_ON_FAULT: u32 = 1 << 17;
+    const NO_USER_CONV: u32 = 1 << 18;
+    const KNOWN: u32 = NO_PREALLOC
+        | NO_COMMON_LRU
+        | NUMA_NODE
+        | ACCESS
+        | ZERO_SEED
+        | MMAPABLE
+        | PRESERVE_ELEMS
+        | INNER_MAP
+        | LINK
+        | PATH_FD
+        | VTYPE_BTF_OBJ_FD
+        | TOKEN_FD
+        | SEGV_ON_FAULT
+        | NO_USER_CONV;
+    let (t, flags) = (spec.map_type, spec.flags);
+    let unknown = flags & !KNOWN;
+    if unknown != 0 {
+        return Some(format!("map_flags {unknown:#x} are not BPF_F_* flags this kernel knows (map_flags {flags:#x})"));
+    }
+    let hash = matches!(t, Hash | PercpuHash | LruHash | LruPercpuHash | HashOfMaps);
+    let storage = matches!(t, SkStorage | InodeStorage | TaskStorage | CgrpStorage);
+    let array = matches!(t, Array | PercpuArray | ProgArray | PerfEventArray | CgroupArray | ArrayOfMaps);
+    // (flag, its name, whether this map type takes it, which types do)
+    let rules = [
+        (NO_PREALLOC, "BPF_F_NO_PREALLOC", hash || storage || t == LpmTrie, "hash, lpm_trie and local storage maps"),
+        (NO_COMMON_LRU, "BPF_F_NO_COMMON_LRU", matches!(t, LruHash | LruPercpuHash), "lru hash maps"),
+        (MMAPABLE, "BPF_F_MMAPABLE", matches!(t, Array | Arena), "array and arena maps"),
+        (INNER_MAP, "BPF_F_INNER_MAP", array, "array maps"),
+        (PRESERVE_ELEMS, "BPF_F_PRESERVE_ELEMS", t == PerfEventArray, "perf_event_array maps"),
+    ];
+    if let Some((flag, name, _, takes)) = rules.iter().find(|(flag, _, ok, _)| flags & flag != 0 && !ok) {
+        return Some(format!("map_flags has {name} ({flag:#x}), which only {takes} take, not a {t} map"));
+    }
+    if storage && flags & NO_PREALLOC == 0 {
+        return Some(format!("a {t} map must be created with BPF_F_NO_PREALLOC (flags {NO_PREALLOC:#x})"));
+    }
+    if t == Arena && flags & MMAPABLE == 0 {
+        return Some(format!("an arena map must be created with BPF_F_MMAPABLE (flags {MMAPABLE:#x})"));
     }
     None
 }

@@ -29,7 +29,9 @@ mod error;
 mod log;
 mod map;
 mod obj;
+mod object;
 mod prog;
+mod sanitize;
 mod sys;
 mod test_run;
 
@@ -41,9 +43,11 @@ use std::sync::Arc;
 pub use btf::{Btf, BtfLoadOptions};
 pub use error::{Errno, KernelError, Rejected, SyscallError};
 pub use log::{DEFAULT_LOG_LIMIT, DEFAULT_LOG_START, KERNEL_MAX_LOG_SIZE, VerifierLog, VerifierStats};
-pub use map::{Map, MapInfo, MapOptions, UpdateFlags, possible_cpus};
+pub use map::{Map, MapEntry, MapInfo, MapOptions, UpdateFlags, possible_cpus};
 pub use obj::ObjKind;
+pub use object::{BtfPolicy, EmptySlot, LoadedObject, ObjectLoadOptions, ProgramSelection};
 pub use prog::{LogLevel, Prog, ProgInfo, ProgLoadOptions};
+pub use sanitize::{BtfFeatures, Sanitized, sanitize};
 pub use sys::{BpfCall, Cmd, Kernel, Syscall};
 pub use test_run::{DEFAULT_DATA_OUT_SLACK, TestRun, TestRunOutput};
 

@@ -6,9 +6,9 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use bpfx_isa::abi::{AttachType, ProgType};
-use bpfx_isa::{Insn, LdImm64Kind, Program, encode_slots, slots_to_bytes};
+use bpfx_isa::{AluOp, Insn, LdImm64Kind, Program, Reg, Src, Width, encode_slots, slots_to_bytes};
 
-use super::attr::{FuncInfoRaw, LineInfoRaw, ProgInfoRaw, ProgLoadAttr, ptr, ptr_mut};
+use super::attr::{Attr, FuncInfoRaw, InfoAttr, LineInfoRaw, ProgInfoRaw, ProgLoadAttr, ptr, ptr_mut};
 use super::btf::Btf;
 use super::error::{Errno, KernelError, Rejected, SyscallError};
 use super::log::{DEFAULT_LOG_LIMIT, DEFAULT_LOG_START, VerifierLog, with_growing_log};
@@ -64,6 +64,10 @@ pub struct ProgLoadOptions<'a> {
     /// maps' key and value types) refer to it. Without it they are not
     /// passed.
     pub btf: Option<&'a Btf>,
+    /// Whether the program's func and line info are passed with `btf`
+    /// (true by default); off for a kernel without `FUNC` support, whose
+    /// BTF had its functions rewritten ([`super::sanitize`]).
+    pub func_info: bool,
 }
 
 impl Default for ProgLoadOptions<'_> {
@@ -77,6 +81,7 @@ impl Default for ProgLoadOptions<'_> {
             log_start: DEFAULT_LOG_START,
             log_limit: DEFAULT_LOG_LIMIT,
             btf: None,
+            func_info: true,
         }
     }
 }
@@ -144,15 +149,27 @@ impl Bpf {
         options: &ProgLoadOptions<'_>,
     ) -> Result<Prog, KernelError> {
         let fds: Vec<RawFd> = maps.iter().map(|m| m.fd().as_raw_fd()).collect();
-        let code = slots_to_bytes(&with_map_fds(program, &fds)?);
+        self.load_program_fds(program, &fds, options)
+    }
+
+    /// [`Bpf::load_program`] with the maps given by their descriptors, in
+    /// the order of [`Program::maps`] (maps an object shares between its
+    /// programs).
+    pub(crate) fn load_program_fds(
+        &self,
+        program: &Program,
+        fds: &[RawFd],
+        options: &ProgLoadOptions<'_>,
+    ) -> Result<Prog, KernelError> {
+        let code = slots_to_bytes(&with_map_fds(program, fds)?);
         let insn_cnt = u32::try_from(code.len() / bpfx_isa::SLOT_SIZE)
             .map_err(|_| KernelError::TooManyInsns { slots: code.len() / bpfx_isa::SLOT_SIZE })?;
         let license = options.license.unwrap_or(&program.license);
         let license = CString::new(license).map_err(|_| KernelError::Nul { what: "the license" })?;
         let name = options.name.unwrap_or(&program.name);
         let (func_info, line_info) = match options.btf {
-            Some(_) => btf_records(program),
-            None => (Vec::new(), Vec::new()),
+            Some(_) if options.func_info => btf_records(program),
+            _ => (Vec::new(), Vec::new()),
         };
         let base = ProgLoadAttr {
             prog_type: program.prog_type.value(),
@@ -173,7 +190,7 @@ impl Bpf {
             line_info_rec_size: if line_info.is_empty() { 0 } else { size_of::<LineInfoRaw>() as u32 },
             line_info: ptr(&line_info),
             line_info_cnt: count(&line_info)?,
-            fd_array: ptr(&fds),
+            fd_array: ptr(fds),
             ..ProgLoadAttr::default()
         };
         let call = |log: &mut [u8]| {
@@ -200,9 +217,104 @@ impl Bpf {
             Err(e) if !log.text.trim().is_empty() && !is_privilege(&e) => {
                 Err(KernelError::Rejected(Box::new(Rejected { name: name.to_owned(), errno: Errno::of(&e), log })))
             }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                let cause = self.einval_cause(program, &base);
+                Err(SyscallError::with_cause(Cmd::ProgLoad, e, cause).into())
+            }
             Err(e) => Err(SyscallError::new(Cmd::ProgLoad, e).into()),
         }
     }
+
+    /// Which field made the kernel refuse a load with EINVAL before its
+    /// verifier ran (the log is empty then): the expected attach type by
+    /// the kernel's own rules (`bpf_prog_load_check_attach`), else what
+    /// loads of `r0 = 0; exit` of the same type tell — the program type
+    /// itself, or the flags.
+    fn einval_cause(&self, program: &Program, attr: &ProgLoadAttr) -> Option<String> {
+        let t = program.prog_type;
+        let attach = AttachType::from_value(attr.expected_attach_type);
+        if let Some(valid) = valid_attach_types(t) {
+            let ok = attach.is_some_and(|a| valid.contains(&a))
+                // The kernel reads 0 as "the first" for a cgroup_sock program.
+                || (t == ProgType::CgroupSock && attr.expected_attach_type == 0);
+            if !ok {
+                let names: Vec<&str> = valid.iter().map(|a| a.name()).collect();
+                let given = attach.map_or_else(|| attr.expected_attach_type.to_string(), |a| a.name().to_owned());
+                return Some(format!(
+                    "expected_attach_type {given} is not valid for a {t} program, which takes {}",
+                    names.join(", ")
+                ));
+            }
+        }
+        // The smallest program of the type, with what the kernel checks
+        // before verifying, added one field at a time.
+        let code = slots_to_bytes(&encode_slots(&[
+            Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: Reg::R0, src: Src::Imm(0) },
+            Insn::Exit,
+        ]));
+        let license = c"GPL";
+        let minimal = ProgLoadAttr {
+            prog_type: attr.prog_type,
+            insn_cnt: 2,
+            insns: ptr(&code),
+            license: ptr(license.to_bytes_with_nul()),
+            expected_attach_type: if valid_attach_types(t).is_some() { attr.expected_attach_type } else { 0 },
+            ..ProgLoadAttr::default()
+        };
+        let refused = |mut probe: ProgLoadAttr| matches!(self.call_fd(Cmd::ProgLoad, &mut probe), Err(e) if e.raw_os_error() == Some(libc::EINVAL));
+        if refused(minimal) {
+            return Some(format!("this kernel does not know or does not build in program type {t} ({})", t.value()));
+        }
+        if attr.prog_flags != 0 && refused(ProgLoadAttr { prog_flags: attr.prog_flags, ..minimal }) {
+            return Some(format!("prog_flags {:#x} are not valid for a {t} program on this kernel", attr.prog_flags));
+        }
+        if attr.expected_attach_type != minimal.expected_attach_type
+            && refused(ProgLoadAttr { expected_attach_type: attr.expected_attach_type, ..minimal })
+        {
+            let given = attach.map_or_else(|| attr.expected_attach_type.to_string(), |a| a.name().to_owned());
+            return Some(format!("expected_attach_type {given} is not valid for a {t} program on this kernel"));
+        }
+        if attr.kern_version != 0 || attr.prog_btf_fd != 0 {
+            return Some("the program's btf, func info or line info do not match (see the btf's load)".to_owned());
+        }
+        None
+    }
+}
+
+/// The expected attach types the kernel requires of a program type; `None`
+/// for the types that take any (most ignore it).
+fn valid_attach_types(t: ProgType) -> Option<&'static [AttachType]> {
+    use AttachType::*;
+    Some(match t {
+        ProgType::CgroupSock => {
+            &[CgroupInetSockCreate, CgroupInetSockRelease, CgroupInet4PostBind, CgroupInet6PostBind]
+        }
+        ProgType::CgroupSockAddr => &[
+            CgroupInet4Bind,
+            CgroupInet6Bind,
+            CgroupInet4Connect,
+            CgroupInet6Connect,
+            CgroupUnixConnect,
+            CgroupInet4Getpeername,
+            CgroupInet6Getpeername,
+            CgroupUnixGetpeername,
+            CgroupInet4Getsockname,
+            CgroupInet6Getsockname,
+            CgroupUnixGetsockname,
+            CgroupUdp4Sendmsg,
+            CgroupUdp6Sendmsg,
+            CgroupUnixSendmsg,
+            CgroupUdp4Recvmsg,
+            CgroupUdp6Recvmsg,
+            CgroupUnixRecvmsg,
+        ],
+        ProgType::CgroupSkb => &[CgroupInetIngress, CgroupInetEgress],
+        ProgType::CgroupSockopt => &[CgroupSetsockopt, CgroupGetsockopt],
+        ProgType::SkLookup => &[SkLookup],
+        ProgType::SkReuseport => &[SkReuseportSelect, SkReuseportSelectOrMigrate],
+        ProgType::Netfilter => &[Netfilter],
+        _ => return None,
+    })
 }
 
 fn is_privilege(e: &io::Error) -> bool {
@@ -274,12 +386,29 @@ impl Prog {
     pub fn info(&self) -> Result<ProgInfo, KernelError> {
         self.bpf.prog_info(self.fd())
     }
+
+    /// The ids of the maps the program uses, as the kernel recorded them.
+    pub fn map_ids(&self) -> Result<Vec<u32>, KernelError> {
+        let count = self.bpf.info::<ProgInfoRaw>(self.fd())?.nr_map_ids;
+        let mut ids = vec![0u32; count as usize];
+        let mut raw = ProgInfoRaw { nr_map_ids: count, map_ids: ptr_mut(&mut ids), ..ProgInfoRaw::default() };
+        let bytes = raw.bytes_mut();
+        let mut attr = InfoAttr {
+            bpf_fd: self.fd.as_raw_fd() as u32,
+            info_len: bytes.len() as u32,
+            info: bytes.as_mut_ptr() as u64,
+        };
+        self.bpf.call(Cmd::ObjGetInfoByFd, &mut attr).map_err(|e| SyscallError::new(Cmd::ObjGetInfoByFd, e))?;
+        // Maps added since the first call are not in the buffer.
+        ids.truncate(raw.nr_map_ids.min(count) as usize);
+        Ok(ids)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bpfx_isa::{AluOp, InsnIdx, Reg, Src, Width};
+    use bpfx_isa::InsnIdx;
 
     fn lddw(kind: LdImm64Kind, imm: u64) -> Insn {
         Insn::LdImm64 { dst: Reg::R1, kind, imm }

@@ -26,6 +26,7 @@ pub enum Cmd {
     BtfGetFdById,
     MapFreeze,
     BtfGetNextId,
+    MapLookupBatch,
 }
 
 impl Cmd {
@@ -50,6 +51,7 @@ impl Cmd {
             Cmd::BtfGetFdById => 19,
             Cmd::MapFreeze => 22,
             Cmd::BtfGetNextId => 23,
+            Cmd::MapLookupBatch => 24,
         }
     }
 
@@ -74,6 +76,7 @@ impl Cmd {
             Cmd::BtfGetFdById => "BPF_BTF_GET_FD_BY_ID",
             Cmd::MapFreeze => "BPF_MAP_FREEZE",
             Cmd::BtfGetNextId => "BPF_BTF_GET_NEXT_ID",
+            Cmd::MapLookupBatch => "BPF_MAP_LOOKUP_BATCH",
         }
     }
 

@@ -262,14 +262,9 @@ impl Map for LpmTrie {
     }
 
     fn end_run(&mut self) {
-        // Drained in place: the queue keeps its allocation for the next run.
-        for slot in self.deferred.drain(..) {
+        for slot in std::mem::take(&mut self.deferred) {
             self.free.release(slot);
         }
-    }
-
-    fn ends_runs(&self) -> bool {
-        true
     }
 }
 

@@ -1,0 +1,558 @@
+//! Whole objects into the running kernel (`Bpf::load_object`): every test
+//! object gets the verdict libbpf gets for it (`bpftool prog loadall`),
+//! maps are created once and shared, global data is written and read-only
+//! data frozen, maps carry their BTF types, line info reaches the kernel's
+//! log, a refused BTF falls back to none, a failure at any step leaves
+//! nothing in the kernel, map dumps read every entry, and EINVALs name the
+//! field at fault.
+//!
+//! These tests need bpf(2) as root (bpftool mounts a bpffs and the id
+//! iterators need CAP_SYS_ADMIN). Where it is not available they fail,
+//! saying why.
+
+#![cfg(target_os = "linux")]
+
+#[path = "../../tests/support/progs.rs"]
+mod progs;
+
+use std::collections::BTreeSet;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bpfx_isa::abi::{AttachType, MapType, ProgType};
+use bpfx_isa::{Insn, LdImm64Kind, MapSpec, Program, assemble};
+use bpfx_loader::kernel::*;
+use bpfx_loader::{LoadOptions, Object};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The kernel, or a failure saying why it cannot be reached.
+fn bpf() -> Bpf {
+    let bpf = Bpf::new();
+    let probe = MapSpec {
+        name: "probe".into(),
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 1,
+        ..MapSpec::default()
+    };
+    if let Err(e) = bpf.create_map(&probe).and_then(|_| bpf.ids(ObjKind::Map)) {
+        panic!(
+            "the kernel is unavailable to these tests ({e}); they need bpf(2) as root, or with CAP_BPF, \
+             CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN"
+        );
+    }
+    bpf
+}
+
+fn object_path(name: &str) -> PathBuf {
+    progs::objects(&root())
+        .into_iter()
+        .find(|p| p.file_stem().is_some_and(|s| s == name))
+        .unwrap_or_else(|| panic!("no test program {name}"))
+}
+
+fn object(name: &str) -> Object {
+    let path = object_path(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    Object::load(&bytes, &LoadOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn load_all(bpf: &Bpf, name: &str) -> LoadedObject {
+    bpf.load_object(&object(name), ProgramSelection::All, &ObjectLoadOptions::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Waits until `gone` holds: the kernel frees programs (and the maps they
+/// hold) after an RCU grace period, not at close.
+fn eventually(what: &str, mut gone: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !gone() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what} still there after 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What libbpf makes of an object: `bpftool prog loadall` into a private
+/// bpffs mount. `Ok(programs)` when it loaded, `Err(output)` when it did
+/// not.
+fn bpftool_loadall(object: &Path) -> Result<usize, String> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kernel_object").join(format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&dir).status().expect("mount runs");
+    assert!(status.success(), "mounting a bpffs at {} (these tests run as root)", dir.display());
+    let out = Command::new("bpftool")
+        .args(["prog", "loadall"])
+        .arg(object)
+        .arg(dir.join("progs"))
+        .arg("pinmaps")
+        .arg(dir.join("maps"))
+        .output()
+        .expect("bpftool runs (scripts/install-deps installs it)");
+    let result = if out.status.success() {
+        Ok(std::fs::read_dir(dir.join("progs")).unwrap().count())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    assert!(Command::new("umount").arg(&dir).status().unwrap().success());
+    std::fs::remove_dir(&dir).unwrap();
+    result
+}
+
+#[test]
+fn every_test_object_gets_the_kernels_verdict_as_libbpf_gets_it() {
+    let bpf = bpf();
+    let (mut compared, mut alone) = (Vec::new(), Vec::new());
+    for path in progs::objects(&root()) {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let object = object(&name);
+        let ours = bpf.load_object(&object, ProgramSelection::All, &ObjectLoadOptions::default());
+        if let Ok(loaded) = &ours {
+            assert_eq!(loaded.progs().len(), object.programs().len(), "{name}");
+            assert_eq!(loaded.maps().len(), object.maps().len(), "{name}");
+            assert!(loaded.btf().is_some() && loaded.btf_dropped().is_none(), "{name}: the btf loads");
+            assert!(loaded.btf_sanitized().is_empty(), "{name}: this kernel needs no sanitising");
+            for (prog, log) in loaded.logs() {
+                assert!(log.stats.is_some(), "{name} {prog}: the log has the verifier's statistics");
+            }
+        }
+        match bpftool_loadall(&path) {
+            Ok(count) => {
+                let loaded = ours.unwrap_or_else(|e| panic!("{name}: libbpf loads it, bpfx: {e}"));
+                assert_eq!(loaded.progs().len(), count, "{name}: programs libbpf pinned");
+                compared.push(name);
+            }
+            // libbpf refused the object itself (section names or legacy
+            // maps libbpf 1.x no longer takes): the kernel was not asked.
+            Err(out) if !out.contains("BPF program load failed") => {
+                if let Err(e) = &ours {
+                    panic!("{name}: {e}");
+                }
+                alone.push(name);
+            }
+            Err(out) => {
+                let Err(KernelError::Rejected(rejected)) = ours else {
+                    panic!("{name}: libbpf's load was refused ({out}), bpfx's gave {ours:?}");
+                };
+                assert!(out.contains(&format!("prog '{}': BPF program load failed", rejected.name)), "{name}: {out}");
+                let message = rejected.log.error_message().expect("a rejection's log has its error");
+                assert!(
+                    out.contains(message.lines().next().unwrap()),
+                    "{name}: `{message}` is not in libbpf's log:\n{out}"
+                );
+                compared.push(name);
+            }
+        }
+    }
+    eprintln!("compared with libbpf: {compared:?}; libbpf refuses to open, bpfx loaded: {alone:?}");
+    assert!(compared.len() >= alone.len() && !compared.is_empty());
+}
+
+#[test]
+fn a_map_used_by_several_programs_is_created_once() {
+    let bpf = bpf();
+    let mut shared_seen = 0;
+    for path in progs::objects(&root()) {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let object = object(&name);
+        let Ok(loaded) = bpf.load_object(&object, ProgramSelection::All, &ObjectLoadOptions::default()) else {
+            continue;
+        };
+        let ids: Vec<u32> = loaded.maps().iter().map(|m| m.info().unwrap().id).collect();
+        assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len(), "{name}: one kernel map per object map");
+        for program in object.programs() {
+            let used = loaded.prog(&program.name).unwrap().map_ids().unwrap();
+            // The maps its instructions refer to (a map of maps' inner maps
+            // travel with the program, but the kernel does not count them).
+            let want: BTreeSet<u32> = program
+                .insns
+                .iter()
+                .filter_map(|insn| match *insn {
+                    Insn::LdImm64 { kind: LdImm64Kind::MapFd | LdImm64Kind::MapValue, imm, .. } => {
+                        Some(&program.maps[imm as u32 as usize])
+                    }
+                    _ => None,
+                })
+                .map(|spec| loaded.map(&spec.name).unwrap().info().unwrap().id)
+                .collect();
+            assert_eq!(used.iter().copied().collect::<BTreeSet<_>>(), want, "{name} {}", program.name);
+        }
+        for spec in object.maps() {
+            let users = object.programs().iter().filter(|p| p.maps.iter().any(|m| m.name == spec.name)).count();
+            shared_seen += usize::from(users > 1);
+        }
+    }
+    assert!(shared_seen > 0, "no test object shares a map between programs");
+}
+
+#[test]
+fn global_data_is_written_and_read_only_data_frozen() {
+    let bpf = bpf();
+    for name in ["globals", "global_data", "kconfig"] {
+        let object = object(name);
+        let loaded = load_all(&bpf, name);
+        for spec in object.maps().iter().filter(|m| m.name.starts_with('.')) {
+            let map = loaded.map(&spec.name).unwrap();
+            let value = map.lookup(&0u32.to_ne_bytes()).unwrap().unwrap();
+            let mut want = spec.initial_data.clone().unwrap_or_default();
+            want.resize(value.len(), 0);
+            assert_eq!(value, want, "{name} {}", spec.name);
+            let write = map.update(&0u32.to_ne_bytes(), &value, UpdateFlags::ANY);
+            if spec.name.starts_with(".rodata") || spec.name == ".kconfig" {
+                let Err(KernelError::Syscall(e)) = write else { panic!("{name} {}: {write:?}", spec.name) };
+                assert_eq!(e.errno, Errno::EPERM, "{name} {}: frozen", spec.name);
+            } else {
+                write.unwrap_or_else(|e| panic!("{name} {}: {e}", spec.name));
+            }
+        }
+    }
+}
+
+#[test]
+fn maps_carry_the_objects_btf_types() {
+    let bpf = bpf();
+    let object = object("btf_maps");
+    let loaded = load_all(&bpf, "btf_maps");
+    let btf_id = loaded.btf().unwrap().id().unwrap();
+    let mut typed = 0;
+    for spec in object.maps() {
+        let info = loaded.map(&spec.name).unwrap().info().unwrap();
+        let refused = loaded.maps_without_btf().iter().any(|(n, _)| *n == spec.name);
+        if spec.btf_value_type_id == 0 || refused {
+            assert_eq!(info.btf_id, 0, "{}", spec.name);
+            continue;
+        }
+        assert_eq!(
+            (info.btf_id, info.btf_key_type_id, info.btf_value_type_id),
+            (btf_id, spec.btf_key_type_id, spec.btf_value_type_id),
+            "{}",
+            spec.name
+        );
+        typed += 1;
+    }
+    assert!(typed >= 10, "only {typed} maps have btf types");
+}
+
+/// The kernel prints the source line of each instruction at log level 2
+/// from the line info it was given: each `; text @ file.c:N` it prints is
+/// line N of the C source.
+#[test]
+fn line_info_reaches_the_kernel() {
+    let bpf = bpf();
+    let options = ObjectLoadOptions { log_level: LogLevel::Level2, ..ObjectLoadOptions::default() };
+    let source = std::fs::read_to_string(root().join("examples/xdp_count.c")).unwrap();
+    let lines: Vec<&str> = source.lines().collect();
+    let loaded = bpf.load_object(&object("xdp_count"), ProgramSelection::All, &options).unwrap();
+    let mut seen = 0;
+    for (prog, log) in loaded.logs() {
+        for line in log.text.lines().filter(|l| l.starts_with("; ")) {
+            let (text, place) = line[2..].rsplit_once(" @ ").unwrap_or_else(|| panic!("{prog}: {line}"));
+            let (file, number) = place.rsplit_once(':').unwrap();
+            assert_eq!(file, "xdp_count.c", "{line}");
+            let number: usize = number.parse().unwrap();
+            assert_eq!(lines[number - 1].trim(), text.trim(), "{prog}: {line}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 5, "the kernel printed {seen} source lines");
+}
+
+#[test]
+fn selected_programs_bring_only_their_maps_and_tail_calls_are_filled() {
+    let bpf = bpf();
+    let object = object("btf_maps");
+    let all = load_all(&bpf, "btf_maps");
+    let jump = all.map("m_jump").unwrap();
+    let tail_id = all.prog("xdp_tail").unwrap().info().unwrap().id;
+    assert_eq!(jump.lookup(&1u32.to_ne_bytes()).unwrap().unwrap(), tail_id.to_ne_bytes(), "the slot holds xdp_tail");
+    assert!(all.empty_slots().is_empty());
+    let mode = all.map(".bss").unwrap();
+    mode.update(&0u32.to_ne_bytes(), &1u32.to_ne_bytes(), UpdateFlags::ANY).unwrap();
+    let run = all.prog("xdp_maps_all").unwrap().test_run(&TestRun::packet(&[0; 64])).unwrap();
+    assert_eq!(run.retval, 40, "the tail call reached xdp_tail");
+
+    let only =
+        bpf.load_object(&object, ProgramSelection::Named(&["xdp_maps_all"]), &ObjectLoadOptions::default()).unwrap();
+    assert_eq!(only.progs().len(), 1);
+    let program = object.program("xdp_maps_all").unwrap();
+    let mut want: BTreeSet<&str> = program.maps.iter().map(|m| m.name.as_str()).collect();
+    want.extend(["m_inner_a", "m_inner_b"]);
+    let got: BTreeSet<&str> = only.maps().iter().map(|m| m.spec().name.as_str()).collect();
+    assert_eq!(got, want, "the program's maps and those its map of maps holds");
+    assert_eq!(
+        only.empty_slots(),
+        [EmptySlot { map: "m_jump".into(), slot: 1, program: "xdp_tail".into() }],
+        "xdp_tail was not selected"
+    );
+
+    let missing = bpf.load_object(&object, ProgramSelection::Named(&["nope"]), &ObjectLoadOptions::default());
+    let Err(KernelError::NoSuchProgram { name, available }) = missing else { panic!("{missing:?}") };
+    assert_eq!(name, "nope");
+    assert!(available.contains("xdp_maps_all"), "{available}");
+}
+
+/// A syscall that forwards every call, records the id of every object it
+/// creates, and fails the call numbered `fail_at` (or every call of
+/// `fail_cmd`) with `errno`.
+struct Faulty {
+    fail_at: Option<usize>,
+    fail_cmd: Option<Cmd>,
+    errno: i32,
+    calls: Mutex<Vec<Cmd>>,
+    created: Mutex<Vec<(ObjKind, u32)>>,
+}
+
+impl Faulty {
+    fn new(fail_at: Option<usize>, fail_cmd: Option<Cmd>, errno: i32) -> Faulty {
+        Faulty { fail_at, fail_cmd, errno, calls: Mutex::default(), created: Mutex::default() }
+    }
+}
+
+// SAFETY: every descriptor is the one the kernel returned.
+unsafe impl Syscall for Faulty {
+    fn bpf(&self, call: &mut BpfCall<'_>) -> io::Result<i32> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(call.cmd());
+            calls.len() - 1
+        };
+        if self.fail_at == Some(n) || self.fail_cmd == Some(call.cmd()) {
+            return Err(io::Error::from_raw_os_error(self.errno));
+        }
+        let fd = call.forward()?;
+        let kind = match call.cmd() {
+            Cmd::MapCreate => Some(ObjKind::Map),
+            Cmd::ProgLoad => Some(ObjKind::Prog),
+            Cmd::BtfLoad => Some(ObjKind::Btf),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let kernel = Bpf::new();
+            // SAFETY: `fd` was just returned and is not closed before the
+            // caller receives it.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            let id = match kind {
+                ObjKind::Map => kernel.map_info(borrowed).map(|i| i.id),
+                ObjKind::Prog => kernel.prog_info(borrowed).map(|i| i.id),
+                _ => kernel.btf_id(borrowed),
+            };
+            self.created.lock().unwrap().push((kind, id.expect("info of a new object")));
+        }
+        Ok(fd)
+    }
+}
+
+fn assert_all_gone(bpf: &Bpf, created: &[(ObjKind, u32)], what: &str) {
+    assert!(!created.is_empty(), "{what}: nothing was created");
+    eventually(what, || created.iter().all(|(kind, id)| !bpf.ids(*kind).unwrap().contains(id)));
+}
+
+#[test]
+fn a_failure_at_any_step_leaves_nothing_behind() {
+    let bpf = bpf();
+    let object = object("btf_maps");
+    let options = ObjectLoadOptions::default();
+    let counting = std::sync::Arc::new(Faulty::new(None, None, 0));
+    let loaded = Bpf::with_syscall(counting.clone()).load_object(&object, ProgramSelection::All, &options).unwrap();
+    drop(loaded);
+    let calls = counting.calls.lock().unwrap().clone();
+    assert_all_gone(&bpf, &counting.created.lock().unwrap(), "a dropped object");
+    // The first and last call of each command in a row (BTF, maps, their
+    // data, freeze, inner slots, programs, tail-call slots), and the last.
+    let mut points: BTreeSet<usize> = BTreeSet::from([calls.len() - 1]);
+    for i in 1..calls.len() {
+        if calls[i] != calls[i - 1] {
+            points.extend([i - 1, i]);
+        }
+    }
+    // A BTF load that fails is no failure of the object's: feature probes
+    // read it as a missing feature, the object's BTF is dropped.
+    for at in points.into_iter().filter(|&at| calls[at] != Cmd::BtfLoad) {
+        let faulty = std::sync::Arc::new(Faulty::new(Some(at), None, libc::E2BIG));
+        let result = Bpf::with_syscall(faulty.clone()).load_object(&object, ProgramSelection::All, &options);
+        let what = format!("failing call {at} ({:?})", calls[at]);
+        let err = result.err().unwrap_or_else(|| panic!("{what}: the load succeeded"));
+        match err.root() {
+            KernelError::Syscall(e) => assert_eq!((e.call, e.errno), (calls[at], Errno::E2BIG), "{what}: {err}"),
+            other => panic!("{what}: {other}"),
+        }
+        if at > 0 {
+            assert_all_gone(&bpf, &faulty.created.lock().unwrap(), &what);
+        }
+    }
+}
+
+#[test]
+fn a_refused_btf_falls_back_to_loading_without_it() {
+    bpf();
+    // Maps of local storage and bpf_loop callbacks need btf: objects
+    // without them.
+    for name in ["xdp_count", "globals", "kconfig"] {
+        let refusing = std::sync::Arc::new(Faulty::new(None, Some(Cmd::BtfLoad), libc::EINVAL));
+        let object = object(name);
+        let loaded = Bpf::with_syscall(refusing)
+            .load_object(&object, ProgramSelection::All, &ObjectLoadOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(loaded.btf().is_none());
+        let dropped = loaded.btf_dropped().expect("the reason btf was dropped");
+        assert!(
+            matches!(dropped, KernelError::Syscall(e) if e.call == Cmd::BtfLoad && e.errno == Errno::EINVAL),
+            "{dropped}"
+        );
+        assert!(loaded.btf_sanitized().funcs > 0, "{name}: every probe failed, so FUNC was rewritten");
+        for map in loaded.maps() {
+            assert_eq!(map.info().unwrap().btf_id, 0, "{name} {}", map.spec().name);
+        }
+        assert_eq!(loaded.progs().len(), object.programs().len());
+    }
+
+    let required = ObjectLoadOptions { btf: BtfPolicy::Require, ..ObjectLoadOptions::default() };
+    let refusing = std::sync::Arc::new(Faulty::new(None, Some(Cmd::BtfLoad), libc::EINVAL));
+    let err =
+        Bpf::with_syscall(refusing).load_object(&object("xdp_count"), ProgramSelection::All, &required).unwrap_err();
+    assert!(matches!(err, KernelError::InObject { ref what, .. } if what.contains("btf")), "{err}");
+}
+
+/// BTF rewritten for a kernel without any of the newer kinds is still BTF
+/// this kernel accepts, and every program loads with it (without func and
+/// line info, which need `FUNC`).
+#[test]
+fn btf_sanitised_for_an_old_kernel_still_loads() {
+    let bpf = bpf();
+    let none = ObjectLoadOptions { btf_features: Some(BtfFeatures::NONE), ..ObjectLoadOptions::default() };
+    let probed = BtfFeatures::probe(&bpf).unwrap();
+    assert_eq!(probed, BtfFeatures::ALL, "Linux 6.x knows every kind");
+    // Not `calls`: its bpf_loop callback needs func info, which needs FUNC.
+    for name in ["btf_maps", "globals", "kconfig", "ksyms", "core", "xdp_count"] {
+        let object = object(name);
+        let loaded = bpf.load_object(&object, ProgramSelection::All, &none).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(loaded.btf_dropped().is_none(), "{name}: {:?}", loaded.btf_dropped());
+        assert!(loaded.btf_sanitized().funcs > 0, "{name}");
+        assert_eq!(loaded.progs().len(), object.programs().len(), "{name}");
+    }
+}
+
+#[test]
+fn map_dumps_read_every_entry_batched_or_key_by_key() {
+    let bpf = bpf();
+    let loaded = load_all(&bpf, "btf_maps");
+    let run = loaded.prog("xdp_maps_all").unwrap().test_run(&TestRun::packet(&[0; 64])).unwrap();
+    assert_ne!(run.retval, 0);
+
+    let hash = loaded.map("m_hash").unwrap();
+    for k in 2u32..8 {
+        hash.update(&k.to_ne_bytes(), &u64::from(k * 10).to_ne_bytes(), UpdateFlags::ANY).unwrap();
+    }
+    let dumped = hash.dump().unwrap();
+    let walked: Vec<MapEntry> = hash
+        .keys()
+        .unwrap()
+        .into_iter()
+        .map(|key| MapEntry { value: hash.lookup(&key).unwrap().unwrap(), key })
+        .collect();
+    let sorted = |mut v: Vec<MapEntry>| {
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    };
+    assert_eq!(dumped.len(), 7, "key 1 from the program, 2..8 from here");
+    assert_eq!(sorted(dumped), sorted(walked));
+
+    let array = loaded.map("m_array").unwrap();
+    let entries = array.dump().unwrap();
+    assert_eq!(entries.len(), 4, "an array has every index");
+    assert_eq!(entries[1].value, 2u64.to_ne_bytes(), "the program added 2 at index 1");
+
+    let percpu = loaded.map("m_percpu_array").unwrap();
+    let entries = percpu.dump().unwrap();
+    let cpus = possible_cpus().unwrap() as usize;
+    let values = percpu.cpu_values(&entries[0].value);
+    assert_eq!(values.len(), cpus);
+    let sum: u64 = values.iter().map(|v| u64::from_ne_bytes((*v).try_into().unwrap())).sum();
+    assert_eq!(sum, 1, "one run added 1 on one cpu");
+
+    // An lpm trie has no batch lookup: the dump walks its keys.
+    let trie = loaded.map("m_lpm_trie").unwrap();
+    let key = [24u32.to_ne_bytes(), [10, 0, 0, 0]].concat();
+    trie.update(&key, &5u32.to_ne_bytes(), UpdateFlags::ANY).unwrap();
+    assert_eq!(trie.dump().unwrap(), [MapEntry { key, value: 5u32.to_ne_bytes().to_vec() }]);
+}
+
+#[test]
+fn batch_lookups_are_used_where_the_map_type_has_them() {
+    let recorder = std::sync::Arc::new(Faulty::new(None, None, 0));
+    let bpf = Bpf::with_syscall(recorder.clone());
+    let spec = MapSpec {
+        name: "batched".into(),
+        map_type: MapType::Hash,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 600,
+        ..MapSpec::default()
+    };
+    let map = bpf.create_map(&spec).unwrap();
+    for k in 0u32..300 {
+        map.update(&k.to_ne_bytes(), &u64::from(k).to_ne_bytes(), UpdateFlags::ANY).unwrap();
+    }
+    recorder.calls.lock().unwrap().clear();
+    let entries = map.dump().unwrap();
+    let keys: BTreeSet<u32> = entries.iter().map(|e| u32::from_ne_bytes(e.key[..].try_into().unwrap())).collect();
+    assert_eq!(keys, (0..300).collect());
+    assert!(entries.iter().all(|e| e.value[..4] == e.key[..]));
+    let calls = recorder.calls.lock().unwrap();
+    assert!(calls.iter().all(|c| *c == Cmd::MapLookupBatch), "{calls:?}");
+    assert!(calls.len() >= 2, "300 entries take more than one batch of 256");
+}
+
+fn program(name: &str, prog_type: ProgType, source: &str) -> Program {
+    Program::new(name, prog_type, assemble(source).unwrap_or_else(|e| panic!("{source}: {e}")))
+}
+
+fn explanation(result: Result<impl std::fmt::Debug, KernelError>) -> String {
+    match result {
+        Err(KernelError::Syscall(e)) if e.errno == Errno::EINVAL => e.explanation,
+        other => panic!("expected EINVAL, got {other:?}"),
+    }
+}
+
+#[test]
+fn einval_names_the_field_at_fault() {
+    let bpf = bpf();
+    let mut skb = program("skb", ProgType::CgroupSkb, "r0 = 1\nexit");
+    skb.license = "GPL".into();
+    skb.expected_attach_type = Some(AttachType::Xdp);
+    let why = explanation(bpf.load_program(&skb, &[], &ProgLoadOptions::default()));
+    assert!(why.starts_with("expected_attach_type xdp is not valid for a cgroup_skb program"), "{why}");
+
+    let mut xdp = program("xdp", ProgType::Xdp, "r0 = 2\nexit");
+    xdp.prog_flags = 1 << 30;
+    let why = explanation(bpf.load_program(&xdp, &[], &ProgLoadOptions::default()));
+    assert_eq!(why, "prog_flags 0x40000000 are not valid for a xdp program on this kernel");
+
+    let lru = MapSpec {
+        name: "bad_flags".into(),
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 1,
+        flags: 1 << 1,
+        ..MapSpec::default()
+    };
+    let why = explanation(bpf.create_map(&lru));
+    assert!(why.contains("BPF_F_NO_COMMON_LRU (0x2)") && why.contains("not a array map"), "{why}");
+    let unknown = MapSpec { flags: 1 << 30, ..lru };
+    let why = explanation(bpf.create_map(&unknown));
+    assert!(why.starts_with("map_flags 0x40000000 are not BPF_F_* flags"), "{why}");
+}
