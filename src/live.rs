@@ -6,9 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow, bail};
 use bpfx_isa::Program;
-use bpfx_isa::abi::ProgType;
-use bpfx_live::{KernelOutcome, KernelRejection, MapDifference, annotated_log, kernel_map_contents};
-use bpfx_loader::kernel::{Bpf, KernelError, Map, Prog, ProgLoadOptions, UpdateFlags, possible_cpus};
+use bpfx_isa::abi::{MapType, ProgType};
+use bpfx_live::{KernelOutcome, KernelRejection, MapComparison, annotated_log, compare_with_kernel};
+use bpfx_loader::Object;
+use bpfx_loader::kernel::{
+    Bpf, KernelError, LoadedObject, Map, ObjectLoadOptions, Prog, ProgLoadOptions, ProgramSelection, UpdateFlags,
+    possible_cpus,
+};
 use bpfx_runtime::replay::{self, MapContents, is_per_cpu};
 use serde_json::{Value, json};
 
@@ -17,15 +21,26 @@ use crate::replay::parse_map_set;
 use crate::run::{Args, hex};
 
 /// The program loaded in the kernel for a live replay, with its maps.
-pub struct Loaded {
-    pub prog: Prog,
-    pub maps: Vec<Map>,
+pub enum Loaded {
+    /// From its ELF object, as libbpf loads it.
+    Object { object: LoadedObject, name: String },
+    /// A bare program with fresh maps.
+    Program { prog: Prog, maps: Vec<Map> },
 }
 
 impl Loaded {
-    /// The kernel maps' contents, as bpfx lists its own.
-    pub fn contents(&self) -> anyhow::Result<Vec<MapContents>> {
-        kernel_map_contents(&self.maps).context("--live: reading the kernel's maps")
+    pub fn prog(&self) -> &Prog {
+        match self {
+            Loaded::Object { object, name } => object.prog(name).expect("load_for_replay checked the program is there"),
+            Loaded::Program { prog, .. } => prog,
+        }
+    }
+
+    pub fn maps(&self) -> &[Map] {
+        match self {
+            Loaded::Object { object, .. } => object.maps(),
+            Loaded::Program { maps, .. } => maps,
+        }
     }
 }
 
@@ -36,19 +51,40 @@ pub enum Kernel {
     Rejected(ExitCode),
 }
 
-/// Loads `program` with fresh maps for a live replay. A rejection is
-/// reported here; failing to reach the kernel is an error.
-pub fn load_for_replay(args: &Args, program: &Program) -> anyhow::Result<Kernel> {
-    if let Some(map) = program.maps.iter().find(|m| !m.initial_slots.is_empty()) {
-        bail!(
-            "--live: `{}` fills prog array `{}` with tail-call targets; loading those into the kernel for a \
-             replay is not supported yet (replay offline without --live)",
-            program.name,
-            map.name
-        );
-    }
-    match Bpf::new().load(program, &ProgLoadOptions::default()) {
-        Ok((prog, maps)) => Ok(Kernel::Loaded(Loaded { prog, maps })),
+/// Loads `program` for a live replay: from `object` when given (its BTF,
+/// and the programs its prog arrays name as tail-call targets, loaded with
+/// it), else bare with fresh maps. A rejection is reported here; failing
+/// to reach the kernel is an error.
+pub fn load_for_replay(args: &Args, object: Option<&Object>, program: &Program) -> anyhow::Result<Kernel> {
+    let bpf = Bpf::new();
+    let loaded = match object {
+        Some(object) => {
+            let mut names: Vec<&str> = vec![&program.name];
+            let prog_arrays = program.maps.iter().filter(|m| m.map_type == MapType::ProgArray);
+            names.extend(prog_arrays.flat_map(|m| m.initial_slots.iter().map(|(_, n)| n.as_str())));
+            let options = ObjectLoadOptions::default();
+            bpf.load_object(object, ProgramSelection::Named(&names), &options)
+                .map(|object| Loaded::Object { object, name: program.name.clone() })
+        }
+        None => {
+            if let Some(map) =
+                program.maps.iter().find(|m| m.map_type == MapType::ProgArray && !m.initial_slots.is_empty())
+            {
+                bail!(
+                    "--live: `{}` fills prog array `{}` with tail-call targets, which only an ELF object's \
+                     replay loads (this program was given with --type)",
+                    program.name,
+                    map.name
+                );
+            }
+            bpf.load(program, &ProgLoadOptions::default()).map(|(prog, maps)| Loaded::Program { prog, maps })
+        }
+    };
+    match loaded {
+        Ok(Loaded::Object { object, .. }) if object.prog(&program.name).is_none() => {
+            bail!("--live: the kernel loaded the object without `{}`", program.name)
+        }
+        Ok(loaded) => Ok(Kernel::Loaded(loaded)),
         Err(KernelError::Rejected(rejected)) => {
             let rejection = KernelRejection::new(program, *rejected);
             if args.json {
@@ -83,9 +119,9 @@ pub fn map_set(maps: &[Map], set: &str) -> anyhow::Result<()> {
     map.update(&key, &value, UpdateFlags::ANY).map_err(|e| anyhow!("--map-set `{set}` in the kernel: {e}"))
 }
 
-/// Where bpfx's maps and the kernel's differ after a replay.
-pub fn compare_maps(ours: &[MapContents], kernel: &Loaded) -> anyhow::Result<Vec<MapDifference>> {
-    Ok(bpfx_live::compare_maps(ours, &kernel.contents()?))
+/// bpfx's maps beside the kernel's after a replay.
+pub fn compare_maps(ours: &[MapContents], kernel: &Loaded) -> anyhow::Result<MapComparison> {
+    compare_with_kernel(ours, kernel.maps()).context("--live: reading the kernel's maps")
 }
 
 /// Adds the kernel's result (`"kernel"`, in the shape of bpfx's row) and
@@ -144,12 +180,13 @@ impl Tally {
         }
     }
 
-    pub fn json(&self, maps: &[MapDifference]) -> Value {
+    pub fn json(&self, maps: &MapComparison) -> Value {
         json!({
             "compared": self.compared,
             "differing": self.differing,
             "not_modelled": self.unmodelled,
-            "map_differences": maps.iter().map(|d| json!({
+            "maps_not_compared": maps.not_compared,
+            "map_differences": maps.differences.iter().map(|d| json!({
                 "map": d.map,
                 "key": hex(&d.key),
                 "bpfx": d.bpfx.as_deref().map(hex),
@@ -159,7 +196,7 @@ impl Tally {
         })
     }
 
-    pub fn text(&self, maps: &[MapDifference]) -> String {
+    pub fn text(&self, maps: &MapComparison) -> String {
         let mut out = format!(
             "kernel: {} packets through BPF_PROG_TEST_RUN, {} identical, {} differ\n",
             self.compared,
@@ -172,7 +209,7 @@ impl Tally {
                 self.unmodelled
             ));
         }
-        for d in maps {
+        for d in &maps.differences {
             let value = |v: &Option<Vec<u8>>| v.as_deref().map_or_else(|| "absent".to_owned(), hex);
             let summed = if d.summed { " (summed over CPUs)" } else { "" };
             out.push_str(&format!(
@@ -183,8 +220,14 @@ impl Tally {
                 value(&d.kernel)
             ));
         }
-        if maps.is_empty() {
+        if maps.differences.is_empty() {
             out.push_str("kernel: maps identical\n");
+        }
+        if !maps.not_compared.is_empty() {
+            out.push_str(&format!(
+                "kernel: maps not compared (the kernel lists them only by emptying them): {}\n",
+                maps.not_compared.join(", ")
+            ));
         }
         out
     }

@@ -8,10 +8,12 @@
 //! to stdout.
 
 mod asm;
+mod detach;
 mod disasm;
 mod info;
 mod input;
 mod live;
+mod load;
 mod output;
 mod replay;
 mod run;
@@ -35,6 +37,8 @@ enum Command {
     Info(info::Args),
     Run(run::Args),
     Verify(verify::Args),
+    Load(load::Args),
+    Detach(detach::Args),
 }
 
 /// Exit code for bad usage or unreadable input.
@@ -48,6 +52,8 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Load(args) => load::run(&args),
+        Command::Detach(args) => detach::run(&args),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("{err:#}");

@@ -19,6 +19,7 @@ use anyhow::{Context as _, anyhow, bail};
 use bpfx_interpreter::Interpreter;
 use bpfx_isa::Program;
 use bpfx_live::LiveReplayer;
+use bpfx_loader::Object;
 use bpfx_runtime::context::convert::{convert, converts};
 use bpfx_runtime::maps::flags::BPF_ANY;
 use bpfx_runtime::replay::{self, CaptureFormat, Frame, MapContents, MapValue, Outcome, Replayer};
@@ -32,7 +33,13 @@ use crate::run::{Args, EngineKind, hex, jit, parse_hex};
 /// Replays at least this many packets before a progress bar is worth it.
 const PROGRESS_MIN: usize = 10_000;
 
-pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) -> anyhow::Result<ExitCode> {
+pub fn replay(
+    args: &Args,
+    pcap: &Path,
+    object: Option<&Object>,
+    program: Program,
+    others: Vec<Program>,
+) -> anyhow::Result<ExitCode> {
     let prog_type = match args.kind.and_then(|k| k.prog_type()) {
         Some(t) => t,
         None if converts(program.prog_type) => program.prog_type,
@@ -78,7 +85,14 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
             return Ok(ExitCode::FAILURE);
         }
     };
-    let kernel = if args.live { Some(live::load_for_replay(args, &with_type(&program))?) } else { None };
+    let kernel = if args.live {
+        // The object as it is, BTF and tail-call targets included, unless
+        // --type changed what the program is.
+        let object = object.filter(|_| prog_type == program.prog_type);
+        Some(live::load_for_replay(args, object, &with_type(&program))?)
+    } else {
+        None
+    };
     let kernel = match kernel {
         Some(Kernel::Loaded(k)) => Some(k),
         Some(Kernel::Rejected(code)) => return Ok(code),
@@ -87,7 +101,7 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
     for set in &args.map_set {
         map_set(&mut rt, set)?;
         if let Some(k) = &kernel {
-            live::map_set(&k.maps, set)?;
+            live::map_set(k.maps(), set)?;
         }
     }
 
@@ -101,7 +115,7 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
     });
     let replayer = Replayer::new(engine.as_ref(), &mut rt, prog, prog_type);
     let mut side = match &kernel {
-        Some(k) => Side::Live(LiveReplayer::new(replayer, &k.prog, prog_type)),
+        Some(k) => Side::Live(LiveReplayer::new(replayer, k.prog(), prog_type)),
         None => Side::Offline(replayer),
     };
     let mut tally = live::Tally::default();
@@ -192,7 +206,7 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
         bar.finish_and_clear();
     }
     let maps = replay::map_contents(side.runtime());
-    let map_differences = match &kernel {
+    let map_comparison = match &kernel {
         Some(k) => Some(live::compare_maps(&maps, k)?),
         None => None,
     };
@@ -215,13 +229,13 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
         "written": args.out.as_ref().map(|_| written.len()),
     });
     let mut summary = summary;
-    if let Some(diffs) = &map_differences {
-        summary["live"] = tally.json(diffs);
+    if let Some(comparison) = &map_comparison {
+        summary["live"] = tally.json(comparison);
     }
     if args.json {
         let mut doc = json!({ "maps": maps_json(&maps), "summary": summary });
-        if let Some(k) = &kernel {
-            doc["kernel_maps"] = maps_json(&k.contents()?);
+        if let Some(comparison) = &map_comparison {
+            doc["kernel_maps"] = maps_json(&comparison.kernel);
         }
         lines.push_str(&doc.to_string());
         lines.push('\n');
@@ -261,12 +275,12 @@ pub fn replay(args: &Args, pcap: &Path, program: Program, others: Vec<Program>) 
                 }
             }
         }
-        if let Some(diffs) = &map_differences {
-            text.push_str(&tally.text(diffs));
+        if let Some(comparison) = &map_comparison {
+            text.push_str(&tally.text(comparison));
         }
         output::stdout(text.as_bytes())?;
     }
-    let differ = map_differences.is_some_and(|d| !d.is_empty()) || tally.differing > 0;
+    let differ = map_comparison.is_some_and(|c| !c.differences.is_empty()) || tally.differing > 0;
     Ok(if faults > 0 || differ { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 

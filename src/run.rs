@@ -137,8 +137,8 @@ struct Ran {
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(pcap) = &args.pcap {
-        let (program, others) = select(args)?;
-        return crate::replay::replay(args, pcap, program, others);
+        let (object, program, others) = select(args)?;
+        return crate::replay::replay(args, pcap, object.as_ref(), program, others);
     }
     if args.kind.is_some_and(|k| k != Kind::Raw) {
         bail!("--type {} needs --pcap", args.kind.map_or("raw", Kind::name));
@@ -147,7 +147,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Some(hex) => parse_hex(hex).context("--mem")?,
         None => Vec::new(),
     };
-    let (program, others) = select(args)?;
+    let (_, program, others) = select(args)?;
     let ran = match args.engine {
         EngineKind::Interp => execute(args, &mut Interpreter::new(), &program, &others, &mem)?,
         EngineKind::Jit => execute(args, &mut jit()?, &program, &others, &mem)?,
@@ -286,8 +286,9 @@ fn refused(args: &Args, name: &str, reason: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-/// The program to run and, for an object, the object's other programs.
-fn select(args: &Args) -> anyhow::Result<(Program, Vec<Program>)> {
+/// The program to run and, for an object, the object and its other
+/// programs.
+fn select(args: &Args) -> anyhow::Result<(Option<Object>, Program, Vec<Program>)> {
     let name = args.prog.display();
     match input::read(&args.prog)? {
         Prog::Insns(insns) => {
@@ -295,7 +296,7 @@ fn select(args: &Args) -> anyhow::Result<(Program, Vec<Program>)> {
                 bail!("{name}: -p and -s select a program of an ELF object");
             }
             let stem = args.prog.file_stem().map_or_else(|| "prog".into(), |s| s.to_string_lossy().into_owned());
-            Ok((Program::new(stem, ProgType::Unspec, insns), Vec::new()))
+            Ok((None, Program::new(stem, ProgType::Unspec, insns), Vec::new()))
         }
         Prog::Object(_) => {
             let bytes = std::fs::read(&args.prog).with_context(|| format!("{name}"))?;
@@ -315,7 +316,7 @@ fn select(args: &Args) -> anyhow::Result<(Program, Vec<Program>)> {
                 _ => bail!("{name}: the object has several programs, choose one with -p or -s: {}", names()),
             };
             let others = programs.iter().filter(|p| p.name != program.name).cloned().collect();
-            Ok((program, others))
+            Ok((Some(object), program, others))
         }
     }
 }

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use bpfx_isa::Program;
 use bpfx_isa::abi::ProgType;
-use bpfx_live::{KernelVerdict, judge};
+use bpfx_live::{KernelVerdict, judge, judge_in_object};
 use bpfx_loader::kernel::{Bpf, ProgLoadOptions, VerifierLog};
 use bpfx_loader::{LoadOptions, Object};
 use bpfx_verifier::{Code, Diagnostic, Options, Report, verify};
@@ -55,10 +55,10 @@ enum Format {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let programs = select(args)?;
+    let (object, programs) = select(args)?;
     let opts = Options { privileged: !args.unprivileged, ..Options::default() };
     let reports: Vec<Report> = programs.iter().map(|p| verify(p, &opts)).collect();
-    let kernel = if args.live { Some(judge_all(args, &programs)?) } else { None };
+    let kernel = if args.live { Some(judge_all(args, object.as_ref(), &programs)?) } else { None };
     let text = match args.format {
         Format::Text => text(&programs, &reports, kernel.as_deref()),
         Format::Json => {
@@ -85,18 +85,22 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 /// The kernel's verdict on each program; reaching the kernel failing is
 /// an error (exit 2), not a verdict.
-fn judge_all(args: &Args, programs: &[Program]) -> anyhow::Result<Vec<KernelVerdict>> {
+fn judge_all(args: &Args, object: Option<&Object>, programs: &[Program]) -> anyhow::Result<Vec<KernelVerdict>> {
     let bpf = Bpf::new();
     programs
         .iter()
         .map(|p| {
-            judge(&bpf, p, &ProgLoadOptions::default())
-                .with_context(|| format!("{}: --live: loading `{}` into the kernel", args.prog.display(), p.name))
+            match object {
+                Some(object) => judge_in_object(&bpf, object, p),
+                None => judge(&bpf, p, &ProgLoadOptions::default()),
+            }
+            .with_context(|| format!("{}: --live: loading `{}` into the kernel", args.prog.display(), p.name))
         })
         .collect()
 }
 
-fn select(args: &Args) -> anyhow::Result<Vec<Program>> {
+/// The programs to verify and, for an ELF object, the object they are in.
+fn select(args: &Args) -> anyhow::Result<(Option<Object>, Vec<Program>)> {
     let name = args.prog.display();
     match input::read(&args.prog)? {
         Prog::Insns(insns) => {
@@ -109,7 +113,7 @@ fn select(args: &Args) -> anyhow::Result<Vec<Program>> {
             let stem = args.prog.file_stem().map_or_else(|| "prog".into(), |s| s.to_string_lossy().into_owned());
             let mut program = Program::new(stem, prog_type, insns);
             program.license = "GPL".into();
-            Ok(vec![program])
+            Ok((None, vec![program]))
         }
         Prog::Object(_) => {
             let bytes = std::fs::read(&args.prog).with_context(|| format!("{name}"))?;
@@ -126,7 +130,7 @@ fn select(args: &Args) -> anyhow::Result<Vec<Program>> {
                     object.programs().iter().map(|p| format!("{} ({})", p.name, p.section)).collect();
                 bail!("{name}: no such program; the object has {}", names.join(", "));
             }
-            Ok(chosen)
+            Ok((Some(object), chosen))
         }
     }
 }

@@ -12,7 +12,7 @@ use std::process::Command;
 use bpfx_interpreter::Interpreter;
 use bpfx_isa::Program;
 use bpfx_jit::Jit;
-use bpfx_live::{LiveReplayer, compare_maps, kernel_map_contents};
+use bpfx_live::{LiveReplayer, compare_with_kernel};
 use bpfx_loader::kernel::{Bpf, KernelError, ProgLoadOptions};
 use bpfx_loader::{LoadOptions, Object};
 use bpfx_runtime::context::convert::convert;
@@ -154,8 +154,8 @@ fn compare(engine: &mut dyn Engine, program: &Program, source: &str, frames: &[V
         }
     }
     let ours = replay::map_contents(live.bpfx().runtime());
-    let theirs = kernel_map_contents(&kmaps).expect("reads the kernel's maps");
-    assert_eq!(compare_maps(&ours, &theirs), [], "{} on {source}: maps", program.name);
+    let comparison = compare_with_kernel(&ours, &kmaps).expect("reads the kernel's maps");
+    assert_eq!(comparison.differences, [], "{} on {source}: maps", program.name);
 }
 
 fn each_program(make: &dyn Fn() -> Box<dyn Engine>) -> Tally {

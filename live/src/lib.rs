@@ -18,6 +18,6 @@ pub mod maps;
 pub mod replay;
 pub mod verdict;
 
-pub use maps::{MapDifference, compare_maps, kernel_map_contents};
+pub use maps::{MapComparison, MapDifference, compare_maps, compare_with_kernel, kernel_map_contents, listable};
 pub use replay::{Compared, Difference, KernelOutcome, KernelRan, LiveError, LiveReplayer};
-pub use verdict::{KernelRejection, KernelVerdict, annotated_log, judge};
+pub use verdict::{KernelRejection, KernelVerdict, annotated_log, judge, judge_in_object};

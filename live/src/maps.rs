@@ -8,17 +8,26 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bpfx_isa::abi::MapType;
 use bpfx_loader::kernel::{KernelError, Map, possible_cpus};
 use bpfx_runtime::replay::{MapContents, MapValue, holds_data, is_per_cpu};
 
+/// Whether user space can list a map of this type without changing it:
+/// a queue or stack gives up its elements only by popping them, and a
+/// bloom filter answers membership questions only.
+pub fn listable(map_type: MapType) -> bool {
+    holds_data(map_type) && !matches!(map_type, MapType::Queue | MapType::Stack | MapType::BloomFilter)
+}
+
 /// The kernel maps' entries whose values are not all zeros, in the order
-/// of `maps`; maps with none, and maps that hold no data (programs, maps,
-/// events), are left out — as [`bpfx_runtime::replay::map_contents`] does.
+/// of `maps`; maps with none, and maps that are not [`listable`], are left
+/// out — as [`bpfx_runtime::replay::map_contents`] leaves out maps that
+/// hold no data.
 pub fn kernel_map_contents(maps: &[Map]) -> Result<Vec<MapContents>, KernelError> {
     let mut all = Vec::new();
     for map in maps {
         let spec = map.spec();
-        if !holds_data(spec.map_type) {
+        if !listable(spec.map_type) {
             continue;
         }
         let per_cpu = is_per_cpu(spec.map_type);
@@ -55,6 +64,30 @@ pub struct MapDifference {
     pub kernel: Option<Vec<u8>>,
     /// Whether the values are sums over CPUs.
     pub summed: bool,
+}
+
+/// bpfx's maps beside the kernel's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapComparison {
+    /// The kernel's contents, as [`kernel_map_contents`] reads them.
+    pub kernel: Vec<MapContents>,
+    pub differences: Vec<MapDifference>,
+    /// Maps the kernel cannot list (queues, stacks, bloom filters), left
+    /// out of the comparison.
+    pub not_compared: Vec<String>,
+}
+
+/// Reads the kernel's `maps` and compares them with bpfx's contents.
+pub fn compare_with_kernel(ours: &[MapContents], maps: &[Map]) -> Result<MapComparison, KernelError> {
+    let kernel = kernel_map_contents(maps)?;
+    let not_compared: Vec<String> = maps
+        .iter()
+        .filter(|m| holds_data(m.spec().map_type) && !listable(m.spec().map_type))
+        .map(|m| m.spec().name.clone())
+        .collect();
+    let ours: Vec<MapContents> = ours.iter().filter(|m| !not_compared.contains(&m.name)).cloned().collect();
+    let differences = compare_maps(&ours, &kernel);
+    Ok(MapComparison { kernel, differences, not_compared })
 }
 
 /// Every entry where bpfx's maps and the kernel's differ, by map name then

@@ -3,7 +3,10 @@
 //! that instruction (from the program's BTF line info).
 
 use bpfx_isa::{InsnIdx, LineInfo, Program};
-use bpfx_loader::kernel::{Bpf, Errno, KernelError, LogLevel, ProgLoadOptions, Rejected, VerifierLog};
+use bpfx_loader::Object;
+use bpfx_loader::kernel::{
+    Bpf, Errno, KernelError, LogLevel, ObjectLoadOptions, ProgLoadOptions, ProgramSelection, Rejected, VerifierLog,
+};
 
 /// What the running kernel's verifier said about a program.
 #[derive(Debug)]
@@ -55,13 +58,31 @@ impl KernelRejection {
     }
 }
 
-/// Loads `program` (with fresh maps) into the kernel to hear its verdict,
+/// Loads a bare `program` (with fresh maps, no BTF) into the kernel to hear its verdict,
 /// then unloads it. An error is the kernel path failing (no privileges,
 /// a map the kernel refuses), not a verdict.
 pub fn judge(bpf: &Bpf, program: &Program, options: &ProgLoadOptions<'_>) -> Result<KernelVerdict, KernelError> {
     let options = ProgLoadOptions { log_level: LogLevel::Level1, ..*options };
     match bpf.load(program, &options) {
         Ok((prog, _maps)) => Ok(KernelVerdict::Accepted { log: prog.log().clone() }),
+        Err(KernelError::Rejected(rejected)) => {
+            Ok(KernelVerdict::Rejected(Box::new(KernelRejection::new(program, *rejected))))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Loads `program` of `object` into the kernel as libbpf would — the
+/// object's BTF with it, so the kernel's log carries the source lines —
+/// to hear its verdict, then unloads it. An error is the kernel path
+/// failing (no privileges, a map or BTF the kernel refuses), not a verdict.
+pub fn judge_in_object(bpf: &Bpf, object: &Object, program: &Program) -> Result<KernelVerdict, KernelError> {
+    let options = ObjectLoadOptions { log_level: LogLevel::Level1, ..ObjectLoadOptions::default() };
+    match bpf.load_object(object, ProgramSelection::Named(&[&program.name]), &options) {
+        Ok(loaded) => {
+            let log = loaded.prog(&program.name).map(|p| p.log().clone()).unwrap_or_default();
+            Ok(KernelVerdict::Accepted { log })
+        }
         Err(KernelError::Rejected(rejected)) => {
             Ok(KernelVerdict::Rejected(Box::new(KernelRejection::new(program, *rejected))))
         }
@@ -77,9 +98,10 @@ pub fn annotated_log(log: &VerifierLog, program: &Program) -> String {
     let mut shown: Option<(String, u32)> = None;
     for (at, line) in log.lines() {
         if let Some((_, place)) = line.strip_prefix("; ").and_then(|l| l.rsplit_once(" @ ")) {
-            shown = place.rsplit_once(':').and_then(|(file, n)| Some((file.to_owned(), n.parse().ok()?)));
+            shown = place.rsplit_once(':').and_then(|(file, n)| Some((basename(file).to_owned(), n.parse().ok()?)));
         } else if let Some(source) = at.and_then(|at| program.line_at(at)).filter(|l| l.line != 0) {
-            let place = (source.file.clone(), source.line);
+            // The kernel writes the file's base name only.
+            let place = (basename(&source.file).to_owned(), source.line);
             if shown.as_ref() != Some(&place) {
                 out.push_str(&format!("; {} @ {}:{}\n", source.source.trim(), source.file, source.line));
                 shown = Some(place);
@@ -89,6 +111,10 @@ pub fn annotated_log(log: &VerifierLog, program: &Program) -> String {
         out.push('\n');
     }
     out
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 #[cfg(test)]
@@ -134,6 +160,9 @@ mod tests {
         let text = "; void *data = ctx->data; @ prog.c:10\n0: (61) r2 = *(u32 *)(r1 +0)\n1: (bf) r0 = r2\n";
         let log = VerifierLog::parse(text.to_owned());
         assert_eq!(annotated_log(&log, &program()), text);
+        let mut deep = program();
+        deep.line_info[0].file = "/src/xdp/prog.c".into();
+        assert_eq!(annotated_log(&log, &deep), text, "the kernel writes base names");
     }
 
     #[test]
