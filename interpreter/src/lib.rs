@@ -22,7 +22,7 @@ mod decode;
 mod exec;
 
 use bpfx_isa::Program;
-use bpfx_runtime::{Context, Engine, Exit, LoadError, ProgId, RunError, RunResult, Runtime, RuntimeBinding};
+use bpfx_runtime::{Context, Engine, LoadError, ProgId, RunError, RunResult, Runtime, RuntimeBinding};
 
 use decode::Code;
 
@@ -76,8 +76,8 @@ impl Engine for Interpreter {
         };
         rt.end_run();
         Ok(match result {
-            Ok((r0, last)) => RunResult { exit: Exit::Return(r0), insns, prog: last },
-            Err(stop) => RunResult { exit: Exit::Fault { at: stop.at, fault: stop.fault }, insns, prog: stop.prog },
+            Ok((r0, last)) => RunResult::returned(r0, insns, last),
+            Err(stop) => RunResult::faulted(stop.at, stop.fault, insns, stop.prog),
         })
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! What it is: an engine that translates a whole [`Program`] into one
 //! native function per program, with the interpreter's exact semantics —
-//! the same [`Exit`] values, the same memory, map and packet contents, the
-//! same faults at the same instruction index and the same instruction
-//! counts. It runs against the same [`bpfx_runtime`] contract: the region
+//! the same [`bpfx_runtime::Exit`] values, the same memory, map and
+//! packet contents, the same faults at the same instruction index and the
+//! same instruction counts. It runs against the same [`bpfx_runtime`] contract: the region
 //! table (checked inline, with a per-instruction hint of the region hit
 //! last, as the interpreter does), the very same helper functions, the
 //! instruction budget (checked at every taken jump, call and callback entry,
@@ -31,7 +31,7 @@ mod exec;
 use std::sync::Arc;
 
 use bpfx_isa::Program;
-use bpfx_runtime::{Context, Engine, Exit, LoadError, ProgId, RunError, RunResult, Runtime, RuntimeBinding};
+use bpfx_runtime::{Context, Engine, LoadError, ProgId, RunError, RunResult, Runtime, RuntimeBinding};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 
@@ -129,8 +129,8 @@ impl Engine for Jit {
         };
         rt.end_run();
         Ok(match outcome {
-            Ok((r0, last)) => RunResult { exit: Exit::Return(r0), insns, prog: last },
-            Err(stop) => RunResult { exit: Exit::Fault { at: stop.at, fault: stop.fault }, insns, prog: stop.prog },
+            Ok((r0, last)) => RunResult::returned(r0, insns, last),
+            Err(stop) => RunResult::faulted(stop.at, stop.fault, insns, stop.prog),
         })
     }
 }

@@ -33,6 +33,25 @@ pub struct RunResult {
     pub prog: ProgId,
 }
 
+impl RunResult {
+    /// A run that returned `r0` from `prog`'s frame. Engines build their
+    /// results through this and [`RunResult::faulted`]: with the fault's
+    /// construction out of line, a return writes only the fields it sets,
+    /// rather than copying the whole fault payload from wherever the
+    /// compiler kept it (which stalls on store forwarding every run).
+    #[inline(always)]
+    pub fn returned(r0: u64, insns: u64, prog: ProgId) -> RunResult {
+        RunResult { exit: Exit::Return(r0), insns, prog }
+    }
+
+    /// A run that stopped with `fault` at `at`, in `prog`.
+    #[cold]
+    #[inline(never)]
+    pub fn faulted(at: InsnIdx, fault: crate::Fault, insns: u64, prog: ProgId) -> RunResult {
+        RunResult { exit: Exit::Fault { at, fault }, insns, prog }
+    }
+}
+
 /// An engine: loads programs into a runtime and runs them.
 ///
 /// Both engines must produce the same [`RunResult`] (and leave the same

@@ -58,6 +58,9 @@ pub struct Runtime {
     maps: Vec<Box<dyn Map>>,
     map_slots: Vec<MapSlot>,
     map_regions: Vec<Region>,
+    /// The maps with work to do at the end of a run ([`Map::ends_runs`]),
+    /// so a run visits no other.
+    end_run_maps: Vec<u32>,
     programs: Vec<ProgInfo>,
     helpers: Vec<Option<HelperFn>>,
     regions: Vec<Region>,
@@ -131,6 +134,7 @@ impl Runtime {
             maps: Vec::new(),
             map_slots: Vec::new(),
             map_regions: Vec::new(),
+            end_run_maps: Vec::new(),
             programs: Vec::new(),
             helpers,
             regions: Vec::new(),
@@ -250,6 +254,9 @@ impl Runtime {
         });
         if let Some(m) = memory.filter(|m| m.len > 0) {
             self.map_regions.push(Region::new(RegionKind::Map(id), m.base, m.len, !m.read_only));
+        }
+        if map.ends_runs() {
+            self.end_run_maps.push(id.0);
         }
         self.regions_stale = true;
         self.maps.push(map);
@@ -412,63 +419,98 @@ impl Runtime {
     /// Starts a run on `ctx`: returns the VM context (reset for the run,
     /// at an address stable for the runtime's life) and `r1`..`r5`.
     ///
+    /// Inlined into the engines: the per-run cost of a short program is
+    /// mostly this and [`Runtime::end_run`], and out of line the returned
+    /// array goes through memory (written in 8-byte stores, read back in
+    /// 16-byte loads, which stalls on store forwarding).
+    ///
     /// # Safety
     /// `ctx` must stay alive and untouched until [`Runtime::end_run`], and
     /// until then the engine must reach the runtime only through the VM
     /// context (as helpers do).
+    #[inline(always)]
     pub unsafe fn begin_run(&mut self, ctx: &mut Context) -> (*mut VmCtx, [u64; 5]) {
         self.ctx = ctx;
         self.redirect = None;
         self.locks.clear();
-        let top = self.stack.addr(self.stack.len());
-        let [ctx_region, packet, meta] = ctx.regions();
-        let stack = Region { start: top - FRAME_SIZE, len: FRAME_SIZE, writable: 1, kind: RegionKind::Stack };
-        let me: *mut Runtime = self;
-        let vm = self.vm_ctx.as_ptr();
         if self.regions_stale {
-            self.regions.clear();
-            self.regions.extend([stack, ctx_region, packet, meta]);
-            self.regions.push(Region::new(RegionKind::Scratch, self.scratch.ptr(0), self.scratch.len(), false));
-            self.regions.extend_from_slice(&self.map_regions);
-            self.regions_stale = false;
-            // SAFETY: `vm_ctx` is the runtime's own allocation, and no run is
-            // using it (runs do not nest).
-            unsafe {
-                let v = &mut *vm;
-                v.region_count = self.regions.len() as u32;
-                v.regions = self.regions.as_mut_ptr();
-                v.helpers = self.helpers.as_ptr();
-                v.helper_count = self.helpers.len() as u32;
-                v.map_count = self.map_slots.len() as u32;
-                v.maps = self.map_slots.as_ptr();
-                v.stack_top = top;
-                v.insn_budget = self.config.insn_budget;
-            }
-        } else {
-            self.regions[..4].copy_from_slice(&[stack, ctx_region, packet, meta]);
+            self.rebuild_regions();
         }
-        // SAFETY: as above. The fields not reset here only change with the
-        // runtime's maps or configuration, which mark the regions stale; the
-        // fault slot is empty between runs (engines take the fault).
+        let [ctx_region, packet, meta] = ctx.regions();
+        let vm = self.vm_ctx.as_ptr();
+        // SAFETY: `vm_ctx` is the runtime's own allocation, and no run is
+        // using it (runs do not nest); the table has its four fixed entries
+        // since `rebuild_regions`. The fields not reset here only change
+        // with the runtime's maps or configuration, which mark the regions
+        // stale; the fault slot is empty between runs (engines take the
+        // fault).
         unsafe {
             let v = &mut *vm;
+            let regions = v.regions;
+            // Only the stack's start and length move during a run (and the
+            // packet's, which the context's regions cover).
+            (*regions).start = v.stack_top - FRAME_SIZE;
+            (*regions).len = FRAME_SIZE;
+            *regions.add(region::CONTEXT_REGION) = ctx_region;
+            *regions.add(region::PACKET_REGION) = packet;
+            *regions.add(region::META_REGION) = meta;
             v.status = status::RUNNING;
             v.insn_count = 0;
             v.tail_call_count = 0;
             v.callback = None;
             v.callback_env = std::ptr::null_mut();
-            v.runtime = me;
+            v.runtime = self;
             v.fault_at = u32::MAX;
         }
         (vm, ctx.entry_args())
     }
 
-    /// Ends a run: lets go of the context and lets maps finish the run.
+    /// Builds the region table and the VM context's fixed fields after a
+    /// map was created or the configuration changed.
+    #[cold]
+    #[inline(never)]
+    fn rebuild_regions(&mut self) {
+        let top = self.stack.addr(self.stack.len());
+        let stack = Region { start: top - FRAME_SIZE, len: FRAME_SIZE, writable: 1, kind: RegionKind::Stack };
+        let empty = |kind| Region { start: 0, len: 0, writable: 0, kind };
+        self.regions.clear();
+        self.regions.extend([
+            stack,
+            empty(RegionKind::Context),
+            empty(RegionKind::Packet),
+            empty(RegionKind::PacketMeta),
+        ]);
+        self.regions.push(Region::new(RegionKind::Scratch, self.scratch.ptr(0), self.scratch.len(), false));
+        self.regions.extend_from_slice(&self.map_regions);
+        self.regions_stale = false;
+        // SAFETY: `vm_ctx` is the runtime's own allocation, and no run is
+        // using it (runs do not nest).
+        let v = unsafe { &mut *self.vm_ctx.as_ptr() };
+        v.region_count = self.regions.len() as u32;
+        v.regions = self.regions.as_mut_ptr();
+        v.helpers = self.helpers.as_ptr();
+        v.helper_count = self.helpers.len() as u32;
+        v.map_count = self.map_slots.len() as u32;
+        v.maps = self.map_slots.as_ptr();
+        v.stack_top = top;
+        v.insn_budget = self.config.insn_budget;
+    }
+
+    /// Ends a run: lets go of the context and lets the maps that have
+    /// something to finish (listed when they were created) finish the run.
+    #[inline(always)]
     pub fn end_run(&mut self) {
         self.ctx = std::ptr::null_mut();
         self.vm = std::ptr::null_mut();
-        for m in &mut self.maps {
-            m.end_run();
+        if !self.end_run_maps.is_empty() {
+            self.end_maps_run();
+        }
+    }
+
+    #[inline(never)]
+    fn end_maps_run(&mut self) {
+        for &i in &self.end_run_maps {
+            self.maps[i as usize].end_run();
         }
     }
 

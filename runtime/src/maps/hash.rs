@@ -380,9 +380,14 @@ impl Map for HashTable {
     }
 
     fn end_run(&mut self) {
-        for slot in std::mem::take(&mut self.deferred) {
+        // Drained in place: the queue keeps its allocation for the next run.
+        for slot in self.deferred.drain(..) {
             self.free[0].release(slot);
         }
+    }
+
+    fn ends_runs(&self) -> bool {
+        true
     }
 }
 

@@ -396,6 +396,12 @@ pub trait Map: fmt::Debug + Send {
     /// The run is over: slots freed during it may be reused, and ring buffer
     /// records a faulted run left reserved are discarded.
     fn end_run(&mut self) {}
+
+    /// Whether [`Map::end_run`] has anything to do for this map: asked once,
+    /// when the runtime creates it, so a run visits only the maps that do.
+    fn ends_runs(&self) -> bool {
+        false
+    }
 }
 
 /// Creates a map from its spec with `cpus` CPUs (per-CPU maps hold one

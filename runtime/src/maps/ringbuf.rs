@@ -261,6 +261,10 @@ impl Map for RingBuf {
         Err(MapError::NotSupp)
     }
 
+    fn ends_runs(&self) -> bool {
+        true
+    }
+
     /// Records a faulted run left reserved are discarded, so the consumer
     /// is not blocked forever (a program the verifier accepted always
     /// releases them itself).
