@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bpfx_isa::abi::MapType;
-use bpfx_loader::kernel::{KernelError, Map, possible_cpus};
+use bpfx_loader::kernel::{KernelError, Map, MapEntry, possible_cpus};
 use bpfx_runtime::replay::{MapContents, MapValue, holds_data, is_per_cpu};
 
 /// Whether user space can list a map of this type without changing it:
@@ -34,8 +34,7 @@ pub fn kernel_map_contents(maps: &[Map]) -> Result<Vec<MapContents>, KernelError
         let cpus = if per_cpu { possible_cpus()? as usize } else { 1 };
         let size = spec.value_size as usize;
         let mut entries = Vec::new();
-        for key in map.keys()? {
-            let Some(value) = map.lookup(&key)? else { continue };
+        for MapEntry { key, value } in map.dump()? {
             if value.iter().all(|&b| b == 0) {
                 continue;
             }
