@@ -21,7 +21,7 @@ use anyhow::{Context as _, anyhow, bail};
 use bpfx_live::KernelRejection;
 use bpfx_loader::kernel::{
     AttachPoint, Attachment, Bpf, DEFAULT_BPFFS, KernelError, LoadedObject, ObjectLoadOptions, ProgramSelection,
-    TcDirection, XdpMode, prepare_pin_path,
+    TcDirection, XdpMode, is_bpffs, prepare_pin_path,
 };
 use bpfx_loader::{LoadOptions, Object};
 use serde_json::json;
@@ -165,6 +165,13 @@ impl Pins {
     ) -> anyhow::Result<()> {
         if dir.exists() {
             bail!("{} exists; unpin what is there first (bpfx detach --pin {})", dir.display(), dir.display());
+        }
+        if dir.starts_with(DEFAULT_BPFFS) && !is_bpffs(Path::new(DEFAULT_BPFFS)).unwrap_or(false) {
+            eprintln!(
+                "note: {DEFAULT_BPFFS} is not a bpf filesystem here, so bpfx mounts one; under `ip netns exec`, \
+                 which gives the command a private /sys, that mount and the pins in it vanish when bpfx exits and \
+                 the program comes off again (use `nsenter --net=/run/netns/NAME` instead)"
+            );
         }
         prepare_pin_path(&dir.join("prog"))?;
         self.dir = Some(dir.to_owned());
