@@ -8,6 +8,11 @@
 //! (the shape README.md documents; scripts depend on it). Exit 0 when every
 //! run completed, 1 when the program was refused or a run faulted, 2 for an
 //! unreadable or foreign capture.
+//!
+//! `--repeat N` runs each packet N times on one context; `--engine both`
+//! holds the JIT's runs against the interpreter's; `--live` holds the
+//! kernel's (`BPF_PROG_TEST_RUN`) against bpfx's. Any difference is
+//! reported with its packet index and exits 1.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -18,12 +23,14 @@ use std::time::Instant;
 use anyhow::{Context as _, anyhow, bail};
 use bpfx_interpreter::Interpreter;
 use bpfx_isa::Program;
-use bpfx_live::LiveReplayer;
+use bpfx_isa::abi::MapType;
+use bpfx_live::replay::packet_difference;
+use bpfx_live::{Difference, LiveReplayer};
 use bpfx_loader::Object;
 use bpfx_runtime::context::convert::{convert, converts};
 use bpfx_runtime::maps::flags::BPF_ANY;
 use bpfx_runtime::replay::{self, CaptureFormat, Frame, MapContents, MapValue, Outcome, Replayer};
-use bpfx_runtime::{Engine, Exit, Redirect, Runtime};
+use bpfx_runtime::{Engine, Exit, ProgId, Redirect, Runtime};
 use serde_json::{Value, json};
 
 use crate::live::{self, Kernel};
@@ -55,27 +62,21 @@ pub fn replay(
         Some("pcapng") => CaptureFormat::Pcapng,
         _ => CaptureFormat::Pcap,
     });
-    let mut rt = Runtime::default();
-    let mut engine: Box<dyn Engine> = match args.engine {
-        EngineKind::Interp => Box::new(Interpreter::new()),
-        EngineKind::Jit => Box::new(jit()?),
-        EngineKind::Both => bail!("--engine both compares single runs; replay with interp or jit"),
+    let (mut rt, mut twin_rt) = (Runtime::default(), Runtime::default());
+    // --engine both: the interpreter's run is the one reported, the JIT's
+    // (in its own runtime) is held against it packet by packet.
+    let (mut engine, mut twin): (Box<dyn Engine>, Option<Box<dyn Engine>>) = match args.engine {
+        EngineKind::Interp => (Box::new(Interpreter::new()), None),
+        EngineKind::Jit => (Box::new(jit()?), None),
+        EngineKind::Both => (Box::new(Interpreter::new()), Some(Box::new(jit()?))),
     };
     let with_type = |p: &Program| Program { prog_type, ..p.clone() };
-    let loaded = (|| -> Result<_, String> {
-        let converted = convert(&with_type(&program)).map_err(|e| format!("{}: {e}", program.name))?;
-        let prog = engine.load(&mut rt, &converted).map_err(|e| format!("{}: {e}", program.name))?;
-        let named: Vec<&str> =
-            program.maps.iter().flat_map(|m| m.initial_slots.iter().map(|(_, n)| n.as_str())).collect();
-        for other in others.iter().filter(|p| named.contains(&p.name.as_str())) {
-            let converted = convert(other).map_err(|e| format!("{}: {e}", other.name))?;
-            engine.load(&mut rt, &converted).map_err(|e| format!("{}: {e}", other.name))?;
-        }
-        rt.apply_initial_slots().map_err(|e| format!("{}: {e}", program.name))?;
-        Ok(prog)
-    })();
-    let prog = match loaded {
-        Ok(prog) => prog,
+    let loaded = load(engine.as_mut(), &mut rt, &with_type(&program), &others).and_then(|prog| {
+        let twin = twin.as_mut().map(|t| load(t.as_mut(), &mut twin_rt, &with_type(&program), &others)).transpose()?;
+        Ok((prog, twin))
+    });
+    let (prog, twin_prog) = match loaded {
+        Ok(progs) => progs,
         Err(reason) => {
             if args.json {
                 output::stdout(format!("{}\n", json!({ "error": reason })).as_bytes())?;
@@ -100,6 +101,9 @@ pub fn replay(
     };
     for set in &args.map_set {
         map_set(&mut rt, set)?;
+        if twin.is_some() {
+            map_set(&mut twin_rt, set)?;
+        }
         if let Some(k) = &kernel {
             live::map_set(k.maps(), set)?;
         }
@@ -115,10 +119,15 @@ pub fn replay(
     });
     let replayer = Replayer::new(engine.as_ref(), &mut rt, prog, prog_type);
     let mut side = match &kernel {
-        Some(k) => Side::Live(LiveReplayer::new(replayer, k.prog(), prog_type)),
+        Some(k) => {
+            let repeat = u32::try_from(args.repeat).context("--repeat")?;
+            Side::Live(LiveReplayer::new(replayer, k.prog(), prog_type).with_repeat(repeat))
+        }
         None => Side::Offline(replayer),
     };
+    let mut twin = twin.as_deref().zip(twin_prog).map(|(e, p)| Replayer::new(e, &mut twin_rt, p, prog_type));
     let mut tally = live::Tally::default();
+    let mut engines_differ = 0u64;
     let mut lines = String::new();
     let mut written: Vec<(Frame, String)> = Vec::new();
     let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
@@ -129,14 +138,21 @@ pub fn replay(
         if let Some(bar) = &progress {
             bar.inc(1);
         }
-        let (outcome, compared) = match &mut side {
-            Side::Offline(r) => (r.run(&frame.data).map_err(|e| anyhow!("packet {i}: {e}"))?, None),
+        let (outcome, per_run, compared) = match &mut side {
+            Side::Offline(r) => {
+                let (outcome, per_run) =
+                    r.run_repeated(&frame.data, args.repeat).map_err(|e| anyhow!("packet {i}: {e}"))?;
+                (outcome, per_run, None)
+            }
             Side::Live(l) => {
                 let c = l.run(&frame.data).map_err(|e| anyhow!("packet {i}: {e}"))?;
-                (c.bpfx, Some((c.kernel, c.differences)))
+                (c.bpfx, c.bpfx_per_run, Some((c.kernel, c.differences)))
             }
         };
         let mut line = json!({ "i": i, "len": frame.data.len() });
+        if args.repeat > 1 && matches!(outcome, Outcome::Ran(_)) {
+            line["ns_per_run"] = (per_run.as_nanos() as u64).into();
+        }
         if let Some((kernel, differences)) = &compared {
             tally.add(kernel.as_ref(), differences);
             live::annotate_row(&mut line, prog_type, kernel.as_ref(), differences);
@@ -144,6 +160,24 @@ pub fn replay(
                 for d in differences {
                     eprintln!("packet {i}: {d}");
                 }
+            }
+        }
+        if let Some(twin) = &mut twin {
+            let (theirs, _) =
+                twin.run_repeated(&frame.data, args.repeat).map_err(|e| anyhow!("packet {i} on the jit: {e}"))?;
+            let differences = engine_differences(&outcome, &theirs);
+            if !differences.is_empty() {
+                engines_differ += 1;
+                if !args.json {
+                    for d in &differences {
+                        eprintln!("packet {i}: engines differ: {}", engine_text(d));
+                    }
+                }
+                line["engine_differences"] = differences
+                    .iter()
+                    .map(|d| json!({ "what": d.what, "interp": d.bpfx, "jit": d.kernel }))
+                    .collect::<Vec<_>>()
+                    .into();
             }
         }
         let mut stop = false;
@@ -206,6 +240,7 @@ pub fn replay(
         bar.finish_and_clear();
     }
     let maps = replay::map_contents(side.runtime());
+    let twin_maps_differ = twin.as_mut().map(|t| replay::map_contents(t.runtime()) != maps);
     let map_comparison = match &kernel {
         Some(k) => Some(live::compare_maps(&maps, k)?),
         None => None,
@@ -231,6 +266,9 @@ pub fn replay(
     let mut summary = summary;
     if let Some(comparison) = &map_comparison {
         summary["live"] = tally.json(comparison);
+    }
+    if let Some(maps_differ) = twin_maps_differ {
+        summary["engines"] = json!({ "differing": engines_differ, "maps_differ": maps_differ });
     }
     if args.json {
         let mut doc = json!({ "maps": maps_json(&maps), "summary": summary });
@@ -278,10 +316,67 @@ pub fn replay(
         if let Some(comparison) = &map_comparison {
             text.push_str(&tally.text(comparison));
         }
+        if let Some(maps_differ) = twin_maps_differ {
+            text.push_str(&format!(
+                "engines: interp and jit differ on {engines_differ} packets; their maps {}\n",
+                if maps_differ { "differ" } else { "are identical" }
+            ));
+        }
         output::stdout(text.as_bytes())?;
     }
-    let differ = map_comparison.is_some_and(|c| !c.differences.is_empty()) || tally.differing > 0;
+    let differ = map_comparison.is_some_and(|c| !c.differences.is_empty())
+        || tally.differing > 0
+        || engines_differ > 0
+        || twin_maps_differ == Some(true);
     Ok(if faults > 0 || differ { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Loads `program` (already given the replay's type) and the programs its
+/// prog arrays name on `engine` into `rt`; `Err` says which was refused
+/// and why.
+fn load(engine: &mut dyn Engine, rt: &mut Runtime, program: &Program, others: &[Program]) -> Result<ProgId, String> {
+    let converted = convert(program).map_err(|e| format!("{}: {e}", program.name))?;
+    let prog = engine.load(rt, &converted).map_err(|e| format!("{}: {e}", program.name))?;
+    let prog_arrays = program.maps.iter().filter(|m| m.map_type == MapType::ProgArray);
+    let named: Vec<&str> = prog_arrays.flat_map(|m| m.initial_slots.iter().map(|(_, n)| n.as_str())).collect();
+    for other in others.iter().filter(|p| named.contains(&p.name.as_str())) {
+        let converted = convert(other).map_err(|e| format!("{}: {e}", other.name))?;
+        engine.load(rt, &converted).map_err(|e| format!("{}: {e}", other.name))?;
+    }
+    rt.apply_initial_slots().map_err(|e| format!("{}: {e}", program.name))?;
+    Ok(prog)
+}
+
+/// Where the interpreter's and the JIT's results for one packet differ
+/// (as [`Difference`]s whose two sides are the interpreter's and the
+/// JIT's).
+fn engine_differences(a: &Outcome, b: &Outcome) -> Vec<Difference> {
+    let diff = |what: &str, x: String, y: String| Difference { what: what.into(), bpfx: x, kernel: y };
+    match (a, b) {
+        _ if a == b => Vec::new(),
+        (Outcome::Ran(x), Outcome::Ran(y)) => {
+            let mut out = Vec::new();
+            if x.exit != y.exit {
+                out.push(diff("exit", x.exit.to_string(), y.exit.to_string()));
+            }
+            if x.insns != y.insns {
+                out.push(diff("insns", x.insns.to_string(), y.insns.to_string()));
+            }
+            if let Some((p, q)) = packet_difference(&x.data_out, &y.data_out) {
+                out.push(diff("data_out", p, q));
+            }
+            if x.skb_ctx_out != y.skb_ctx_out || x.redirect != y.redirect || x.out != y.out {
+                out.push(diff("context or redirect", format!("{:?}", x.skb), format!("{:?}", y.skb)));
+            }
+            out
+        }
+        _ => vec![diff("outcome", format!("{a:?}"), format!("{b:?}"))],
+    }
+}
+
+/// An engine difference as text: the interpreter's side, then the JIT's.
+fn engine_text(d: &Difference) -> String {
+    format!("{}: interp {}, jit {}", d.what, d.bpfx, d.kernel)
 }
 
 /// bpfx alone, or bpfx beside the kernel.
@@ -358,6 +453,34 @@ fn redirect(r: &Redirect) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_differences_name_each_field() {
+        let ran = |r0: u64, insns: u64, data: &[u8]| {
+            Outcome::Ran(replay::Ran {
+                exit: Exit::Return(r0),
+                insns,
+                retval: r0 as u32,
+                data_out: data.to_vec(),
+                changed: false,
+                out: None,
+                skb: None,
+                skb_ctx_out: None,
+                redirect: None,
+            })
+        };
+        assert_eq!(engine_differences(&ran(2, 5, &[1]), &ran(2, 5, &[1])), []);
+        let found: Vec<String> =
+            engine_differences(&ran(2, 5, &[1, 2]), &ran(1, 6, &[1, 3])).iter().map(engine_text).collect();
+        assert_eq!(
+            found,
+            [
+                "exit: interp returned 0x2, jit returned 0x1",
+                "insns: interp 5, jit 6",
+                "data_out: interp 2 bytes, byte 1 = 0x02, jit 2 bytes, byte 1 = 0x03",
+            ]
+        );
+    }
 
     #[test]
     fn redirect_targets_are_named() {

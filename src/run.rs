@@ -47,10 +47,10 @@ pub struct Args {
     /// The engine to run it on.
     #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
     pub(crate) engine: EngineKind,
-    /// Runs the program this many times on the same input and reports the
-    /// mean time of a run.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    repeat: u64,
+    /// Runs the program this many times on the same input (each packet,
+    /// with --pcap) and reports the mean time of a run.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)))]
+    pub(crate) repeat: u64,
     /// A raw program's input memory, as hex bytes (`01 02 ff` or `0102ff`).
     #[arg(long, value_name = "HEX", conflicts_with = "pcap")]
     mem: Option<String>,

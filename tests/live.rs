@@ -190,3 +190,18 @@ fn without_privileges_live_says_what_it_needs_and_exits_2() {
         assert!(stderr.contains("EPERM") && stderr.contains("root"), "{stderr}");
     }
 }
+
+#[test]
+fn repeated_runs_accumulate_as_in_the_kernel() {
+    for (object, program) in [("tests/build/ctx_fields.o", "tc_fields"), ("tests/build/xdp_count.o", "xdp_count")] {
+        let args =
+            ["run", object, "-p", program, "--pcap", "examples/traffic.pcap", "--live", "--json", "--repeat", "3"];
+        let out = bpfx(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{program}: {stdout}\n{stderr}");
+        let lines = json_lines(&out);
+        let (rows, last) = lines.split_at(lines.len() - 1);
+        assert!(rows.iter().all(|r| r["ns_per_run"].as_u64().is_some() && r["kernel"]["ns"].is_u64()), "{rows:?}");
+        assert_eq!(last[0]["summary"]["live"]["differing"], 0, "{}", last[0]);
+    }
+}

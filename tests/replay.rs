@@ -139,3 +139,40 @@ fn refused_context_accesses_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid bpf_context access"));
 }
+
+#[test]
+fn engine_both_replays_on_the_interpreter_and_the_jit_and_compares_every_packet() {
+    for (object, program) in [("tests/build/xdp_parse.o", "xdp_parse"), ("tests/build/ctx_fields.o", "tc_fields")] {
+        let args = ["run", object, "-p", program, "--pcap", "examples/traffic.pcap", "--engine", "both"];
+        let out = bpfx(&args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("\nengines: interp and jit differ on 0 packets; their maps are identical\n"), "{text}");
+        let out = bpfx(&[&args[..], &["--json"]].concat());
+        let last: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+        assert_eq!(last["summary"]["engines"], serde_json::json!({ "differing": 0, "maps_differ": false }));
+        assert_eq!(last["summary"]["packets"], traffic_len());
+    }
+}
+
+#[test]
+fn repeat_runs_each_packet_n_times_on_the_same_buffer() {
+    let once = bpfx(&["run", "tests/build/xdp_count.o", "--pcap", "examples/traffic.pcap", "--json"]);
+    let four = bpfx(&["run", "tests/build/xdp_count.o", "--pcap", "examples/traffic.pcap", "--json", "--repeat", "4"]);
+    assert_eq!((once.status.code(), four.status.code()), (Some(0), Some(0)));
+    let lines = |out: &Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let (once, four) = (lines(&once), lines(&four));
+    // A little-endian u64 in hex.
+    let count = |v: &serde_json::Value| {
+        let hex = v["value"].as_str().unwrap();
+        (0..8).rev().fold(0u64, |n, i| n << 8 | u64::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+    };
+    let counts =
+        |doc: &serde_json::Value| doc["maps"]["counts"].as_array().unwrap().iter().map(count).collect::<Vec<_>>();
+    let (a, b) = (counts(once.last().unwrap()), counts(four.last().unwrap()));
+    assert_eq!(b, a.iter().map(|n| n * 4).collect::<Vec<_>>(), "every run counts");
+    assert!(four[0]["ns_per_run"].as_u64().is_some() && once[0].get("ns_per_run").is_none(), "{}", four[0]);
+}

@@ -12,6 +12,7 @@
 //! for it.
 
 use std::fmt;
+use std::time::Duration;
 
 use bpfx_isa::abi::ProgType;
 use bpfx_isa::abi::SK_BUFF;
@@ -53,7 +54,7 @@ pub struct KernelRan {
     pub changed: bool,
     /// The `__sk_buff` after the run (socket-buffer programs).
     pub ctx_out: Option<Vec<u8>>,
-    /// The kernel's own timing of the run.
+    /// The kernel's own timing of a run (the mean, with a repeat).
     pub duration_ns: u32,
 }
 
@@ -92,6 +93,8 @@ impl fmt::Display for Difference {
 #[derive(Debug, Clone)]
 pub struct Compared {
     pub bpfx: Outcome,
+    /// bpfx's mean time of a run.
+    pub bpfx_per_run: Duration,
     /// `None` when the frame is one bpfx does not model and so was not
     /// sent to the kernel.
     pub kernel: Option<KernelOutcome>,
@@ -104,13 +107,20 @@ pub struct LiveReplayer<'a> {
     bpfx: Replayer<'a>,
     kernel: &'a Prog,
     prog_type: ProgType,
+    repeat: u32,
 }
 
 impl<'a> LiveReplayer<'a> {
     /// `bpfx` runs the program on bpfx's side; `kernel` is the same program
     /// loaded in the kernel, with its own maps.
     pub fn new(bpfx: Replayer<'a>, kernel: &'a Prog, prog_type: ProgType) -> Self {
-        LiveReplayer { bpfx, kernel, prog_type }
+        LiveReplayer { bpfx, kernel, prog_type, repeat: 1 }
+    }
+
+    /// Runs each frame `repeat` times on both sides, as
+    /// `BPF_PROG_TEST_RUN`'s `repeat` does (see [`Replayer::run_repeated`]).
+    pub fn with_repeat(self, repeat: u32) -> Self {
+        LiveReplayer { repeat: repeat.max(1), ..self }
     }
 
     /// bpfx's side, for its runtime's maps.
@@ -120,13 +130,13 @@ impl<'a> LiveReplayer<'a> {
 
     /// Runs `frame` on both sides and compares.
     pub fn run(&mut self, frame: &[u8]) -> Result<Compared, LiveError> {
-        let ours = self.bpfx.run(frame)?;
+        let (ours, per_run) = self.bpfx.run_repeated(frame, u64::from(self.repeat))?;
         if matches!(&ours, Outcome::Refused(r) if r.errno == NOT_MODELLED) {
-            return Ok(Compared { bpfx: ours, kernel: None, differences: Vec::new() });
+            return Ok(Compared { bpfx: ours, bpfx_per_run: per_run, kernel: None, differences: Vec::new() });
         }
         let kernel = self.kernel_run(frame)?;
         let differences = differences(self.prog_type, &ours, &kernel);
-        Ok(Compared { bpfx: ours, kernel: Some(kernel), differences })
+        Ok(Compared { bpfx: ours, bpfx_per_run: per_run, kernel: Some(kernel), differences })
     }
 
     fn kernel_run(&self, frame: &[u8]) -> Result<KernelOutcome, LiveError> {
@@ -135,6 +145,7 @@ impl<'a> LiveReplayer<'a> {
         let run = TestRun {
             ctx_in: skb.then_some(&ctx_in[..]),
             ctx_out_capacity: if skb { ctx_in.len() } else { 0 },
+            repeat: self.repeat,
             ..TestRun::packet(frame)
         };
         match self.kernel.test_run(&run) {
@@ -184,7 +195,7 @@ fn ran_differences(prog_type: ProgType, r: &Ran, k: &KernelRan) -> Vec<Differenc
         let shown = |v: u32| format!("{v} ({})", replay::action(prog_type, v));
         out.push(diff("retval", shown(r.retval), shown(k.retval)));
     }
-    if let Some((bpfx, kernel)) = first_difference(&r.data_out, &k.data_out) {
+    if let Some((bpfx, kernel)) = packet_difference(&r.data_out, &k.data_out) {
         out.push(diff("data_out", bpfx, kernel));
     }
     if let (Some(ours), Some(theirs)) = (&r.skb_ctx_out, &k.ctx_out) {
@@ -201,8 +212,8 @@ fn ran_differences(prog_type: ProgType, r: &Ran, k: &KernelRan) -> Vec<Differenc
 }
 
 /// Where two packets first differ, each side described as its length and
-/// its byte there.
-fn first_difference(a: &[u8], b: &[u8]) -> Option<(String, String)> {
+/// its byte there; `None` when they are the same.
+pub fn packet_difference(a: &[u8], b: &[u8]) -> Option<(String, String)> {
     if a == b {
         return None;
     }

@@ -18,7 +18,7 @@
 
 use std::borrow::Cow;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bpfx_isa::abi::{MapType, ProgType};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
@@ -317,12 +317,28 @@ impl<'a> Replayer<'a> {
 
     /// Runs the program on `frame`.
     pub fn run(&mut self, frame: &[u8]) -> Result<Outcome, RunError> {
+        self.run_repeated(frame, 1).map(|(outcome, _)| outcome)
+    }
+
+    /// Runs the program `repeat` times (at least once) on one context made
+    /// from `frame`, as `BPF_PROG_TEST_RUN`'s `repeat` does: each run gets
+    /// the packet and context as the one before left them. Returns the
+    /// last run's outcome and the mean time of a run (the context's set-up
+    /// excluded). A run that faults ends the repetition.
+    pub fn run_repeated(&mut self, frame: &[u8], repeat: u64) -> Result<(Outcome, Duration), RunError> {
         let mut ctx = match Context::test_run(self.prog_type, frame) {
             Ok(ctx) => ctx,
-            Err(refused) => return Ok(Outcome::Refused(refused)),
+            Err(refused) => return Ok((Outcome::Refused(refused), Duration::ZERO)),
         };
         let before = ctx.data_out();
-        let result = self.engine.run(self.rt, self.prog, &mut ctx)?;
+        let start = Instant::now();
+        let mut result = self.engine.run(self.rt, self.prog, &mut ctx)?;
+        let mut runs = 1u64;
+        while runs < repeat && result.exit.r0().is_some() {
+            result = self.engine.run(self.rt, self.prog, &mut ctx)?;
+            runs += 1;
+        }
+        let per_run = start.elapsed().div_f64(runs as f64);
         let retval = result.exit.r0().map_or(0, |r0| r0 as u32);
         let data_out = ctx.data_out();
         let l3 = matches!(self.prog_type, ProgType::SocketFilter | ProgType::CgroupSkb);
@@ -336,7 +352,7 @@ impl<'a> Replayer<'a> {
                 bytes
             }
         });
-        Ok(Outcome::Ran(Ran {
+        let ran = Ran {
             changed: data_out != before,
             exit: result.exit,
             insns: result.insns,
@@ -346,7 +362,8 @@ impl<'a> Replayer<'a> {
             skb: ctx.skb_fields(),
             skb_ctx_out: ctx.skb_ctx_out(),
             redirect: self.rt.redirect(),
-        }))
+        };
+        Ok((Outcome::Ran(ran), per_run))
     }
 }
 
