@@ -82,9 +82,9 @@ fn eventually(what: &str, mut gone: impl FnMut() -> bool) {
 }
 
 /// What libbpf makes of an object: `bpftool prog loadall` into a private
-/// bpffs mount. `Ok(programs)` when it loaded, `Err(output)` when it did
-/// not.
-fn bpftool_loadall(object: &Path) -> Result<usize, String> {
+/// bpffs mount. `Ok((programs, maps))` it pinned when it loaded,
+/// `Err(output)` when it did not.
+fn bpftool_loadall(object: &Path) -> Result<(usize, usize), String> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kernel_object").join(format!(
         "{}-{}",
@@ -103,7 +103,8 @@ fn bpftool_loadall(object: &Path) -> Result<usize, String> {
         .output()
         .expect("bpftool runs (scripts/install-deps installs it)");
     let result = if out.status.success() {
-        Ok(std::fs::read_dir(dir.join("progs")).unwrap().count())
+        let count = |sub: &str| std::fs::read_dir(dir.join(sub)).map_or(0, |d| d.count());
+        Ok((count("progs"), count("maps")))
     } else {
         Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     };
@@ -130,9 +131,10 @@ fn every_test_object_gets_the_kernels_verdict_as_libbpf_gets_it() {
             }
         }
         match bpftool_loadall(&path) {
-            Ok(count) => {
+            Ok((progs, maps)) => {
                 let loaded = ours.unwrap_or_else(|e| panic!("{name}: libbpf loads it, bpfx: {e}"));
-                assert_eq!(loaded.progs().len(), count, "{name}: programs libbpf pinned");
+                assert_eq!(loaded.progs().len(), progs, "{name}: programs libbpf pinned");
+                assert_eq!(loaded.maps().len(), maps, "{name}: maps libbpf pinned");
                 compared.push(name);
             }
             // libbpf refused the object itself (section names or legacy

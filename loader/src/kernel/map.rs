@@ -276,7 +276,7 @@ impl Map {
     fn dump_batch(&self) -> Result<Vec<MapEntry>, KernelError> {
         let key_size = self.spec.key_size as usize;
         // A batch of the whole map, or of 256 entries for larger ones.
-        let chunk = self.spec.max_entries.clamp(1, 256);
+        let mut chunk = self.spec.max_entries.clamp(1, 256);
         // The position token is the kernel's (a bucket or an index, at most
         // a key's size); a key-sized buffer of at least 8 bytes holds it.
         let token_len = key_size.max(8);
@@ -300,6 +300,12 @@ impl Map {
                 Ok(_) => false,
                 // ENOENT: this batch (possibly empty) was the last.
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => true,
+                // A hash bucket holds more entries than the batch has room
+                // for: the same batch again, larger.
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && chunk < self.spec.max_entries => {
+                    chunk = chunk.saturating_mul(2).min(self.spec.max_entries);
+                    continue;
+                }
                 Err(e) => return Err(SyscallError::new(Cmd::MapLookupBatch, e).into()),
             };
             let count = (attr.count as usize).min(chunk as usize);
