@@ -4,7 +4,9 @@
 //! ([`conformance`]), the oracle that runs one program on the interpreter
 //! and on the JIT and compares everything they leave behind ([`diff`]), and
 //! a generator of programs from unstructured bytes ([`generate`]), which both
-//! proptest (with a fixed seed in `cargo test`) and cargo-fuzz drive.
+//! proptest (with a fixed seed in `cargo test`) and cargo-fuzz drive; and a
+//! pair of network namespaces joined by a veth for tests that attach
+//! programs to interfaces ([`netns`], Linux).
 //!
 //! What it is not: part of any engine. Only tests, fuzz targets and benches
 //! depend on it.
@@ -12,3 +14,5 @@
 pub mod conformance;
 pub mod diff;
 pub mod generate;
+#[cfg(target_os = "linux")]
+pub mod netns;

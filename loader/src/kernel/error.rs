@@ -149,6 +149,10 @@ pub enum KernelError {
     #[error("bpf(BPF_PROG_TEST_RUN): the context out is {needed} bytes, more than the {capacity} bytes asked for")]
     CtxOutTooSmall { capacity: usize, needed: usize },
 
+    /// A pin path could not be readied (bpffs mount, directories).
+    #[error(transparent)]
+    Bpffs(#[from] super::bpffs::BpffsError),
+
     /// A step of an object's load failed: `what` names the map, program
     /// or BTF.
     #[error("{what}: {source}")]

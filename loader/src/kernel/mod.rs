@@ -24,10 +24,14 @@
 //! or forward them.
 
 mod attr;
+mod bpffs;
 mod btf;
 mod error;
+mod link;
+mod link_attr;
 mod log;
 mod map;
+mod netlink;
 mod obj;
 mod object;
 mod prog;
@@ -40,8 +44,13 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 
+pub use bpffs::{BpffsError, DEFAULT_BPFFS, is_bpffs, mount_bpffs, prepare_pin_path};
 pub use btf::{Btf, BtfLoadOptions};
 pub use error::{Errno, KernelError, Rejected, SyscallError};
+pub use link::{
+    AttachError, AttachOptions, AttachPoint, Attachment, Detached, Link, LinkInfo, LinkTarget, TcBackend, TcDirection,
+    TcFilter, XdpMode, ifindex, unpin,
+};
 pub use log::{DEFAULT_LOG_LIMIT, DEFAULT_LOG_START, KERNEL_MAX_LOG_SIZE, VerifierLog, VerifierStats};
 pub use map::{Map, MapEntry, MapInfo, MapOptions, UpdateFlags, possible_cpus};
 pub use obj::ObjKind;

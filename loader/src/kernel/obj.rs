@@ -1,5 +1,7 @@
-//! Commands on kernel objects of any kind: pinning on bpffs, info by fd,
-//! and the id iterators that list every object the kernel holds.
+//! Commands on kernel objects of any kind: pinning on bpffs (mounting it
+//! and making directories first when needed), info by fd, and the id
+//! iterators that list every object the kernel holds (programs, maps, btf,
+//! links).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -8,6 +10,7 @@ use std::path::Path;
 
 use super::Bpf;
 use super::attr::{Attr, GetIdAttr, InfoAttr, ObjAttr, ptr};
+use super::bpffs::prepare_pin_path;
 use super::error::{KernelError, SyscallError};
 use super::sys::Cmd;
 
@@ -17,6 +20,7 @@ pub enum ObjKind {
     Prog,
     Map,
     Btf,
+    Link,
 }
 
 impl ObjKind {
@@ -25,6 +29,7 @@ impl ObjKind {
             ObjKind::Prog => Cmd::ProgGetNextId,
             ObjKind::Map => Cmd::MapGetNextId,
             ObjKind::Btf => Cmd::BtfGetNextId,
+            ObjKind::Link => Cmd::LinkGetNextId,
         }
     }
 
@@ -33,13 +38,18 @@ impl ObjKind {
             ObjKind::Prog => Cmd::ProgGetFdById,
             ObjKind::Map => Cmd::MapGetFdById,
             ObjKind::Btf => Cmd::BtfGetFdById,
+            ObjKind::Link => Cmd::LinkGetFdById,
         }
     }
 }
 
 impl Bpf {
     /// `BPF_OBJ_PIN`: the object of `fd` at `path`, on a bpf filesystem.
+    /// A path under `/sys/fs/bpf` gets bpffs mounted there first if it is
+    /// not; missing directories on bpffs are created
+    /// ([`prepare_pin_path`]).
     pub fn pin(&self, fd: BorrowedFd<'_>, path: &Path) -> Result<(), KernelError> {
+        prepare_pin_path(path)?;
         let path = c_path(path)?;
         let mut attr =
             ObjAttr { pathname: ptr(path.as_bytes_with_nul()), bpf_fd: fd.as_raw_fd() as u32, ..ObjAttr::default() };

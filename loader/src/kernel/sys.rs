@@ -27,6 +27,11 @@ pub enum Cmd {
     MapFreeze,
     BtfGetNextId,
     MapLookupBatch,
+    ProgQuery,
+    LinkCreate,
+    LinkGetFdById,
+    LinkGetNextId,
+    LinkDetach,
 }
 
 impl Cmd {
@@ -52,6 +57,11 @@ impl Cmd {
             Cmd::MapFreeze => 22,
             Cmd::BtfGetNextId => 23,
             Cmd::MapLookupBatch => 24,
+            Cmd::ProgQuery => 16,
+            Cmd::LinkCreate => 28,
+            Cmd::LinkGetFdById => 30,
+            Cmd::LinkGetNextId => 31,
+            Cmd::LinkDetach => 34,
         }
     }
 
@@ -77,6 +87,11 @@ impl Cmd {
             Cmd::MapFreeze => "BPF_MAP_FREEZE",
             Cmd::BtfGetNextId => "BPF_BTF_GET_NEXT_ID",
             Cmd::MapLookupBatch => "BPF_MAP_LOOKUP_BATCH",
+            Cmd::ProgQuery => "BPF_PROG_QUERY",
+            Cmd::LinkCreate => "BPF_LINK_CREATE",
+            Cmd::LinkGetFdById => "BPF_LINK_GET_FD_BY_ID",
+            Cmd::LinkGetNextId => "BPF_LINK_GET_NEXT_ID",
+            Cmd::LinkDetach => "BPF_LINK_DETACH",
         }
     }
 
@@ -91,6 +106,8 @@ impl Cmd {
                 | Cmd::ProgGetFdById
                 | Cmd::MapGetFdById
                 | Cmd::BtfGetFdById
+                | Cmd::LinkCreate
+                | Cmd::LinkGetFdById
         )
     }
 }
