@@ -55,6 +55,12 @@ enum Format {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if args.live && args.unprivileged {
+        bail!(
+            "--live with --unprivileged: the kernel judges the loader bpfx runs as (root, for --live), so its \
+             verdict would be a privileged one beside bpfx's unprivileged one; --unprivileged is offline only"
+        );
+    }
     let (object, programs) = select(args)?;
     let opts = Options { privileged: !args.unprivileged, ..Options::default() };
     let reports: Vec<Report> = programs.iter().map(|p| verify(p, &opts)).collect();

@@ -205,3 +205,11 @@ fn repeated_runs_accumulate_as_in_the_kernel() {
         assert_eq!(last[0]["summary"]["live"]["differing"], 0, "{}", last[0]);
     }
 }
+
+#[test]
+fn live_and_unprivileged_together_are_refused_with_the_reason() {
+    let out = bpfx(&["verify", "tests/build/xdp_count.o", "--live", "--unprivileged"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--unprivileged is offline only"), "{stderr}");
+}
