@@ -27,10 +27,12 @@ pub struct CfgError {
     pub code: Code,
     pub at: InsnIdx,
     pub message: String,
+    /// The likely fix, where the usual one (a misplaced jump) is not it.
+    pub help: Option<String>,
 }
 
 fn err(code: Code, at: usize, message: String) -> CfgError {
-    CfgError { code, at: InsnIdx(at as u32), message }
+    CfgError { code, at: InsnIdx(at as u32), message, help: None }
 }
 
 /// The slots control may go to after `insn` at `at` (not following calls
@@ -83,6 +85,25 @@ impl<'p> Cfg<'p> {
         funcs.sort_unstable();
         funcs.dedup();
         let func_of = |s: usize| funcs.partition_point(|&f| f <= s) - 1;
+
+        // Without func info the kernel cannot tell what a subprogram
+        // returns, and both of these can end it with a return value of
+        // their own (`check_abnormal_return`).
+        if prog.func_info.is_empty() {
+            for (at, insn) in by_slot.iter().enumerate().filter(|(at, _)| func_of(*at) > 0) {
+                let what = match insn {
+                    Some(Insn::PacketLoad { .. }) => "LD_ABS",
+                    Some(Insn::Call(CallTarget::Helper(h))) if h.name() == Some("tail_call") => "tail_call",
+                    _ => continue,
+                };
+                return Err(CfgError {
+                    help: Some(format!(
+                        "load the program with its BTF func info, or move {what} into the main program"
+                    )),
+                    ..err(Code::Cfg, at, format!("{what} is not allowed in subprogs without BTF"))
+                });
+            }
+        }
 
         let mut prune = vec![false; n];
         for (at, insn) in by_slot.iter().enumerate() {

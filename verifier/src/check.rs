@@ -16,6 +16,7 @@ use bpfx_isa::{
 
 use crate::Options;
 use crate::cfg::Cfg;
+use crate::lsm::{self, HookReturn};
 use crate::report::{Branch, Code, Diagnostic, Report, SourceLine, Stats, Verdict};
 use crate::scalar::Scalar;
 use crate::state::{ByteKind, Frame, RegState, RegType, SLOT, STACK_SIZE, State, Step, locate, subsumes};
@@ -30,6 +31,8 @@ const MAX_FRAMES: usize = 8;
 const MAX_PENDING: usize = 8192;
 /// Packet offsets beyond this are never proven (`MAX_PACKET_OFF`).
 const MAX_PACKET_OFF: u64 = 0xffff;
+/// `BPF_F_STRICT_ALIGNMENT`: every access aligned to its size.
+const BPF_F_STRICT_ALIGNMENT: u32 = 1;
 /// `BPF_F_RDONLY_PROG`: the program may only read the map.
 const MAP_RDONLY_PROG: u32 = 1 << 7;
 /// `BPF_F_WRONLY_PROG`: the program may only write the map.
@@ -94,7 +97,8 @@ pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
     let start = Instant::now();
     let (verdict, diagnostics, mut stats) = match Cfg::build(prog) {
         Err(e) => {
-            let d = diagnostic(prog, e.at, e.code, e.message, cfg_help(e.code), String::new(), None);
+            let help = e.help.unwrap_or_else(|| cfg_help(e.code));
+            let d = diagnostic(prog, e.at, e.code, e.message, help, String::new(), None);
             (Verdict::Rejected, vec![d], Stats::default())
         }
         Ok(cfg) => {
@@ -112,7 +116,7 @@ pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
                 since_add: (0, 0),
                 listed: 0,
             };
-            match v.run().and_then(|()| v.check_stack_depth()) {
+            match v.check_load().and_then(|()| v.run()).and_then(|()| v.check_stack_depth()) {
                 Ok(()) => (Verdict::Accepted, Vec::new(), v.stats),
                 Err(e) => {
                     let (f, st) = *e;
@@ -179,6 +183,39 @@ impl<'p> Verifier<'p> {
 
     fn func_index(&self, at: InsnIdx) -> usize {
         self.cfg.funcs.partition_point(|&f| f <= at).saturating_sub(1)
+    }
+
+    /// What the kernel refuses before it looks at the instructions: LSM
+    /// hooks no program may attach to; and what bpfx cannot judge.
+    fn check_load(&self) -> Result<(), Box<(Fail, Option<State>)>> {
+        let refuse = |code, message: String, help: String| Err(Box::new((Fail { code, message, help }, None)));
+        if self.prog.prog_flags & BPF_F_STRICT_ALIGNMENT != 0 {
+            return refuse(
+                Code::Unsupported,
+                "BPF_F_STRICT_ALIGNMENT is not supported by bpfx".into(),
+                "bpfx checks alignment as the kernel does on x86 without the flag; the kernel decides this one".into(),
+            );
+        }
+        if self.prog.prog_type == ProgType::Lsm {
+            match lsm::hook(&self.prog.section) {
+                None => {
+                    return refuse(
+                        Code::Unsupported,
+                        format!("no LSM hook is named by section '{}'", self.prog.section),
+                        "an LSM program's return values depend on its hook; name it as SEC(\"lsm/HOOK\")".into(),
+                    );
+                }
+                Some(hook) if lsm::disabled(hook) => {
+                    return refuse(
+                        Code::AttachTarget,
+                        format!("attach_btf_id points to disabled hook bpf_lsm_{hook}"),
+                        format!("the kernel lets no BPF program attach to the {hook} hook"),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     fn run(&mut self) -> Result<(), Box<(Fail, Option<State>)>> {
@@ -1366,7 +1403,7 @@ impl<'p> Verifier<'p> {
         if r0.ty.is_pointer() && !self.opts.privileged {
             return fail(Code::ReturnRange, "R0 leaks addr as return value", "return a number, not a pointer");
         }
-        if let Some((lo, hi)) = self.return_range() {
+        if let Some((lo, hi, bits32)) = self.return_range() {
             if !r0.is_scalar() {
                 return fail(
                     Code::ReturnRange,
@@ -1374,12 +1411,13 @@ impl<'p> Verifier<'p> {
                     format!("{} programs must return a number in [{lo}, {hi}]", self.prog.prog_type),
                 );
             }
-            if r0.var.smin < lo || r0.var.smax > hi {
+            let (smin, smax) =
+                if bits32 { (i64::from(r0.var.s32min), i64::from(r0.var.s32max)) } else { (r0.var.smin, r0.var.smax) };
+            if smin < lo || smax > hi {
                 return fail(
                     Code::ReturnRange,
                     format!(
-                        "At program exit the register R0 has smin={} smax={} should have been in [{lo}, {hi}]",
-                        r0.var.smin, r0.var.smax
+                        "At program exit the register R0 has smin={smin} smax={smax} should have been in [{lo}, {hi}]"
                     ),
                     format!(
                         "{} programs must return a value in [{lo}, {hi}]; return one of those constants on every path",
@@ -1391,9 +1429,23 @@ impl<'p> Verifier<'p> {
         Ok(Flow::Done)
     }
 
-    /// The return values the kernel allows (`check_return_code`), if it checks.
-    fn return_range(&self) -> Option<(i64, i64)> {
-        match self.prog.prog_type {
+    /// The return values the kernel allows (`check_return_code`), if it
+    /// checks, and whether it checks only the low 32 bits.
+    fn return_range(&self) -> Option<(i64, i64, bool)> {
+        if self.prog.prog_type == ProgType::Lsm {
+            let hook = lsm::hook(&self.prog.section).map(lsm::returns);
+            return if self.prog.expected_attach_type == Some(AttachType::LsmCgroup) {
+                Some(if hook == Some(HookReturn::Void) { (1, 1, false) } else { (0, 1, false) })
+            } else {
+                match hook {
+                    Some(HookReturn::Void) => None,
+                    Some(HookReturn::Bool) => Some((0, 1, true)),
+                    // Without a hook name the strictest rule is the safe one.
+                    Some(HookReturn::Errno) | None => Some((-4095, 0, true)),
+                }
+            };
+        }
+        let range = match self.prog.prog_type {
             ProgType::CgroupSkb if self.prog.expected_attach_type == Some(AttachType::CgroupInetEgress) => Some((0, 3)),
             ProgType::CgroupSockAddr => {
                 use AttachType::*;
@@ -1423,7 +1475,8 @@ impl<'p> Verifier<'p> {
             ProgType::SkLookup => Some((0, 1)),
             ProgType::Netfilter => Some((0, 1)),
             _ => None,
-        }
+        };
+        range.map(|(lo, hi)| (lo, hi, false))
     }
 
     fn helper_call(&mut self, st: &mut State, id: HelperId) -> Res<()> {
@@ -1460,7 +1513,9 @@ impl<'p> Verifier<'p> {
             );
         }
         let mut map: Option<u32> = None;
-        let mut mem: Option<(Reg, RegState, bool)> = None;
+        // The memory argument waiting for its size: register, value, whether
+        // the helper writes it, whether NULL is allowed.
+        let mut mem: Option<(Reg, RegState, bool, bool)> = None;
         let mut alloc_size = 0u32;
         let mut release: Option<u32> = None;
         for (i, &kind) in proto.args.iter().enumerate() {
@@ -1474,6 +1529,19 @@ impl<'p> Verifier<'p> {
                     format!("argument {rn} of bpf_{name} must be {what}"),
                 )
             };
+            if kind != ArgKind::Anything
+                && matches!(v.ty, RegType::Packet | RegType::PacketMeta)
+                && !self.helper_takes_packet(name)
+            {
+                return fail(
+                    Code::HelperArg,
+                    "helper access to the packet is not allowed",
+                    format!(
+                        "bpf_{name} cannot take a packet pointer in {} programs; copy the bytes to the stack first",
+                        self.prog.prog_type
+                    ),
+                );
+            }
             match kind {
                 ArgKind::Anything => {
                     if v.ty.is_pointer() && !self.opts.privileged {
@@ -1484,12 +1552,22 @@ impl<'p> Verifier<'p> {
                     let RegType::MapPtr { map: m } = v.ty else { return expected("map_ptr") };
                     self.map_compatible(id, name, m)?;
                     let mt = self.map(m)?.map_type;
-                    if proto.ret == RetKind::MapValueOrNull && matches!(mt, MapType::ArrayOfMaps | MapType::HashOfMaps)
+                    // These lookups return a map, a socket (with a reference to
+                    // release) or an AF_XDP socket, not a map value.
+                    if proto.ret == RetKind::MapValueOrNull
+                        && matches!(
+                            mt,
+                            MapType::ArrayOfMaps
+                                | MapType::HashOfMaps
+                                | MapType::Sockmap
+                                | MapType::Sockhash
+                                | MapType::Xskmap
+                        )
                     {
                         return fail(
                             Code::Unsupported,
                             format!("lookup in {mt} map is not supported by bpfx"),
-                            "bpfx does not model maps of maps yet; the kernel decides this one",
+                            "bpfx does not model the maps and sockets these lookups return yet; the kernel decides this one",
                         );
                     }
                     map = Some(m);
@@ -1503,11 +1581,7 @@ impl<'p> Verifier<'p> {
                     self.helper_mem(st, r, v, u64::from(size), kind == ArgKind::UninitMapValue, name)?;
                 }
                 ArgKind::ReadMem | ArgKind::ReadMemOrNull | ArgKind::WriteMem => {
-                    if kind == ArgKind::ReadMemOrNull && v.is_null() {
-                        mem = None;
-                        continue;
-                    }
-                    mem = Some((r, v, kind == ArgKind::WriteMem));
+                    mem = Some((r, v, kind == ArgKind::WriteMem, kind == ArgKind::ReadMemOrNull));
                 }
                 ArgKind::ConstSize | ArgKind::ConstSizeOrZero => {
                     if !v.is_scalar() {
@@ -1534,8 +1608,11 @@ impl<'p> Verifier<'p> {
                             format!("bound the size passed to bpf_{name}, e.g. `if (len > sizeof(buf)) return ...`"),
                         );
                     }
-                    if let Some((mr, mv, w)) = mem.take() {
-                        self.helper_mem(st, mr, mv, v.var.umax, w, name)?;
+                    match mem.take() {
+                        // NULL with a size that is surely 0 (`check_helper_mem_access`).
+                        Some((_, mv, _, true)) if mv.is_null() && v.var.umax == 0 => {}
+                        Some((mr, mv, w, _)) => self.helper_mem(st, mr, mv, v.var.umax, w, name)?,
+                        None => {}
                     }
                 }
                 ArgKind::ConstAllocSizeOrZero => {
@@ -1591,7 +1668,11 @@ impl<'p> Verifier<'p> {
                 }
             });
         }
-        if proto.changes_pkt_data {
+        // A tail call from a subprogram comes back to its caller after the
+        // target program ran, and that one may have moved the packet (the
+        // kernel since 6.12; a tail call from the main program never comes
+        // back to a packet pointer).
+        if proto.changes_pkt_data || (name == "tail_call" && st.frames.len() > 1) {
             let privileged = self.opts.privileged;
             st.for_each_reg(|r| {
                 if matches!(r.ty, RegType::Packet | RegType::PacketMeta | RegType::PacketEnd) {
@@ -1637,9 +1718,6 @@ impl<'p> Verifier<'p> {
         match v.ty {
             RegType::Stack { frame } => {
                 let frame = frame as usize;
-                if size == 0 {
-                    return Ok(());
-                }
                 let base = i64::from(v.off);
                 if v.var.smin == i64::MIN || v.var.smax >= MAX_VAR_OFF {
                     return fail(
@@ -1652,10 +1730,12 @@ impl<'p> Verifier<'p> {
                     return fail(Code::StackAccess, format!("R{rn} variable stack access prohibited for !root"), "");
                 }
                 let (lo, hi) = (base + v.var.smin, base + v.var.smax + size as i64);
-                if lo < -STACK_SIZE || hi > 0 {
+                // Even a zero-sized access must start inside the stack.
+                if !(-STACK_SIZE..=-1).contains(&lo) || hi > 0 {
+                    let what = if v.var.value().is_some() { "" } else { "variable-offset " };
                     return fail(
                         Code::StackAccess,
-                        format!("invalid indirect access to stack R{rn} off={lo} size={size}"),
+                        format!("invalid {what}indirect access to stack R{rn} off={lo} size={size}"),
                         format!(
                             "the {size} bytes bpf_{name} accesses through R{rn} must lie within the 512-byte stack"
                         ),
@@ -1751,44 +1831,161 @@ impl<'p> Verifier<'p> {
         }
     }
 
-    /// Which helpers work on which map types (`check_map_func_compatibility`).
+    /// Which helpers work on which map types (`check_map_func_compatibility`),
+    /// both ways: what the map type allows, and what the helper needs.
     fn map_compatible(&self, id: HelperId, name: &str, map: u32) -> Res<()> {
         let mt = self.map(map)?.map_type;
         use MapType::*;
-        let h = id.0;
+        let h = name;
+        let sockmap_update = || matches!(h, "map_update_elem" | "map_delete_elem") && self.may_update_sockmap(h);
         let by_map = match mt {
-            ProgArray => h == 12,
-            PerfEventArray => matches!(h, 22 | 25 | 55 | 111 | 121),
-            Ringbuf => matches!(h, 130..=134 | 196),
-            StackTrace => h == 27,
-            Devmap | DevmapHash => matches!(h, 51 | 1),
-            Cpumap => h == 51,
-            Xskmap => matches!(h, 51 | 1),
-            Queue | Stack => matches!(h, 87..=89),
-            BloomFilter => matches!(h, 87 | 89),
-            ArrayOfMaps | HashOfMaps => h == 1,
-            CgroupArray => matches!(h, 33 | 37),
+            ProgArray => h == "tail_call",
+            PerfEventArray => {
+                matches!(
+                    h,
+                    "perf_event_read" | "perf_event_output" | "skb_output" | "perf_event_read_value" | "xdp_output"
+                )
+            }
+            Ringbuf => matches!(
+                h,
+                "ringbuf_output"
+                    | "ringbuf_reserve"
+                    | "ringbuf_query"
+                    | "ringbuf_reserve_dynptr"
+                    | "ringbuf_submit_dynptr"
+                    | "ringbuf_discard_dynptr"
+            ),
+            UserRingbuf => h == "user_ringbuf_drain",
+            StackTrace => h == "get_stackid",
+            CgroupArray => matches!(h, "skb_under_cgroup" | "current_task_under_cgroup"),
+            CgroupStorage | PercpuCgroupStorage => h == "get_local_storage",
+            Devmap | DevmapHash | Xskmap => matches!(h, "redirect_map" | "map_lookup_elem"),
+            Cpumap => h == "redirect_map",
+            ArrayOfMaps | HashOfMaps => h == "map_lookup_elem",
+            Sockmap => {
+                matches!(
+                    h,
+                    "sk_redirect_map"
+                        | "sock_map_update"
+                        | "msg_redirect_map"
+                        | "sk_select_reuseport"
+                        | "map_lookup_elem"
+                ) || sockmap_update()
+            }
+            Sockhash => {
+                matches!(
+                    h,
+                    "sk_redirect_hash"
+                        | "sock_hash_update"
+                        | "msg_redirect_hash"
+                        | "sk_select_reuseport"
+                        | "map_lookup_elem"
+                ) || sockmap_update()
+            }
+            ReuseportSockarray => h == "sk_select_reuseport",
+            Queue | Stack => matches!(h, "map_peek_elem" | "map_pop_elem" | "map_push_elem"),
+            SkStorage => matches!(h, "sk_storage_get" | "sk_storage_delete" | "kptr_xchg"),
+            InodeStorage => matches!(h, "inode_storage_get" | "inode_storage_delete" | "kptr_xchg"),
+            TaskStorage => matches!(h, "task_storage_get" | "task_storage_delete" | "kptr_xchg"),
+            CgrpStorage => matches!(h, "cgrp_storage_get" | "cgrp_storage_delete" | "kptr_xchg"),
+            BloomFilter => matches!(h, "map_peek_elem" | "map_push_elem"),
             _ => true,
         };
         let by_helper = match h {
-            12 => mt == ProgArray,
-            22 | 25 | 55 => mt == PerfEventArray,
-            27 => mt == StackTrace,
-            51 => matches!(mt, Devmap | DevmapHash | Cpumap | Xskmap),
-            130 | 131 | 134 => mt == Ringbuf,
-            87 | 89 => matches!(mt, Queue | Stack | BloomFilter),
-            88 => matches!(mt, Queue | Stack),
-            195 => matches!(mt, PercpuArray | PercpuHash | LruPercpuHash),
+            "tail_call" => mt == ProgArray,
+            "perf_event_read" | "perf_event_output" | "perf_event_read_value" | "skb_output" | "xdp_output" => {
+                mt == PerfEventArray
+            }
+            "ringbuf_output"
+            | "ringbuf_reserve"
+            | "ringbuf_query"
+            | "ringbuf_reserve_dynptr"
+            | "ringbuf_submit_dynptr"
+            | "ringbuf_discard_dynptr" => mt == Ringbuf,
+            "user_ringbuf_drain" => mt == UserRingbuf,
+            "get_stackid" => mt == StackTrace,
+            "current_task_under_cgroup" | "skb_under_cgroup" => mt == CgroupArray,
+            "redirect_map" => matches!(mt, Devmap | DevmapHash | Cpumap | Xskmap),
+            "sk_redirect_map" | "msg_redirect_map" | "sock_map_update" => mt == Sockmap,
+            "sk_redirect_hash" | "msg_redirect_hash" | "sock_hash_update" => mt == Sockhash,
+            "get_local_storage" => matches!(mt, CgroupStorage | PercpuCgroupStorage),
+            "sk_select_reuseport" => matches!(mt, ReuseportSockarray | Sockmap | Sockhash),
+            "map_pop_elem" => matches!(mt, Queue | Stack),
+            "map_peek_elem" | "map_push_elem" => matches!(mt, Queue | Stack | BloomFilter),
+            "map_lookup_percpu_elem" => matches!(mt, PercpuArray | PercpuHash | LruPercpuHash),
+            "sk_storage_get" | "sk_storage_delete" => mt == SkStorage,
+            "inode_storage_get" | "inode_storage_delete" => mt == InodeStorage,
+            "task_storage_get" | "task_storage_delete" => mt == TaskStorage,
+            "cgrp_storage_get" | "cgrp_storage_delete" => mt == CgrpStorage,
             _ => true,
         };
         if by_map && by_helper {
             return Ok(());
         }
+        if matches!(mt, Sockmap | Sockhash) && matches!(h, "map_update_elem" | "map_delete_elem") {
+            return fail(
+                Code::MapHelper,
+                "cannot update sockmap in this context",
+                format!(
+                    "{} programs may hold a locked socket, so they cannot change a {mt} with bpf_{h}",
+                    self.prog.prog_type
+                ),
+            );
+        }
         fail(
             Code::MapHelper,
-            format!("cannot pass map_type {} into func bpf_{name}#{h}", mt.value()),
+            format!("cannot pass map_type {} into func bpf_{name}#{}", mt.value(), id.0),
             format!("bpf_{name} does not work on {mt} maps"),
         )
+    }
+
+    /// Whether this program may change a sockmap or sockhash with the
+    /// generic update and delete helpers (`may_update_sockmap`): only where
+    /// no locked socket can be in hand.
+    fn may_update_sockmap(&self, helper: &str) -> bool {
+        match self.prog.prog_type {
+            ProgType::Tracing => self.prog.expected_attach_type == Some(AttachType::TraceIter),
+            ProgType::SockOps => helper == "map_delete_elem",
+            ProgType::SocketFilter
+            | ProgType::SchedCls
+            | ProgType::SchedAct
+            | ProgType::Xdp
+            | ProgType::SkReuseport
+            | ProgType::FlowDissector
+            | ProgType::SkLookup => true,
+            _ => false,
+        }
+    }
+
+    /// Whether a helper argument may point into the packet
+    /// (`may_access_direct_pkt_data` with the helper's `pkt_access`).
+    fn helper_takes_packet(&self, helper: &str) -> bool {
+        use ProgType::*;
+        match self.prog.prog_type {
+            CgroupSockopt => true,
+            LwtIn | LwtOut | LwtSeg6local | SkReuseport | FlowDissector | CgroupSkb | SchedCls | SchedAct | Xdp
+            | LwtXmit | SkSkb | SkMsg => matches!(
+                helper,
+                "map_lookup_elem"
+                    | "map_update_elem"
+                    | "map_delete_elem"
+                    | "map_push_elem"
+                    | "map_lookup_percpu_elem"
+                    | "csum_diff"
+                    | "sk_lookup_tcp"
+                    | "sk_lookup_udp"
+                    | "skc_lookup_tcp"
+                    | "sock_map_update"
+                    | "sock_hash_update"
+                    | "tcp_check_syncookie"
+                    | "tcp_gen_syncookie"
+                    | "tcp_raw_check_syncookie_ipv4"
+                    | "tcp_raw_check_syncookie_ipv6"
+                    | "tcp_raw_gen_syncookie_ipv4"
+                    | "tcp_raw_gen_syncookie_ipv6"
+            ),
+            _ => false,
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 
 mod cfg;
 mod check;
+mod lsm;
 mod report;
 pub mod scalar;
 mod state;

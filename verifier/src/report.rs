@@ -88,6 +88,8 @@ codes! {
     TooComplex = "too-complex",
     /// Calls nested too deeply, or frames using more than 512 bytes of stack.
     CallDepth = "call-depth",
+    /// An attach target the kernel refuses (a disabled LSM hook).
+    AttachTarget = "attach-target",
     /// A construct bpfx does not model yet (the kernel may accept it).
     Unsupported = "unsupported",
 }
