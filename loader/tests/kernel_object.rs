@@ -543,6 +543,13 @@ fn einval_names_the_field_at_fault() {
     let why = explanation(bpf.load_program(&xdp, &[], &ProgLoadOptions::default()));
     assert_eq!(why, "prog_flags 0x40000000 are not valid for a xdp program on this kernel");
 
+    // A tracing program needs an attach target this probe does not give:
+    // the kernel still knows the type, and the flags are found at fault.
+    let mut tracing = program("fentry", ProgType::Tracing, "r0 = 0\nexit");
+    tracing.prog_flags = 1 << 30;
+    let why = explanation(bpf.load_program(&tracing, &[], &ProgLoadOptions::default()));
+    assert_eq!(why, "prog_flags 0x40000000 are not valid for a tracing program on this kernel");
+
     let lru = MapSpec {
         name: "bad_flags".into(),
         map_type: MapType::Array,

@@ -261,7 +261,16 @@ impl Bpf {
             expected_attach_type: if valid_attach_types(t).is_some() { attr.expected_attach_type } else { 0 },
             ..ProgLoadAttr::default()
         };
-        let refused = |mut probe: ProgLoadAttr| matches!(self.call_fd(Cmd::ProgLoad, &mut probe), Err(e) if e.raw_os_error() == Some(libc::EINVAL));
+        // Refused before the verifier ran: EINVAL with nothing in the log
+        // (a verifier that ran, for a type needing more than this probe
+        // gives, writes why).
+        let refused = |probe: ProgLoadAttr| {
+            let mut log = [0u8; 256];
+            let mut probe =
+                ProgLoadAttr { log_level: 1, log_size: log.len() as u32, log_buf: ptr_mut(&mut log), ..probe };
+            let result = self.call_fd(Cmd::ProgLoad, &mut probe);
+            matches!(result, Err(e) if e.raw_os_error() == Some(libc::EINVAL)) && log[0] == 0
+        };
         if refused(minimal) {
             return Some(format!("this kernel does not know or does not build in program type {t} ({})", t.value()));
         }
@@ -273,9 +282,6 @@ impl Bpf {
         {
             let given = attach.map_or_else(|| attr.expected_attach_type.to_string(), |a| a.name().to_owned());
             return Some(format!("expected_attach_type {given} is not valid for a {t} program on this kernel"));
-        }
-        if attr.kern_version != 0 || attr.prog_btf_fd != 0 {
-            return Some("the program's btf, func info or line info do not match (see the btf's load)".to_owned());
         }
         None
     }
