@@ -213,3 +213,41 @@ fn live_and_unprivileged_together_are_refused_with_the_reason() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--unprivileged is offline only"), "{stderr}");
 }
+
+/// Every program of every test object, judged by bpfx and by the kernel
+/// through `bpfx verify --live`: they agree, or bpfx says what it does not
+/// model yet ("unsupported") — it never accepts what the kernel rejects.
+#[test]
+fn verify_live_agrees_with_the_kernel_on_every_test_program() {
+    build_progs();
+    let dir = std::path::Path::new(ROOT).join("tests/build");
+    let mut objects: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/build")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "o") && !p.to_string_lossy().contains("bpfeb"))
+        .collect();
+    objects.sort();
+    let (mut agree, mut unsupported) = (0, Vec::new());
+    for object in &objects {
+        let out = bpfx(&["verify", &object.to_string_lossy(), "--live", "--format", "json"]);
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}: {}", object.display(), String::from_utf8_lossy(&out.stderr)));
+        for p in doc["programs"].as_array().unwrap() {
+            let name = format!("{}:{}", object.file_name().unwrap().to_string_lossy(), p["program"].as_str().unwrap());
+            if p["agree"] == true {
+                agree += 1;
+                continue;
+            }
+            let codes: Vec<&str> =
+                p["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+            assert_eq!(p["verdict"], "rejected", "{name}: bpfx accepts what the kernel rejects: {p}");
+            assert_eq!(codes, ["unsupported"], "{name}: bpfx rejects what the kernel accepts: {p}");
+            unsupported.push(name);
+        }
+    }
+    eprintln!(
+        "{agree} programs: same verdict as the kernel; unsupported by bpfx (the kernel accepts): {unsupported:?}"
+    );
+    assert!(agree > 0);
+}
