@@ -215,3 +215,37 @@ fn load_needs_live_to_go_into_the_kernel() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--live"), "{}", text(&out));
 }
+
+#[test]
+fn load_writes_map_entries_pins_without_attaching_and_reports_ids_as_json() {
+    let dir = format!("/sys/fs/bpf/bpfx-mapset-{}", std::process::id());
+    with_pair("mapset", |pair| {
+        let args = [
+            "load",
+            "tests/build/xdp_count.o",
+            "--live",
+            "--pin",
+            &dir,
+            "--map-set",
+            "counts:11000000:2a00000000000000",
+            "--json",
+        ];
+        let out = bpfx_in(pair, Side::B, &args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+        assert_eq!(doc["program"]["name"], "xdp_count");
+        assert!(doc["program"]["id"].as_u64().is_some_and(|id| objects()[0].contains(&(id as u32))), "{doc}");
+        assert_eq!(doc["attached"], serde_json::Value::Null);
+        assert_eq!(doc["pinned"], serde_json::json!([format!("{dir}/prog"), format!("{dir}/maps/counts")]));
+
+        // A later process finds the map by its pin, with the entry written.
+        let bpf = Bpf::new();
+        let map = bpf.open_map(bpf.get_pinned(Path::new(&format!("{dir}/maps/counts"))).unwrap()).unwrap();
+        assert_eq!(map.lookup(&[0x11, 0, 0, 0]).unwrap(), Some(vec![0x2a, 0, 0, 0, 0, 0, 0, 0]));
+        drop(map);
+
+        let out = bpfx_in(pair, Side::B, &["detach", "--pin", &dir]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(!Path::new(&dir).exists());
+    });
+}
