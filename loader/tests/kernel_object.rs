@@ -445,6 +445,15 @@ fn btf_sanitised_for_an_old_kernel_still_loads() {
         assert!(loaded.btf_sanitized().funcs > 0, "{name}");
         assert_eq!(loaded.progs().len(), object.programs().len(), "{name}");
     }
+    // And the programs compute what they compute with the object's BTF.
+    for (name, prog) in [("globals", "xdp_globals"), ("kconfig", "xdp_kconfig"), ("core", "xdp_core")] {
+        let object = object(name);
+        let retval = |options: &ObjectLoadOptions| {
+            let loaded = bpf.load_object(&object, ProgramSelection::Named(&[prog]), options).unwrap();
+            loaded.prog(prog).unwrap().test_run(&TestRun::packet(&[0; 64])).unwrap().retval
+        };
+        assert_eq!(retval(&none), retval(&ObjectLoadOptions::default()), "{name} {prog}");
+    }
 }
 
 #[test]
