@@ -118,6 +118,36 @@ impl AttachPoint {
         Ok(AttachPoint::Tc { ifindex: ifindex(iface)?, direction })
     }
 
+    /// The point a command line names: `xdp:IFACE` (the kernel picks the
+    /// mode), `xdp:IFACE:native|generic|auto`, `tc:IFACE:ingress|egress`;
+    /// the interface is looked up in the calling thread's namespace.
+    pub fn parse(spec: &str) -> Result<AttachPoint, AttachError> {
+        let bad = |reason: &str| AttachError::BadSpec { spec: spec.to_owned(), reason: reason.to_owned() };
+        let parts: Vec<&str> = spec.split(':').collect();
+        match parts.as_slice() {
+            ["xdp", iface] => AttachPoint::xdp(iface, XdpMode::Auto),
+            ["xdp", iface, mode] => {
+                let mode = match *mode {
+                    "auto" => XdpMode::Auto,
+                    "native" => XdpMode::Native,
+                    "generic" => XdpMode::Generic,
+                    _ => return Err(bad("the xdp mode is one of auto, native, generic")),
+                };
+                AttachPoint::xdp(iface, mode)
+            }
+            ["tc", iface, direction] => {
+                let direction = match *direction {
+                    "ingress" => TcDirection::Ingress,
+                    "egress" => TcDirection::Egress,
+                    _ => return Err(bad("the tc direction is ingress or egress")),
+                };
+                AttachPoint::tc(iface, direction)
+            }
+            ["tc", _] => Err(bad("tc needs a direction: tc:IFACE:ingress or tc:IFACE:egress")),
+            _ => Err(bad("expected xdp:IFACE[:auto|native|generic] or tc:IFACE:ingress|egress")),
+        }
+    }
+
     pub fn ifindex(&self) -> u32 {
         match *self {
             AttachPoint::Xdp { ifindex, .. } | AttachPoint::Tc { ifindex, .. } => ifindex,
@@ -402,6 +432,9 @@ impl fmt::Display for Detached {
 pub enum AttachError {
     #[error("no network interface `{name}`")]
     NoInterface { name: String },
+
+    #[error("bad attach point `{spec}`: {reason}")]
+    BadSpec { spec: String, reason: String },
 
     #[error("no network interface with ifindex {ifindex} in this network namespace")]
     NoIfindex { ifindex: u32 },
@@ -810,4 +843,44 @@ fn attach_error(point: &AttachPoint, prog: &Prog, e: io::Error) -> AttachError {
         _ => None,
     };
     AttachError::Attach { point: point.to_string(), source: SyscallError::with_cause(Cmd::LinkCreate, e, cause) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_points_parse_from_their_command_line_form() {
+        let lo = ifindex("lo").unwrap();
+        let cases = [
+            ("xdp:lo", AttachPoint::Xdp { ifindex: lo, mode: XdpMode::Auto }),
+            ("xdp:lo:generic", AttachPoint::Xdp { ifindex: lo, mode: XdpMode::Generic }),
+            ("xdp:lo:native", AttachPoint::Xdp { ifindex: lo, mode: XdpMode::Native }),
+            ("tc:lo:ingress", AttachPoint::Tc { ifindex: lo, direction: TcDirection::Ingress }),
+            ("tc:lo:egress", AttachPoint::Tc { ifindex: lo, direction: TcDirection::Egress }),
+        ];
+        for (spec, point) in cases {
+            assert_eq!(AttachPoint::parse(spec).unwrap(), point, "{spec}");
+        }
+        assert_eq!(
+            AttachPoint::parse("tc:lo:generic").unwrap_err().to_string(),
+            "bad attach point `tc:lo:generic`: the tc direction is ingress or egress"
+        );
+        assert_eq!(
+            AttachPoint::parse("tc:lo").unwrap_err().to_string(),
+            "bad attach point `tc:lo`: tc needs a direction: tc:IFACE:ingress or tc:IFACE:egress"
+        );
+        assert_eq!(
+            AttachPoint::parse("cgroup:/sys").unwrap_err().to_string(),
+            "bad attach point `cgroup:/sys`: expected xdp:IFACE[:auto|native|generic] or tc:IFACE:ingress|egress"
+        );
+        assert_eq!(AttachPoint::parse("xdp:eth9").unwrap_err().to_string(), "no network interface `eth9`");
+    }
+
+    #[test]
+    fn tc_sides_are_the_clsact_classes_tc_shows() {
+        // `tc filter show dev X ingress` lists parent ffff:fff2.
+        assert_eq!(TcDirection::Ingress.clsact_parent(), 0xffff_fff2);
+        assert_eq!(TcDirection::Egress.clsact_parent(), 0xffff_fff3);
+    }
 }

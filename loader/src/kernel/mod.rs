@@ -7,16 +7,21 @@
 //! lookup, update, delete, next key, freeze), programs ([`Prog`]: load a
 //! [`bpfx_isa::Program`] with its map references turned into map fds, the
 //! verifier's log grown until it fits and read into a [`VerifierLog`];
-//! [`Prog::test_run`]), BTF objects ([`Btf`]), pinning on bpffs and the
-//! kernel's object id iterators. Every kernel object is an
+//! [`Prog::test_run`]), BTF objects ([`Btf`]), whole objects as libbpf
+//! loads them ([`Bpf::load_object`] into a [`LoadedObject`]: BTF sanitised
+//! for this kernel, each map created once, tail-call slots filled), map
+//! dumps ([`Map::dump`], batched), pinning on bpffs and the
+//! kernel's object id iterators; attaching programs to network interfaces
+//! (XDP, tcx, cls_bpf by rtnetlink) as [`Link`]s or [`TcFilter`]s, and
+//! [`Bpf::detach`] of whatever is at an [`AttachPoint`]. Every kernel object is an
 //! [`OwnedFd`](std::os::fd::OwnedFd) inside its handle: dropping the
 //! handle closes it, and an operation that fails part-way closes what it
 //! had created. Errors ([`KernelError`]) carry the command, the errno and
 //! what it means (privileges, sizes, the verifier's own words).
 //!
 //! What it is not: no libbpf and no aya. It does not parse ELF objects or
-//! relocate them (the rest of the crate does), does not attach programs
-//! yet, and decides nothing about a program: the kernel's verdict is
+//! relocate them (the rest of the crate does), attaches only to network
+//! interfaces, and decides nothing about a program: the kernel's verdict is
 //! reported as the kernel gave it.
 //!
 //! Every call goes through one [`Syscall`] ([`Kernel`] by default), which
