@@ -347,32 +347,31 @@ fn tc_counter(bpf: &Bpf, verdict: i32) -> Counter {
 #[test]
 fn a_later_handle_removes_tcx_links_and_netlink_filters_at_a_point() {
     let bpf = bpf();
+    let fs = Bpffs::mount("tc-later");
     let pair = VethPair::new("tc-later").unwrap();
     let (tcx, filter) = (tc_counter(&bpf, TCX_NEXT), tc_counter(&bpf, TC_ACT_OK));
     let mut objects = tcx.ids();
     let more = filter.ids();
     objects.progs.extend(more.progs);
     objects.maps.extend(more.maps);
+    let pin = fs.0.join("tcx");
     let (link_id, point) = pair.in_ns(Side::A, || {
         let point = AttachPoint::tc("veth-a", TcDirection::Ingress).unwrap();
         let link = link_of(bpf.attach(&tcx.prog, &point).unwrap());
+        link.pin(&pin).unwrap();
         let options = AttachOptions { tc: TcBackend::Netlink };
         let Attachment::TcFilter(_) = bpf.attach_with(&filter.prog, &point, &options).unwrap() else { panic!() };
-        // The link outlives this handle only while someone holds it: the
-        // leaked descriptor stands for a pin or another process.
-        let id = link.id();
-        std::mem::forget(link);
-        (id, point)
+        (link.id(), point)
     });
     objects.links.push(link_id);
     assert!(pair.ping(Side::B, 2).unwrap());
     assert!(tcx.count() >= 2 && filter.count() >= 2, "tcx {} filter {}", tcx.count(), filter.count());
 
     let later = Bpf::new();
-    let detached = pair.in_ns(Side::A, || later.detach(&point).unwrap());
+    let detached = pair.in_ns(Side::A, || later.detach_with_pins(&point, &fs.0).unwrap());
     assert_eq!(detached.len(), 2, "{detached:?}");
     assert!(
-        matches!(&detached[0], Detached::Link { id, unpinned, .. } if *id == link_id && unpinned.is_empty()),
+        matches!(&detached[0], Detached::Link { id, unpinned, .. } if *id == link_id && unpinned == std::slice::from_ref(&pin)),
         "{detached:?}"
     );
     assert!(matches!(&detached[1], Detached::TcFilter(f) if f.name == "tc_count"), "{detached:?}");
@@ -384,31 +383,8 @@ fn a_later_handle_removes_tcx_links_and_netlink_filters_at_a_point() {
         again.to_string(),
         format!("nothing is attached at tc ingress on `veth-a` (ifindex {})", point.ifindex())
     );
-    // The forgotten descriptor holds the defunct link until this process
-    // exits; close it here so the leak check sees the link go.
-    close_link(&bpf, link_id);
     drop((tcx, filter));
     objects.assert_gone(&bpf);
-}
-
-/// Closes the descriptor of this process that holds link `id`.
-fn close_link(bpf: &Bpf, id: u32) {
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let target = std::fs::read_link(entry.path()).unwrap_or_default();
-        if target.as_os_str() != "anon_inode:bpf_link" {
-            continue;
-        }
-        // SAFETY: the descriptor is open (just listed) and only this
-        // function refers to it; a borrowed view is dropped before closing.
-        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        if bpf.link_info(borrowed).is_ok_and(|info| info.id == id) {
-            // SAFETY: the forgotten `Link` owned this descriptor and is gone.
-            drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-            return;
-        }
-    }
-    panic!("no descriptor of link {id}");
 }
 
 // ---- pinning ----
@@ -469,10 +445,23 @@ fn a_pinned_link_outlives_its_handles_and_a_later_handle_detaches_it() {
     assert_eq!(err.to_string(), format!("{} is not a pinned link", fs.0.join("map").display()));
     unpin(&fs.0.join("map")).unwrap();
 
-    let detached = pair.in_ns(Side::A, || later.detach_with_pins(&point, &fs.0).unwrap());
+    // Displayed inside the namespace, where the ifindex has its name.
+    let (detached, shown) = pair.in_ns(Side::A, || {
+        let detached = later.detach_with_pins(&point, &fs.0).unwrap();
+        let shown = detached.iter().map(Detached::to_string).collect::<Vec<_>>();
+        (detached, shown)
+    });
     let [Detached::Link { id, prog_id, unpinned, .. }] = detached.as_slice() else { panic!("{detached:?}") };
     assert_eq!((*id, *prog_id), (objects.links[0], objects.progs[0]));
     assert_eq!(unpinned, std::slice::from_ref(&pin));
+    assert_eq!(
+        shown,
+        [format!(
+            "link {id} (prog {prog_id}) at xdp generic on `veth-a` (ifindex {}), unpinned {}",
+            point.ifindex(),
+            pin.display()
+        )]
+    );
     assert!(!pin.exists());
     assert!(pair.ping(Side::B, 2).unwrap());
     assert_eq!(count(&map), seen, "the detached program still counts");
