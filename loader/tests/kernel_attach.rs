@@ -12,7 +12,8 @@
 
 #![cfg(target_os = "linux")]
 
-use std::path::PathBuf;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -569,4 +570,46 @@ fn pins_outside_bpffs_make_no_directories() {
     let err = bpf.pin(map.fd(), &outside).unwrap_err();
     assert!(err.to_string().contains("ENOENT"), "{err}");
     assert!(!outside.parent().unwrap().exists(), "a directory was made outside bpffs");
+}
+
+#[test]
+fn a_pin_under_sys_fs_bpf_mounts_bpffs_there_when_it_is_missing() {
+    let bpf = bpf();
+    let before = std::fs::read_link("/proc/thread-self/ns/mnt").unwrap();
+    // A thread of its own in a private mount namespace: whatever is
+    // mounted there is this thread's alone and goes with it.
+    std::thread::spawn(move || {
+        // SAFETY: unshare and mount change only this thread's mount
+        // namespace; every string is a NUL-terminated literal.
+        unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS), 0, "{}", std::io::Error::last_os_error());
+            assert_ne!(std::fs::read_link("/proc/thread-self/ns/mnt").unwrap(), before, "still in the host's mounts");
+            // Nothing mounted here may propagate back to the host.
+            let private = libc::MS_REC | libc::MS_PRIVATE;
+            assert_eq!(libc::mount(c"none".as_ptr(), c"/".as_ptr(), std::ptr::null(), private, std::ptr::null()), 0);
+            // Whatever the host has at /sys/fs/bpf, this namespace starts
+            // without a bpffs there.
+            let tmpfs = c"tmpfs".as_ptr();
+            assert_eq!(libc::mount(tmpfs, c"/sys/fs/bpf".as_ptr(), tmpfs, 0, std::ptr::null()), 0);
+        }
+        let root = Path::new(DEFAULT_BPFFS);
+        assert!(!is_bpffs(root).unwrap());
+        let spec = MapSpec {
+            name: "sysfs_pin".into(),
+            map_type: MapType::Array,
+            key_size: 4,
+            value_size: 4,
+            max_entries: 1,
+            ..MapSpec::default()
+        };
+        let map = bpf.create_map(&spec).unwrap();
+        let pin = root.join("bpfx-test/sub/map");
+        bpf.pin(map.fd(), &pin).unwrap();
+        assert!(is_bpffs(root).unwrap(), "pinning did not mount bpffs on {DEFAULT_BPFFS}");
+        let fd = bpf.get_pinned(&pin).unwrap();
+        assert_eq!(bpf.map_info(fd.as_fd()).unwrap().name, "sysfs_pin");
+    })
+    .join()
+    .unwrap();
+    assert!(!std::path::Path::new("/sys/fs/bpf/bpfx-test").exists(), "the pin is visible outside the namespace");
 }
