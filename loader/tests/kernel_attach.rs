@@ -526,8 +526,12 @@ fn attach_errors_name_what_is_wrong() {
         let gone = AttachPoint::Xdp { ifindex: 4_000_000, mode: XdpMode::Generic };
         let err = bpf.attach(&xdp.prog, &gone).unwrap_err();
         assert_eq!(err.to_string(), "no network interface with ifindex 4000000 in this network namespace");
-        let err = bpf.detach(&AttachPoint::xdp("veth-a", XdpMode::Auto).unwrap()).unwrap_err();
-        assert!(matches!(err, AttachError::NothingAttached { .. }), "{err:?}");
+        // Nothing there: no xdp program, no tcx link, not even a clsact
+        // qdisc to hold filters.
+        for point in [AttachPoint::xdp("veth-a", XdpMode::Auto), AttachPoint::tc("veth-a", TcDirection::Egress)] {
+            let err = bpf.detach(&point.unwrap()).unwrap_err();
+            assert!(matches!(err, AttachError::NothingAttached { .. }), "{err:?}");
+        }
     });
     // The interface is in namespace `a`, not in this test's.
     assert!(matches!(AttachPoint::xdp("veth-a", XdpMode::Auto), Err(AttachError::NoInterface { .. })));
