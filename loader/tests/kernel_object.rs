@@ -20,8 +20,8 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bpfx_isa::abi::{AttachType, MapType, ProgType};
@@ -306,20 +306,32 @@ fn selected_programs_bring_only_their_maps_and_tail_calls_are_filled() {
     assert!(available.contains("xdp_maps_all"), "{available}");
 }
 
+/// Which calls a [`Faulty`] fails: by the call's number, command and
+/// attribute.
+type FailIf = Box<dyn Fn(usize, Cmd, &[u8]) -> bool + Send + Sync>;
+
 /// A syscall that forwards every call, records the id of every object it
-/// creates, and fails the call numbered `fail_at` (or every call of
-/// `fail_cmd`) with `errno`.
+/// creates, and fails the calls `fail_if` picks with `errno`.
 struct Faulty {
-    fail_at: Option<usize>,
-    fail_cmd: Option<Cmd>,
+    fail_if: FailIf,
     errno: i32,
     calls: Mutex<Vec<Cmd>>,
     created: Mutex<Vec<(ObjKind, u32)>>,
 }
 
 impl Faulty {
-    fn new(fail_at: Option<usize>, fail_cmd: Option<Cmd>, errno: i32) -> Faulty {
-        Faulty { fail_at, fail_cmd, errno, calls: Mutex::default(), created: Mutex::default() }
+    fn new(errno: i32, fail_if: impl Fn(usize, Cmd, &[u8]) -> bool + Send + Sync + 'static) -> Arc<Faulty> {
+        Arc::new(Faulty { fail_if: Box::new(fail_if), errno, calls: Mutex::default(), created: Mutex::default() })
+    }
+
+    /// Forwards every call.
+    fn recorder() -> Arc<Faulty> {
+        Faulty::new(0, |_, _, _| false)
+    }
+
+    /// Fails every call of `cmd`.
+    fn failing(cmd: Cmd, errno: i32) -> Arc<Faulty> {
+        Faulty::new(errno, move |_, c, _| c == cmd)
     }
 }
 
@@ -331,7 +343,7 @@ unsafe impl Syscall for Faulty {
             calls.push(call.cmd());
             calls.len() - 1
         };
-        if self.fail_at == Some(n) || self.fail_cmd == Some(call.cmd()) {
+        if (self.fail_if)(n, call.cmd(), call.attr()) {
             return Err(io::Error::from_raw_os_error(self.errno));
         }
         let fd = call.forward()?;
@@ -367,7 +379,7 @@ fn a_failure_at_any_step_leaves_nothing_behind() {
     let bpf = bpf();
     let object = object("btf_maps");
     let options = ObjectLoadOptions::default();
-    let counting = std::sync::Arc::new(Faulty::new(None, None, 0));
+    let counting = Faulty::recorder();
     let loaded = Bpf::with_syscall(counting.clone()).load_object(&object, ProgramSelection::All, &options).unwrap();
     drop(loaded);
     let calls = counting.calls.lock().unwrap().clone();
@@ -383,7 +395,7 @@ fn a_failure_at_any_step_leaves_nothing_behind() {
     // A BTF load that fails is no failure of the object's: feature probes
     // read it as a missing feature, the object's BTF is dropped.
     for at in points.into_iter().filter(|&at| calls[at] != Cmd::BtfLoad) {
-        let faulty = std::sync::Arc::new(Faulty::new(Some(at), None, libc::E2BIG));
+        let faulty = Faulty::new(libc::E2BIG, move |n, _, _| n == at);
         let result = Bpf::with_syscall(faulty.clone()).load_object(&object, ProgramSelection::All, &options);
         let what = format!("failing call {at} ({:?})", calls[at]);
         let err = result.err().unwrap_or_else(|| panic!("{what}: the load succeeded"));
@@ -403,7 +415,7 @@ fn a_refused_btf_falls_back_to_loading_without_it() {
     // Maps of local storage and bpf_loop callbacks need btf: objects
     // without them.
     for name in ["xdp_count", "globals", "kconfig"] {
-        let refusing = std::sync::Arc::new(Faulty::new(None, Some(Cmd::BtfLoad), libc::EINVAL));
+        let refusing = Faulty::failing(Cmd::BtfLoad, libc::EINVAL);
         let object = object(name);
         let loaded = Bpf::with_syscall(refusing)
             .load_object(&object, ProgramSelection::All, &ObjectLoadOptions::default())
@@ -422,10 +434,37 @@ fn a_refused_btf_falls_back_to_loading_without_it() {
     }
 
     let required = ObjectLoadOptions { btf: BtfPolicy::Require, ..ObjectLoadOptions::default() };
-    let refusing = std::sync::Arc::new(Faulty::new(None, Some(Cmd::BtfLoad), libc::EINVAL));
+    let refusing = Faulty::failing(Cmd::BtfLoad, libc::EINVAL);
     let err =
         Bpf::with_syscall(refusing).load_object(&object("xdp_count"), ProgramSelection::All, &required).unwrap_err();
     assert!(matches!(err, KernelError::InObject { ref what, .. } if what.contains("btf")), "{err}");
+}
+
+/// Where the kernel refuses a map's BTF types, the map is created without
+/// them (libbpf's retry) and the refusal is kept.
+#[test]
+fn a_map_whose_btf_types_are_refused_is_created_without_them() {
+    let bpf = bpf();
+    // `btf_value_type_id` of BPF_MAP_CREATE's attribute (the uapi's
+    // offset, which the attr layout test checks against the header).
+    const VALUE_TYPE_ID: usize = 56;
+    let typed = |attr: &[u8]| attr[VALUE_TYPE_ID..VALUE_TYPE_ID + 4] != [0; 4];
+    let refusing = Faulty::new(libc::EINVAL, move |_, cmd, attr| cmd == Cmd::MapCreate && typed(attr));
+    let object = object("globals");
+    let loaded =
+        Bpf::with_syscall(refusing).load_object(&object, ProgramSelection::All, &ObjectLoadOptions::default()).unwrap();
+    let typed_specs: Vec<&str> =
+        object.maps().iter().filter(|m| m.btf_value_type_id != 0).map(|m| m.name.as_str()).collect();
+    let retried: Vec<&str> = loaded.maps_without_btf().iter().map(|(name, _)| name.as_str()).collect();
+    assert!(!retried.is_empty());
+    assert_eq!(retried, typed_specs);
+    for (name, refusal) in loaded.maps_without_btf() {
+        assert!(matches!(refusal, KernelError::Syscall(e) if e.errno == Errno::EINVAL), "{name}: {refusal}");
+        assert_eq!(loaded.map(name).unwrap().info().unwrap().btf_id, 0, "{name}");
+    }
+    assert!(loaded.btf().is_some(), "the object's btf itself loaded");
+    let run = |l: &LoadedObject| l.prog("xdp_globals").unwrap().test_run(&TestRun::packet(&[0; 64])).unwrap().retval;
+    assert_eq!(run(&loaded), run(&load_all(&bpf, "globals")));
 }
 
 /// BTF rewritten for a kernel without any of the newer kinds is still BTF
@@ -503,7 +542,7 @@ fn map_dumps_read_every_entry_batched_or_key_by_key() {
 
 #[test]
 fn batch_lookups_are_used_where_the_map_type_has_them() {
-    let recorder = std::sync::Arc::new(Faulty::new(None, None, 0));
+    let recorder = Faulty::recorder();
     let bpf = Bpf::with_syscall(recorder.clone());
     let spec = MapSpec {
         name: "batched".into(),

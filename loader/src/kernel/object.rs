@@ -21,6 +21,7 @@ use super::log::{DEFAULT_LOG_LIMIT, DEFAULT_LOG_START, VerifierLog};
 use super::map::{Map, MapOptions, UpdateFlags};
 use super::prog::{LogLevel, Prog, ProgLoadOptions};
 use super::sanitize::{BtfFeatures, Sanitized, sanitize};
+use super::sys::Cmd;
 use crate::Object;
 
 /// `BPF_F_RDONLY_PROG`: programs only read the map.
@@ -210,7 +211,10 @@ impl Bpf {
         let with_btf = MapOptions { btf: loaded.btf.as_ref(), inner_map: None };
         let map = match self.create_map_with(spec, &with_btf) {
             Err(KernelError::Syscall(e))
-                if with_btf.btf.is_some() && spec.btf_value_type_id != 0 && btf_refusal(e.errno) =>
+                if e.call == Cmd::MapCreate
+                    && with_btf.btf.is_some()
+                    && spec.btf_value_type_id != 0
+                    && btf_refusal(e.errno) =>
             {
                 let map = self.create_map_with(spec, &MapOptions::default()).map_err(|e| in_object(&what(), e))?;
                 loaded.maps_without_btf.push((spec.name.clone(), e.into()));
