@@ -538,6 +538,13 @@ fn map_dumps_read_every_entry_batched_or_key_by_key() {
     let key = [24u32.to_ne_bytes(), [10, 0, 0, 0]].concat();
     trie.update(&key, &5u32.to_ne_bytes(), UpdateFlags::ANY).unwrap();
     assert_eq!(trie.dump().unwrap(), [MapEntry { key, value: 5u32.to_ne_bytes().to_vec() }]);
+
+    // A queue or a ring buffer has no keys: the dump says so.
+    for name in ["m_queue", "m_ringbuf"] {
+        let err = loaded.map(name).unwrap().dump().unwrap_err();
+        let KernelError::Syscall(e) = &err else { panic!("{name}: {err}") };
+        assert!(e.explanation.ends_with("map has no keys to walk, so it cannot be dumped"), "{name}: {err}");
+    }
 }
 
 #[test]

@@ -263,8 +263,15 @@ impl Map {
             Err(KernelError::Syscall(e)) if batch_unsupported(e.errno.0) => {}
             other => return other,
         }
+        let keys = self.keys().map_err(|e| match e {
+            KernelError::Syscall(e) if !has_keys(self.spec.map_type) => {
+                let cause = format!("a {} map has no keys to walk, so it cannot be dumped", self.spec.map_type);
+                KernelError::Syscall(SyscallError::with_cause(e.call, e.source, Some(cause)))
+            }
+            e => e,
+        })?;
         let mut entries = Vec::new();
-        for key in self.keys()? {
+        for key in keys {
             if let Some(value) = self.lookup(&key)? {
                 entries.push(MapEntry { key, value });
             }
@@ -390,6 +397,26 @@ impl Map {
 /// internal ENOTSUPP, or EOPNOTSUPP / EINVAL from older kernels.
 fn batch_unsupported(errno: i32) -> bool {
     matches!(errno, 524 | libc::EOPNOTSUPP | libc::EINVAL)
+}
+
+/// Whether user space can walk the map's keys (`BPF_MAP_GET_NEXT_KEY`):
+/// queues, stacks, bloom filters, ring buffers, arenas and local storage
+/// have none.
+fn has_keys(map_type: MapType) -> bool {
+    use MapType::*;
+    !matches!(
+        map_type,
+        Queue
+            | Stack
+            | BloomFilter
+            | Ringbuf
+            | UserRingbuf
+            | Arena
+            | SkStorage
+            | InodeStorage
+            | TaskStorage
+            | CgrpStorage
+    )
 }
 
 /// Whether user space sees one value per possible CPU.
