@@ -409,6 +409,24 @@ fn a_failure_at_any_step_leaves_nothing_behind() {
     }
 }
 
+/// A program the verifier refuses takes the object's BTF and maps with it.
+#[test]
+fn a_rejected_program_leaves_nothing_behind() {
+    let bpf = bpf();
+    let recorder = Faulty::recorder();
+    let result = Bpf::with_syscall(recorder.clone()).load_object(
+        &object("xdp_reject"),
+        ProgramSelection::All,
+        &ObjectLoadOptions::default(),
+    );
+    let Err(KernelError::Rejected(rejected)) = result else { panic!("{result:?}") };
+    assert_eq!(rejected.name, "xdp_unchecked");
+    assert!(rejected.log.error_message().is_some(), "{}", rejected.log.text);
+    let created = recorder.created.lock().unwrap();
+    assert!(created.iter().any(|(kind, _)| *kind == ObjKind::Btf), "the object's btf was loaded first");
+    assert_all_gone(&bpf, &created, "a rejected object");
+}
+
 #[test]
 fn a_refused_btf_falls_back_to_loading_without_it() {
     bpf();
