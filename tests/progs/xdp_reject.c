@@ -2,6 +2,7 @@
 // An XDP program both verifiers must reject: it reads the IPv4 protocol
 // byte without first proving the packet is long enough. The kernel's log
 // names the read; bpfx --live shows it at this file's line.
+// expect: rejected by the verifier
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

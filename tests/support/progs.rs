@@ -25,6 +25,20 @@ pub fn objects(root: &Path) -> Vec<PathBuf> {
     objects
 }
 
+/// Whether the source of `object` marks it as a program the kernel's
+/// verifier must reject (a line `// expect: rejected by the verifier`):
+/// the test programs that show rejections.
+pub fn expects_rejection(root: &Path, object: &Path) -> bool {
+    let name = object.with_extension("c");
+    let name = name.file_name().expect("an object has a name");
+    ["tests/progs", "examples"]
+        .iter()
+        .map(|dir| root.join(dir).join(name))
+        .find(|src| src.exists())
+        .and_then(|src| std::fs::read_to_string(src).ok())
+        .is_some_and(|text| text.lines().any(|l| l.trim() == "// expect: rejected by the verifier"))
+}
+
 /// The big-endian build of `examples/xdp_count.c`.
 pub fn big_endian_object(root: &Path) -> PathBuf {
     build(root);

@@ -5,14 +5,14 @@
 
 use bpfx_isa::{CallTarget, Insn};
 use bpfx_loader::btf::TypeId;
-use bpfx_loader::kernel::{Bpf, BtfLoadOptions, ProgLoadOptions, TestRun, UpdateFlags};
+use bpfx_loader::kernel::{Bpf, BtfLoadOptions, KernelError, ProgLoadOptions, TestRun, UpdateFlags};
 use bpfx_loader::{ExternKind, LoadOptions, Object, POISON_HELPER};
 
 use crate::libbpf::Libbpf;
 use crate::{Interp, load, progs, read, root};
 
 #[test]
-fn the_kernel_accepts_every_program_as_bpfx_links_it() {
+fn the_kernel_accepts_every_program_as_bpfx_links_it_but_those_meant_to_be_rejected() {
     let bpf = Bpf::new();
     let mut loaded = 0;
     for path in progs::objects(&root()) {
@@ -21,12 +21,17 @@ fn the_kernel_accepts_every_program_as_bpfx_links_it() {
             bpf.load_btf(&b.to_bytes(), &BtfLoadOptions::default())
                 .unwrap_or_else(|e| panic!("{}: the kernel refuses the BTF: {e}", path.display()))
         });
+        let rejected = progs::expects_rejection(&root(), &path);
         for program in object.programs() {
             let options = ProgLoadOptions { btf: btf.as_ref(), ..ProgLoadOptions::default() };
-            if let Err(e) = bpf.load(program, &options) {
-                panic!("{} {}: {e}", path.display(), program.name);
+            match bpf.load(program, &options) {
+                Ok(_) if rejected => {
+                    panic!("{} {}: loaded, but its source expects a rejection", path.display(), program.name)
+                }
+                Ok(_) => loaded += 1,
+                Err(KernelError::Rejected(_)) if rejected => {}
+                Err(e) => panic!("{} {}: {e}", path.display(), program.name),
             }
-            loaded += 1;
         }
     }
     eprintln!("{loaded} programs loaded");
