@@ -20,7 +20,7 @@ use crate::output;
 /// Detaches what `bpfx load` attached and removes its pins
 #[derive(clap::Args)]
 pub struct Args {
-    /// The hook: xdp:IFACE[:native|generic] or tc:IFACE:ingress|egress
+    /// The hook: xdp:IFACE[:auto|native|generic] or tc:IFACE:ingress|egress
     #[arg(value_name = "HOOK", required_unless_present = "pin")]
     hook: Option<String>,
     /// The directory `bpfx load --pin` (or --attach) pinned into

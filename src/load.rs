@@ -21,7 +21,7 @@ use anyhow::{Context as _, anyhow, bail};
 use bpfx_live::KernelRejection;
 use bpfx_loader::kernel::{
     AttachPoint, Attachment, Bpf, DEFAULT_BPFFS, KernelError, LoadedObject, ObjectLoadOptions, ProgramSelection,
-    TcDirection, XdpMode, is_bpffs, prepare_pin_path,
+    is_bpffs, prepare_pin_path,
 };
 use bpfx_loader::{LoadOptions, Object};
 use serde_json::json;
@@ -39,7 +39,7 @@ pub struct Args {
     /// Confirms the program goes into the running kernel (bpf(2), root)
     #[arg(long, required = true)]
     live: bool,
-    /// Attaches it: xdp:IFACE[:native|generic] or tc:IFACE:ingress|egress
+    /// Attaches it: xdp:IFACE[:auto|native|generic] or tc:IFACE:ingress|egress
     #[arg(long, value_name = "HOOK")]
     attach: Option<String>,
     /// Pins the program (`DIR/prog`), its link (`DIR/link`) and its maps
@@ -127,19 +127,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `xdp:IFACE[:native|generic]` or `tc:IFACE:ingress|egress`, its
+/// `xdp:IFACE[:auto|native|generic]` or `tc:IFACE:ingress|egress`, its
 /// interface looked up in this network namespace.
 pub fn parse_hook(spec: &str) -> anyhow::Result<AttachPoint> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let point = match parts.as_slice() {
-        ["xdp", iface] => AttachPoint::xdp(iface, XdpMode::Auto),
-        ["xdp", iface, "native"] => AttachPoint::xdp(iface, XdpMode::Native),
-        ["xdp", iface, "generic"] => AttachPoint::xdp(iface, XdpMode::Generic),
-        ["tc", iface, "ingress"] => AttachPoint::tc(iface, TcDirection::Ingress),
-        ["tc", iface, "egress"] => AttachPoint::tc(iface, TcDirection::Egress),
-        _ => bail!("hook `{spec}`: expected xdp:IFACE[:native|generic] or tc:IFACE:ingress|egress"),
-    };
-    point.with_context(|| format!("hook `{spec}`"))
+    Ok(AttachPoint::parse(spec)?)
 }
 
 fn default_pin_dir(program: &str) -> PathBuf {
