@@ -82,6 +82,10 @@ pub struct FuncInfo {
     pub at: InsnIdx,
     pub name: String,
     pub btf_type_id: u32,
+    /// Whether the function is global (`BTF_FUNC_GLOBAL`): the kernel
+    /// verifies a global function once, on its own, from its BTF argument
+    /// types, not at each call with the caller's values.
+    pub global: bool,
 }
 
 /// The source position of the instructions from `at` up to the next record
@@ -201,8 +205,8 @@ mod tests {
         let mut program = Program::new("p", ProgType::Xdp, vec![exit; 6]);
         program.line_info = vec![line(0, 10), line(2, 11), line(5, 12)];
         program.func_info = vec![
-            FuncInfo { at: InsnIdx(0), name: "p".into(), btf_type_id: 3 },
-            FuncInfo { at: InsnIdx(4), name: "f".into(), btf_type_id: 4 },
+            FuncInfo { at: InsnIdx(0), name: "p".into(), btf_type_id: 3, global: true },
+            FuncInfo { at: InsnIdx(4), name: "f".into(), btf_type_id: 4, global: false },
         ];
         let lines: Vec<u32> = (0..6).map(|i| program.line_at(InsnIdx(i)).unwrap().line).collect();
         assert_eq!(lines, [10, 10, 11, 11, 11, 12]);

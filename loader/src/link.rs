@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use bpfx_isa::abi::MapType;
 use bpfx_isa::{CallTarget, FuncInfo, Insn, InsnIdx, LdImm64Kind, LineInfo, MapSpec, Program, with_slots};
 
-use crate::btf::{Btf, BtfExt};
+use crate::btf::{Btf, BtfExt, FUNC_GLOBAL, Kind};
 use crate::error::LoadError;
 use crate::externs::{Extern, ExternKind};
 use crate::maps::{ObjMap, Origin};
@@ -263,6 +263,7 @@ impl Linker<'_> {
                     at: place(rec.insn_off),
                     name: btf.name(rec.type_id).to_string(),
                     btf_type_id: rec.type_id.0,
+                    global: matches!(btf.kind(rec.type_id), Kind::Func { linkage, .. } if *linkage == FUNC_GLOBAL),
                 });
             }
         }
