@@ -494,6 +494,13 @@ impl<'p> Verifier<'p> {
             Insn::Call(CallTarget::Helper(id)) => self.helper_call(st, id)?,
             Insn::Call(CallTarget::Local(off)) => {
                 let target = InsnIdx((i64::from(next.0) + i64::from(off)) as u32);
+                if let Some(f) = self.prog.func_info.iter().find(|f| f.at == target && f.global) {
+                    return fail(
+                        Code::Unsupported,
+                        format!("call to global function {} is not supported by bpfx", f.name),
+                        "the kernel verifies a global function alone, from its BTF argument types; bpfx does not yet, so the kernel decides this one (a `static` function is verified at each call)",
+                    );
+                }
                 if st.frames.len() >= MAX_FRAMES {
                     return fail(
                         Code::CallDepth,

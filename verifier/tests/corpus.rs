@@ -9,11 +9,14 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use bpfx_isa::Program;
+use bpfx_loader::Object;
 use bpfx_verifier::{Options, verify};
 use support::{
-    KernelVerdict, build_c, clang_available, corpus_dir, corpus_files, kernel_available, kernel_verdict, read_asm,
+    KernelVerdict, build_c, clang_available, corpus_dir, corpus_files, kernel_available, kernel_verdict,
+    kernel_verdict_in_object, read_asm,
 };
 
 fn known_gaps() -> BTreeMap<String, String> {
@@ -35,13 +38,15 @@ struct Case {
     code: Option<String>,
     /// The source line the diagnostic must point at (C programs).
     line: Option<u32>,
+    /// The object a C program came from: the kernel is asked with its BTF.
+    object: Option<Rc<Object>>,
 }
 
 fn cases(failures: &mut Vec<String>) -> Vec<Case> {
     let mut cases = Vec::new();
     for path in corpus_files("s") {
         match read_asm(&path) {
-            Ok(c) => cases.push(Case { name: c.name, program: c.program, code: c.expect, line: None }),
+            Ok(c) => cases.push(Case { name: c.name, program: c.program, code: c.expect, line: None, object: None }),
             Err(e) => failures.push(e),
         }
     }
@@ -51,14 +56,15 @@ fn cases(failures: &mut Vec<String>) -> Vec<Case> {
     }
     for path in corpus_files("c") {
         match build_c(&path) {
-            Ok((programs, expect)) => {
-                for program in programs {
+            Ok((object, expect)) => {
+                let object = Rc::new(object);
+                for program in object.programs().iter().cloned() {
                     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_owned();
                     let (code, line) = match &expect {
                         Some(e) => (Some(e.code.clone()), Some(e.line)),
                         None => (None, None),
                     };
-                    cases.push(Case { name, program, code, line });
+                    cases.push(Case { name, program, code, line, object: Some(Rc::clone(&object)) });
                 }
             }
             Err(e) => failures.push(e),
@@ -78,7 +84,11 @@ fn bpfx_agrees_with_the_kernel_on_the_corpus() {
     let (mut total, mut agree, mut unsound, mut kernel_rejects) = (0, 0, Vec::new(), 0);
     for case in cases(&mut failures) {
         let report = verify(&case.program, &Options::default());
-        let kernel = match kernel_verdict(&case.program) {
+        let asked = match &case.object {
+            Some(object) => kernel_verdict_in_object(object, &case.program.name),
+            None => kernel_verdict(&case.program),
+        };
+        let kernel = match asked {
             Ok(k) => k,
             Err(e) => {
                 failures.push(e);

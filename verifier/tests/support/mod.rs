@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use bpfx_isa::abi::{AttachType, MapType, ProgType};
 use bpfx_isa::{MapSpec, Program, assemble};
-use bpfx_loader::kernel::{Bpf, KernelError, LogLevel, ProgLoadOptions};
+use bpfx_loader::Object;
+use bpfx_loader::kernel::{
+    Bpf, BtfPolicy, KernelError, LogLevel, ObjectLoadOptions, ProgLoadOptions, ProgramSelection,
+};
 
 pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
@@ -106,13 +109,24 @@ pub fn kernel_available() -> Result<(), String> {
 /// Loads `program` into the running kernel and unloads it.
 pub fn kernel_verdict(program: &Program) -> Result<KernelVerdict, String> {
     let options = ProgLoadOptions { log_level: LogLevel::Stats, ..ProgLoadOptions::default() };
-    match Bpf::new().load(program, &options) {
-        Ok(_) => Ok(KernelVerdict::Accepted),
+    verdict_of(&program.name, Bpf::new().load(program, &options).map(drop))
+}
+
+/// Loads the program `name` of `object` as libbpf would (with the object's
+/// BTF, so its func info says which functions are global) and unloads it.
+pub fn kernel_verdict_in_object(object: &Object, name: &str) -> Result<KernelVerdict, String> {
+    let options = ObjectLoadOptions { btf: BtfPolicy::Require, log_level: LogLevel::Stats, ..Default::default() };
+    verdict_of(name, Bpf::new().load_object(object, ProgramSelection::Named(&[name]), &options).map(drop))
+}
+
+fn verdict_of(name: &str, loaded: Result<(), KernelError>) -> Result<KernelVerdict, String> {
+    match loaded {
+        Ok(()) => Ok(KernelVerdict::Accepted),
         Err(KernelError::Rejected(r)) => Ok(KernelVerdict::Rejected(r.log.error_message().unwrap_or_default())),
         Err(KernelError::Syscall(e)) if e.call == bpfx_loader::kernel::Cmd::ProgLoad => {
             Ok(KernelVerdict::Rejected(format!("{}", e.errno)))
         }
-        Err(e) => Err(format!("{}: {e}", program.name)),
+        Err(e) => Err(format!("{name}: {e}")),
     }
 }
 
@@ -125,8 +139,8 @@ pub struct CExpect {
 
 /// Builds a corpus `.c` file with clang-19 as a BPF developer would
 /// (`-O2 -g -target bpf`, against the system's uapi and libbpf headers) and
-/// loads its programs; also returns the expected rejection, if any.
-pub fn build_c(path: &Path) -> Result<(Vec<Program>, Option<CExpect>), String> {
+/// reads it; also returns the expected rejection, if any.
+pub fn build_c(path: &Path) -> Result<(Object, Option<CExpect>), String> {
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corpus");
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("prog");
@@ -150,7 +164,7 @@ pub fn build_c(path: &Path) -> Result<(Vec<Program>, Option<CExpect>), String> {
         let code = l.split("// error: ").nth(1)?;
         Some(CExpect { code: code.trim().to_owned(), line: i as u32 + 1 })
     });
-    Ok((object.programs().to_vec(), expect))
+    Ok((object, expect))
 }
 
 /// Whether clang-19 can build the C corpus here; the reason when not.
