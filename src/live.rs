@@ -94,7 +94,7 @@ pub fn load_for_replay(args: &Args, object: Option<&Object>, program: &Program) 
             }
             Ok(Kernel::Rejected(ExitCode::FAILURE))
         }
-        Err(e) => Err(anyhow!("--live: loading `{}` into the kernel: {e}", program.name)),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("--live: loading `{}` into the kernel", program.name))),
     }
 }
 

@@ -83,7 +83,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::FAILURE);
             }
-            Err(e) => return Err(anyhow!("{name}: loading `{}` into the kernel: {e}", program.name)),
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("{name}: loading `{}` into the kernel", program.name))
+                );
+            }
         };
     if let Some(e) = loaded.btf_dropped() {
         eprintln!("note: the kernel refused the object's BTF, so it was loaded without it: {e}");

@@ -155,7 +155,7 @@ pub enum KernelError {
 
     /// A step of an object's load failed: `what` names the map, program
     /// or BTF.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     InObject { what: String, source: Box<KernelError> },
 
     #[error("the object has no program `{name}` (it has: {available})")]
@@ -282,7 +282,11 @@ fn privileges() -> String {
     .map(|(_, name)| name)
     .collect();
     if missing.is_empty() {
-        format!("{need}; this process runs as euid {uid} with all of these")
+        format!(
+            "{need}; this process runs as euid {uid} with all of these, so the refusal is not about them: the \
+             kernel's lockdown, a security module, or a program this kernel does not let anyone load (a tracing \
+             program on a kernel without BPF trampolines)"
+        )
     } else {
         format!("{need}; this process runs as euid {uid} without {}", missing.join(", "))
     }
