@@ -12,7 +12,7 @@
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 use bpfx_isa::abi::{AttachType, MapType, ProgType};
 use bpfx_isa::{FuncInfo, InsnIdx, LineInfo, MapSpec, Program, assemble};
 use bpfx_loader::kernel::*;
+
+#[path = "support/bpffs.rs"]
+mod bpffs;
+use bpffs::Bpffs;
 
 /// The kernel, or a failure saying why it cannot be reached.
 fn bpf() -> Bpf {
@@ -672,26 +676,6 @@ fn rejected_btf_carries_the_kernels_reason() {
 }
 
 // ---- pinning ----
-
-/// A bpf filesystem mounted for one test, unmounted when dropped.
-struct Bpffs(PathBuf);
-
-impl Bpffs {
-    fn mount(test: &str) -> Bpffs {
-        let dir = std::env::temp_dir().join(format!("bpfx-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&dir).output().expect("mount(8)");
-        assert!(out.status.success(), "mount -t bpf: {}", String::from_utf8_lossy(&out.stderr));
-        Bpffs(dir)
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
 
 #[test]
 fn pinned_objects_are_found_again_by_path() {

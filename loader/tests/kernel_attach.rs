@@ -13,14 +13,17 @@
 #![cfg(target_os = "linux")]
 
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bpfx_isa::abi::{MapType, ProgType};
 use bpfx_isa::{MapSpec, Program, assemble};
 use bpfx_loader::kernel::*;
 use bpfx_testkit::netns::{Side, VethPair};
+
+#[path = "support/bpffs.rs"]
+mod bpffs;
+use bpffs::Bpffs;
 
 /// The kernel, or a failure saying why it cannot be reached.
 fn bpf() -> Bpf {
@@ -389,29 +392,6 @@ fn a_later_handle_removes_tcx_links_and_netlink_filters_at_a_point() {
 }
 
 // ---- pinning ----
-
-/// A bpf filesystem mounted (by bpfx) on a fresh directory for one test,
-/// unmounted when dropped.
-struct Bpffs(PathBuf);
-
-impl Bpffs {
-    fn mount(test: &str) -> Bpffs {
-        let dir = std::env::temp_dir().join(format!("bpfx-attach-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        assert!(!is_bpffs(&dir).unwrap());
-        assert!(mount_bpffs(&dir).unwrap(), "mounted");
-        assert!(is_bpffs(&dir).unwrap());
-        assert!(!mount_bpffs(&dir).unwrap(), "a second mount on a bpffs");
-        Bpffs(dir)
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
 
 #[test]
 fn a_pinned_link_outlives_its_handles_and_a_later_handle_detaches_it() {
