@@ -75,9 +75,9 @@ impl Engine for Interpreter {
             (result, (*vm).insn_count)
         };
         rt.end_run();
-        Ok(match result {
-            Ok((r0, last)) => RunResult::returned(r0, insns, last),
-            Err(stop) => RunResult::faulted(stop.at, stop.fault, insns, stop.prog),
-        })
+        match result {
+            Ok((r0, last)) => Ok(RunResult::returned(r0, insns, last)),
+            Err(stop) => Ok(RunResult::faulted(stop.at, stop.fault, insns, stop.prog)),
+        }
     }
 }

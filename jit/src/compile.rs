@@ -81,6 +81,37 @@ fn writes_r10(insns: &[Insn]) -> bool {
     })
 }
 
+/// The registers some instruction names (reads or writes), `r0` aside:
+/// every one when the program calls anything (a helper passes `r1`..`r5`,
+/// a tail call hands all of them on, a local call saves `r6`..`r9`). One
+/// named nowhere keeps its entry value to the end, which the state
+/// already holds: the entry block neither loads it nor the exit stores it.
+/// `r0` is 0 at every entry (a run, a callback, a tail call).
+fn named_regs(insns: &[Insn]) -> [bool; 10] {
+    let mut named = [false; 10];
+    let mut mark = |r: Reg| {
+        if let Some(slot) = named.get_mut(r.num() as usize) {
+            *slot = true;
+        }
+    };
+    for insn in insns {
+        let (a, b) = match *insn {
+            Insn::Call(_) | Insn::Callx { .. } => return [true; 10],
+            Insn::Alu { dst, src, .. } | Insn::Store { dst, src, .. } | Insn::Jump { dst, src, .. } => {
+                (Some(dst), if let Src::Reg(r) = src { Some(r) } else { None })
+            }
+            Insn::Neg { dst, .. } | Insn::Endian { dst, .. } | Insn::LdImm64 { dst, .. } => (Some(dst), None),
+            Insn::Load { dst, src, .. } | Insn::Atomic { dst, src, .. } => (Some(dst), Some(src)),
+            Insn::PacketLoad { mode: PacketLoad::Ind(r), .. } => (Some(r), None),
+            Insn::PacketLoad { mode: PacketLoad::Abs, .. } | Insn::Ja { .. } | Insn::MayGoto { .. } | Insn::Exit => {
+                (None, None)
+            }
+        };
+        a.into_iter().chain(b).for_each(&mut mark);
+    }
+    named
+}
+
 /// Compiles a program that passed [`bpfx_runtime::code::check_targets`] and was linked as
 /// `linked`.
 pub(crate) fn compile(
@@ -188,6 +219,12 @@ struct Translator<'a, 'f> {
     returns: Vec<usize>,
     frames: Option<cranelift_codegen::ir::StackSlot>,
     r10_fixed: bool,
+    /// See [`named_regs`].
+    named: [bool; 10],
+    /// Whether the `may_goto` count can change or be handed on (a
+    /// `may_goto`, or a call that may be a tail call): otherwise the state's
+    /// count is neither loaded nor stored.
+    keeps_loops: bool,
     helper_sig: cranelift_codegen::ir::SigRef,
     access_sig: cranelift_codegen::ir::SigRef,
     raise_sig: cranelift_codegen::ir::SigRef,
@@ -268,6 +305,8 @@ impl<'a, 'f> Translator<'a, 'f> {
             returns: Vec::new(),
             frames: None,
             r10_fixed: !writes_r10(&insns),
+            named: named_regs(&insns),
+            keeps_loops: insns.iter().any(|i| matches!(i, Insn::MayGoto { .. } | Insn::Call(_) | Insn::Callx { .. })),
             helper_sig,
             access_sig,
             raise_sig,
@@ -501,13 +540,14 @@ impl<'a, 'f> Translator<'a, 'f> {
         let base = self.f.base;
         let load = |b: &mut FunctionBuilder, ty, base, off| b.ins().load(ty, trusted(), base, off);
         let left = load(&mut self.b, I64, st, sto::LEFT);
-        let loops = load(&mut self.b, I64, st, sto::LOOPS);
+        let loops = if self.keeps_loops { load(&mut self.b, I64, st, sto::LOOPS) } else { self.iconst(0) };
         for (var, value) in [(self.v.left, left), (self.v.loops, loops), (self.v.depth, base)] {
             self.b.def_var(var, value);
         }
         for r in 0..10 {
-            let value = load(&mut self.b, I64, st, sto::REGS + 8 * r);
-            self.b.def_var(self.v.regs[r as usize], value);
+            let named = r != 0 && self.named[r];
+            let value = if named { load(&mut self.b, I64, st, sto::REGS + 8 * r as i32) } else { self.iconst(0) };
+            self.b.def_var(self.v.regs[r], value);
         }
         self.enter_frame(base);
         // One small block per entry point: the budget check of a callback's
@@ -1062,8 +1102,8 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().br_table(site, table);
     }
 
-    /// Returns from the function: `r0`..`r5`, the budget and the loop count
-    /// into the state.
+    /// Returns from the function: `r0`..`r5` (those the program names, see
+    /// [`named_regs`]), the budget and the loop count into the state.
     fn ret_with(&mut self, store: bool) {
         if !store {
             let code = self.b.ins().iconst(I32, i64::from(exec::code::RETURN));
@@ -1071,14 +1111,16 @@ impl<'a, 'f> Translator<'a, 'f> {
             return;
         }
         let st = self.f.st;
-        for r in 0..6 {
+        for r in (0..6).filter(|&r| r == 0 || self.named[r]) {
             let value = self.b.use_var(self.v.regs[r]);
             self.b.ins().store(trusted(), value, st, sto::REGS + 8 * r as i32);
         }
         let left = self.get(self.v.left);
         self.b.ins().store(trusted(), left, st, sto::LEFT);
-        let loops = self.get(self.v.loops);
-        self.b.ins().store(trusted(), loops, st, sto::LOOPS);
+        if self.keeps_loops {
+            let loops = self.get(self.v.loops);
+            self.b.ins().store(trusted(), loops, st, sto::LOOPS);
+        }
         self.store_last(st);
         let code = self.b.ins().iconst(I32, i64::from(exec::code::RETURN));
         self.b.ins().return_(&[code]);

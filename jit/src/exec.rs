@@ -41,7 +41,9 @@ pub(crate) struct Stop {
 /// call), shared with compiled code at the offsets in [`offsets`].
 #[repr(C)]
 pub(crate) struct ExecState {
-    /// In: `r0`..`r9` at entry. Out: `r0`..`r5` when the entry frame exits.
+    /// In: `r0`..`r9` at entry (`r0` always 0). Out: `r0`..`r5` when the
+    /// entry frame exits (compiled code writes only those it may have
+    /// changed; the others still hold their entry values).
     pub regs: [u64; 10],
     /// The budget left: the budget minus the instructions started.
     pub left: i64,
@@ -55,7 +57,9 @@ pub(crate) struct ExecState {
     pub entry: u32,
     /// Out: the program whose frame exited (another after a tail call).
     pub last: u32,
-    pub stop: Option<Stop>,
+    /// Boxed: a run that returns never touches it, and the state (built on
+    /// every run) stays small.
+    pub stop: Option<Box<Stop>>,
 }
 
 /// Byte offsets of [`ExecState`]'s fields compiled code uses.
@@ -122,7 +126,7 @@ unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState) -> u32 {
 /// # Safety
 /// As [`call`].
 #[inline(always)]
-pub(crate) unsafe fn run_top(vm: *mut VmCtx, code: &Compiled, args: [u64; 5]) -> Result<(u64, ProgId), Stop> {
+pub(crate) unsafe fn run_top(vm: *mut VmCtx, code: &Compiled, args: [u64; 5]) -> Result<(u64, ProgId), Box<Stop>> {
     // SAFETY: as the function's contract.
     unsafe {
         let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
@@ -141,7 +145,7 @@ pub(crate) unsafe fn run_top(vm: *mut VmCtx, code: &Compiled, args: [u64; 5]) ->
 /// # Safety
 /// `vm` must be a live context.
 #[inline(always)]
-unsafe fn finish(vm: *mut VmCtx, outcome: u32, st: &mut ExecState) -> Result<(u64, ProgId), Stop> {
+unsafe fn finish(vm: *mut VmCtx, outcome: u32, st: &mut ExecState) -> Result<(u64, ProgId), Box<Stop>> {
     match outcome {
         code::FAULT => Err(st.stop.take().expect("a faulting run records its stop")),
         _ => {
@@ -162,7 +166,7 @@ unsafe fn stop(vm: *mut VmCtx, st: *mut ExecState, site: i64, left: i64, fault: 
     // SAFETY: as the function's contract.
     unsafe {
         (*vm).insn_count = ((*st).budget - left - 1) as u64;
-        (*st).stop = Some(Stop { at, fault, prog });
+        (*st).stop = Some(Box::new(Stop { at, fault, prog }));
     }
     code::FAULT
 }
@@ -228,7 +232,8 @@ pub(crate) unsafe extern "C" fn raise(
             kind::ENTRY_BUDGET => {
                 let (prog, at) = unsite(site);
                 (*vm).insn_count = ((*st).budget - left) as u64;
-                (*st).stop = Some(Stop { at, fault: Fault::BudgetExhausted { budget: (*vm).insn_budget }, prog });
+                (*st).stop =
+                    Some(Box::new(Stop { at, fault: Fault::BudgetExhausted { budget: (*vm).insn_budget }, prog }));
                 return code::FAULT;
             }
             kind::FELL_OFF => Fault::FellOffEnd,
@@ -248,7 +253,7 @@ pub(crate) unsafe extern "C" fn raise(
                 };
                 (*vm).fault_at = u32::MAX;
                 (*vm).insn_count = (*vm).insn_count.saturating_sub(1);
-                (*st).stop = Some(Stop { at, fault, prog });
+                (*st).stop = Some(Box::new(Stop { at, fault, prog }));
                 return code::FAULT;
             }
         };

@@ -128,9 +128,9 @@ impl Engine for Jit {
             (outcome, (*vm).insn_count)
         };
         rt.end_run();
-        Ok(match outcome {
-            Ok((r0, last)) => RunResult::returned(r0, insns, last),
-            Err(stop) => RunResult::faulted(stop.at, stop.fault, insns, stop.prog),
-        })
+        match outcome {
+            Ok((r0, last)) => Ok(RunResult::returned(r0, insns, last)),
+            Err(stop) => Ok(RunResult::faulted(stop.at, stop.fault, insns, stop.prog)),
+        }
     }
 }
