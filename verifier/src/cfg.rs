@@ -48,7 +48,9 @@ fn successors(insn: &Insn, at: usize) -> Vec<i64> {
 }
 
 impl<'p> Cfg<'p> {
-    pub fn build(prog: &'p Program) -> Result<Cfg<'p>, CfgError> {
+    /// `privileged`: the loader has CAP_BPF; without it the kernel refuses
+    /// calls to other functions and loops.
+    pub fn build(prog: &'p Program, privileged: bool) -> Result<Cfg<'p>, CfgError> {
         let n = prog.slot_count();
         if n == 0 {
             return Err(err(Code::Cfg, 0, "the program has no instructions".into()));
@@ -67,6 +69,25 @@ impl<'p> Cfg<'p> {
         let mut funcs = vec![0usize];
         for (at, insn) in by_slot.iter().enumerate() {
             let Some(insn) = insn else { continue };
+            if !privileged
+                && matches!(
+                    insn,
+                    Insn::Call(CallTarget::Local(_) | CallTarget::Kfunc { .. })
+                        | Insn::LdImm64 { kind: LdImm64Kind::Func, .. }
+                )
+            {
+                return Err(CfgError {
+                    help: Some(
+                        "an unprivileged program is a single function; mark the callee `static __always_inline`".into(),
+                    ),
+                    ..err(
+                        Code::Privileged,
+                        at,
+                        "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN"
+                            .into(),
+                    )
+                });
+            }
             let is_func_ref =
                 matches!(insn, Insn::Call(CallTarget::Local(_)) | Insn::LdImm64 { kind: LdImm64Kind::Func, .. });
             if !is_func_ref {
@@ -156,6 +177,12 @@ impl<'p> Cfg<'p> {
         if let Some(s) = (0..n).find(|&s| by_slot[s].is_some() && !seen[s]) {
             return Err(err(Code::Unreachable, s, format!("unreachable insn {s}")));
         }
+        if !privileged && let Some((from, to)) = back_edge(&by_slot) {
+            return Err(CfgError {
+                help: Some("unprivileged programs may not loop; unroll the loop with a constant bound".into()),
+                ..err(Code::Privileged, from, format!("back-edge from insn {from} to {to}"))
+            });
+        }
 
         let live = liveness(&by_slot, &funcs);
         Ok(Cfg { by_slot, funcs: funcs.into_iter().map(|f| InsnIdx(f as u32)).collect(), prune, live })
@@ -209,6 +236,40 @@ fn uses_defs(insn: &Insn) -> (u16, u16) {
 }
 
 /// Backward may-liveness of registers within each function.
+/// An edge of a depth-first walk from the start back to an instruction
+/// still on the walk's path (`check_cfg`): the program has a loop.
+fn back_edge(by_slot: &[Option<&Insn>]) -> Option<(usize, usize)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut mark = vec![Mark::New; by_slot.len()];
+    // Each entry: an instruction and how many of its successors are done.
+    let mut path = vec![(0usize, 0usize)];
+    mark[0] = Mark::OnPath;
+    while let Some(&mut (at, ref mut next)) = path.last_mut() {
+        let succ = by_slot[at].map(|insn| successors(insn, at)).unwrap_or_default();
+        let Some(&t) = succ.get(*next) else {
+            mark[at] = Mark::Done;
+            path.pop();
+            continue;
+        };
+        *next += 1;
+        let Some(t) = usize::try_from(t).ok().filter(|&t| t < by_slot.len()) else { continue };
+        match mark[t] {
+            Mark::OnPath => return Some((at, t)),
+            Mark::New => {
+                mark[t] = Mark::OnPath;
+                path.push((t, 0));
+            }
+            Mark::Done => {}
+        }
+    }
+    None
+}
+
 fn liveness(by_slot: &[Option<&Insn>], funcs: &[usize]) -> Vec<u16> {
     let n = by_slot.len();
     let mut live = vec![0u16; n];

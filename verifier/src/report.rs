@@ -88,6 +88,9 @@ codes! {
     TooComplex = "too-complex",
     /// Calls nested too deeply, or frames using more than 512 bytes of stack.
     CallDepth = "call-depth",
+    /// What only a loader with CAP_BPF may do: other program types, calls to
+    /// other functions, loops.
+    Privileged = "privileged",
     /// An attach target the kernel refuses (a disabled LSM hook).
     AttachTarget = "attach-target",
     /// A construct bpfx does not model yet (the kernel may accept it).

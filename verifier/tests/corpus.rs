@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bpfx_isa::Program;
+use bpfx_isa::abi::ProgType;
 use bpfx_loader::Object;
 use bpfx_verifier::{Options, verify};
 use support::{
-    KernelVerdict, build_c, clang_available, corpus_dir, corpus_files, kernel_available, kernel_verdict,
-    kernel_verdict_in_object, read_asm,
+    KernelVerdict, UnprivilegedBpf, build_c, clang_available, corpus_dir, corpus_files, kernel_available,
+    kernel_verdict, kernel_verdict_in_object, kernel_verdict_unprivileged, read_asm,
 };
 
 fn known_gaps() -> BTreeMap<String, String> {
@@ -89,6 +90,10 @@ fn bpfx_agrees_with_the_kernel_on_the_corpus() {
             None => kernel_verdict(&case.program),
         };
         let kernel = match asked {
+            Ok(KernelVerdict::MapsRefused(why)) => {
+                failures.push(format!("{}: the kernel refused its maps: {why}", case.name));
+                continue;
+            }
             Ok(k) => k,
             Err(e) => {
                 failures.push(e);
@@ -116,7 +121,7 @@ fn bpfx_agrees_with_the_kernel_on_the_corpus() {
                     bpfx_said.clone().map_or("accepts".to_string(), |d| format!("rejects: {d}")),
                     if kernel_ok { "accepts" } else { "rejects" },
                     match &kernel {
-                        KernelVerdict::Rejected(why) => format!(": {why}"),
+                        KernelVerdict::Rejected(why) | KernelVerdict::MapsRefused(why) => format!(": {why}"),
                         KernelVerdict::Accepted => String::new(),
                     }
                 ));
@@ -152,4 +157,76 @@ fn bpfx_agrees_with_the_kernel_on_the_corpus() {
         }
     }
     assert!(failures.is_empty(), "{} corpus failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// bpfx's unprivileged verdicts (`Options { privileged: false }`) against
+/// the kernel's for a loader without capabilities, on every assembly
+/// corpus program of the types such a loader may load (socket_filter,
+/// cgroup_skb; the others are refused before any verifying).
+#[test]
+fn bpfx_unprivileged_agrees_with_the_kernel() {
+    if let Err(why) = kernel_available() {
+        eprintln!("corpus (unprivileged): skipped, the kernel cannot be asked: {why}");
+        return;
+    }
+    let guard = match UnprivilegedBpf::enable() {
+        Ok(g) => g,
+        Err(why) => {
+            eprintln!("corpus (unprivileged): skipped, unprivileged loaders cannot use bpf(2) here: {why}");
+            return;
+        }
+    };
+    let opts = Options { privileged: false, ..Options::default() };
+    let mut failures = Vec::new();
+    let (mut total, mut kernel_rejects, mut only_privileged, mut maps_refused) = (0, 0, 0, 0);
+    for path in corpus_files("s") {
+        let case = match read_asm(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        if !matches!(case.program.prog_type, ProgType::SocketFilter | ProgType::CgroupSkb) {
+            continue;
+        }
+        let kernel = match kernel_verdict_unprivileged(&guard, &case.program) {
+            // A map type only privileged loaders may create: no program
+            // verdict to compare with.
+            Ok(KernelVerdict::MapsRefused(_)) => {
+                maps_refused += 1;
+                continue;
+            }
+            Ok(k) => k,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        total += 1;
+        let report = verify(&case.program, &opts);
+        let (bpfx_ok, kernel_ok) = (report.accepted(), kernel == KernelVerdict::Accepted);
+        kernel_rejects += usize::from(!kernel_ok);
+        only_privileged += usize::from(!kernel_ok && verify(&case.program, &Options::default()).accepted());
+        if bpfx_ok != kernel_ok {
+            failures.push(format!(
+                "{}: unprivileged, bpfx {} but the kernel {}",
+                case.name,
+                report.diagnostics.first().map_or("accepts".into(), |d| format!(
+                    "rejects: [{}] {}",
+                    d.code.as_str(),
+                    d.message
+                )),
+                match &kernel {
+                    KernelVerdict::Accepted => "accepts".into(),
+                    KernelVerdict::Rejected(why) | KernelVerdict::MapsRefused(why) => format!("rejects: {why}"),
+                }
+            ));
+        }
+    }
+    drop(guard);
+    eprintln!(
+        "corpus (unprivileged): {total} programs compared, the kernel rejects {kernel_rejects} ({only_privileged} of them load with privileges); {maps_refused} not compared (their maps need privileges)"
+    );
+    assert!(failures.is_empty(), "{} unprivileged failures:\n{}", failures.len(), failures.join("\n"));
 }

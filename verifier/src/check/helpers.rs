@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// How a helper uses the memory an argument points to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum MemUse {
+    Read,
+    /// Writes at most the size it is given (a size known only as a range).
+    Write,
+    /// Writes exactly the size it is given.
+    Fill,
+}
+
 impl<'p> Verifier<'p> {
     pub(super) fn helper_call(&mut self, st: &mut State, id: HelperId) -> Res<()> {
         let pc = st.pc;
@@ -27,6 +37,13 @@ impl<'p> Verifier<'p> {
                     "{} programs cannot call bpf_{name}; see the helper's man page for the program types that can",
                     self.prog.prog_type
                 ),
+            );
+        }
+        if !self.opts.privileged && !self.unprivileged_helper(name) {
+            return fail(
+                Code::Privileged,
+                format!("program of this type cannot use helper bpf_{name}#{} without CAP_BPF", id.0),
+                format!("bpf_{name} is for loaders with CAP_BPF or CAP_PERFMON"),
             );
         }
         if proto.gpl_only && !gpl_compatible(&self.prog.license) {
@@ -102,7 +119,8 @@ impl<'p> Verifier<'p> {
                     };
                     let spec = self.map(m)?;
                     let size = if kind == ArgKind::MapKey { spec.key_size } else { spec.value_size };
-                    self.helper_mem(st, r, v, u64::from(size), kind == ArgKind::UninitMapValue, name)?;
+                    let usage = if kind == ArgKind::UninitMapValue { MemUse::Fill } else { MemUse::Read };
+                    self.helper_mem(st, r, v, u64::from(size), usage, name)?;
                 }
                 ArgKind::ReadMem | ArgKind::ReadMemOrNull | ArgKind::WriteMem => {
                     mem = Some((r, v, kind == ArgKind::WriteMem, kind == ArgKind::ReadMemOrNull));
@@ -135,7 +153,14 @@ impl<'p> Verifier<'p> {
                     match mem.take() {
                         // NULL with a size that is surely 0 (`check_helper_mem_access`).
                         Some((_, mv, _, true)) if mv.is_null() && v.var.umax == 0 => {}
-                        Some((mr, mv, w, _)) => self.helper_mem(st, mr, mv, v.var.umax, w, name)?,
+                        Some((mr, mv, w, _)) => {
+                            let usage = match (w, v.var.value()) {
+                                (false, _) => MemUse::Read,
+                                (true, Some(_)) => MemUse::Fill,
+                                (true, None) => MemUse::Write,
+                            };
+                            self.helper_mem(st, mr, mv, v.var.umax, usage, name)?
+                        }
                         None => {}
                     }
                 }
@@ -236,17 +261,18 @@ impl<'p> Verifier<'p> {
     }
 
     /// A helper's access to `size` bytes (at most) through `v`
-    /// (`check_helper_mem_access`); `write` for memory the helper fills.
+    /// (`check_helper_mem_access`).
     pub(super) fn helper_mem(
         &mut self,
         st: &mut State,
         r: Reg,
         v: RegState,
         size: u64,
-        write: bool,
+        usage: MemUse,
         name: &str,
     ) -> Res<()> {
         let rn = r.num();
+        let write = usage != MemUse::Read;
         match v.ty {
             RegType::Stack { frame } => {
                 let frame = frame as usize;
@@ -276,16 +302,23 @@ impl<'p> Verifier<'p> {
                 let func = self.func_index(st.frames[frame].func);
                 self.depth[func] = self.depth[func].max(-lo);
                 let privileged = self.opts.privileged;
+                // Only a fill of a known place may meet uninitialised bytes
+                // (`raw_mode`); the kernel checks any other write as a read,
+                // since the helper may write less than the range.
+                let fill = usage == MemUse::Fill && v.var.value().is_some();
                 for o in lo..hi {
                     let (spi, b) = locate(o);
                     let slot = st.frames[frame].slot_mut(spi);
-                    if write {
+                    let mark = |slot: &mut crate::state::Slot| {
                         if slot.bytes[0] == ByteKind::Spill {
                             for k in slot.bytes.iter_mut() {
                                 *k = if *k == ByteKind::Spill { ByteKind::Misc } else { *k };
                             }
                         }
                         slot.bytes[b] = ByteKind::Misc;
+                    };
+                    if fill {
+                        mark(slot);
                         continue;
                     }
                     let ok = match slot.bytes[b] {
@@ -301,6 +334,9 @@ impl<'p> Verifier<'p> {
                                 "bpf_{name} reads {size} bytes at fp{lo}, but byte fp{o} was never written; initialise the whole buffer (e.g. `= {{}}` or __builtin_memset) first"
                             ),
                         );
+                    }
+                    if write {
+                        mark(slot);
                     }
                 }
                 Ok(())
@@ -487,6 +523,63 @@ impl<'p> Verifier<'p> {
             | ProgType::SkLookup => true,
             _ => false,
         }
+    }
+
+    /// The helpers a loader without capabilities gets
+    /// (`bpf_base_func_proto` before its capability checks, and what
+    /// `sk_filter_func_proto` and `cg_skb_func_proto` add). A helper a
+    /// newer kernel also allows is refused: the stricter answer.
+    fn unprivileged_helper(&self, helper: &str) -> bool {
+        let base = matches!(
+            helper,
+            "map_lookup_elem"
+                | "map_update_elem"
+                | "map_delete_elem"
+                | "map_push_elem"
+                | "map_pop_elem"
+                | "map_peek_elem"
+                | "map_lookup_percpu_elem"
+                | "get_prandom_u32"
+                | "get_smp_processor_id"
+                | "get_numa_node_id"
+                | "tail_call"
+                | "ktime_get_ns"
+                | "ktime_get_boot_ns"
+                | "ktime_get_tai_ns"
+                | "ringbuf_output"
+                | "ringbuf_reserve"
+                | "ringbuf_submit"
+                | "ringbuf_discard"
+                | "ringbuf_query"
+                | "strncmp"
+                | "strtol"
+                | "strtoul"
+                | "get_current_pid_tgid"
+                | "get_ns_current_pid_tgid"
+        );
+        let sk_filter = matches!(
+            helper,
+            "skb_load_bytes" | "skb_load_bytes_relative" | "get_socket_cookie" | "get_socket_uid" | "perf_event_output"
+        );
+        let cg_skb = self.prog.prog_type == ProgType::CgroupSkb
+            && matches!(
+                helper,
+                "sk_fullsock"
+                    | "sk_storage_get"
+                    | "sk_storage_delete"
+                    | "skb_cgroup_id"
+                    | "skb_ancestor_cgroup_id"
+                    | "sk_cgroup_id"
+                    | "sk_ancestor_cgroup_id"
+                    | "sk_lookup_tcp"
+                    | "sk_lookup_udp"
+                    | "sk_release"
+                    | "skc_lookup_tcp"
+                    | "tcp_sock"
+                    | "get_listener_sock"
+                    | "skb_ecn_set_ce"
+            );
+        base || sk_filter || cg_skb
     }
 
     /// Whether a helper argument may point into the packet

@@ -38,7 +38,13 @@ impl<'p> Verifier<'p> {
                     );
                 }
                 let kind = if write { CtxAccess::Write } else { CtxAccess::Read { signed } };
-                match ctx_access(self.prog.prog_type, off, size as u32, kind) {
+                // cgroup_skb reads packet pointers only with CAP_BPF.
+                let unprivileged_pkt = !self.opts.privileged
+                    && self.prog.prog_type == ProgType::CgroupSkb
+                    && (SKB_DATA..SKB_DATA_END + 4).contains(&off);
+                let access =
+                    if unprivileged_pkt { None } else { ctx_access(self.prog.prog_type, off, size as u32, kind) };
+                match access {
                     None => fail(
                         Code::CtxAccess,
                         format!("invalid bpf_context access off={off} size={size}"),

@@ -45,6 +45,9 @@ const MAX_FRAMES: usize = 8;
 const MAX_PENDING: usize = 8192;
 /// Packet offsets beyond this are never proven (`MAX_PACKET_OFF`).
 const MAX_PACKET_OFF: u64 = 0xffff;
+/// `__sk_buff`'s `data` and `data_end`.
+const SKB_DATA: i64 = 76;
+const SKB_DATA_END: i64 = 80;
 /// `BPF_F_STRICT_ALIGNMENT`: every access aligned to its size.
 const BPF_F_STRICT_ALIGNMENT: u32 = 1;
 /// `BPF_F_RDONLY_PROG`: the program may only read the map.
@@ -109,7 +112,7 @@ pub(crate) struct Verifier<'p> {
 
 pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
     let start = Instant::now();
-    let (verdict, diagnostics, mut stats) = match Cfg::build(prog) {
+    let (verdict, diagnostics, mut stats) = match Cfg::build(prog, opts.privileged) {
         Err(e) => {
             let help = e.help.unwrap_or_else(|| cfg_help(e.code));
             let d = diagnostic(prog, e.at, e.code, e.message, help, String::new(), None);
@@ -208,6 +211,13 @@ impl<'p> Verifier<'p> {
                 Code::Unsupported,
                 "BPF_F_STRICT_ALIGNMENT is not supported by bpfx".into(),
                 "bpfx checks alignment as the kernel does on x86 without the flag; the kernel decides this one".into(),
+            );
+        }
+        if !self.opts.privileged && !matches!(self.prog.prog_type, ProgType::SocketFilter | ProgType::CgroupSkb) {
+            return refuse(
+                Code::Privileged,
+                format!("{} programs load only with CAP_BPF", self.prog.prog_type),
+                "without capabilities only socket_filter and cgroup_skb programs may be loaded".into(),
             );
         }
         if self.prog.prog_type == ProgType::Lsm {

@@ -52,8 +52,10 @@ impl<'p> Verifier<'p> {
                     "do not overwrite part of a spilled pointer",
                 );
             }
+            // Without CAP_BPF a scalar written to the stack is plain data:
+            // its bounds are not kept for a later fill.
             match (reg, imm) {
-                (Some(r), _) if r.is_scalar() && b == 0 => {
+                (Some(r), _) if r.is_scalar() && b == 0 && privileged => {
                     let fits = r.var.umax.checked_shr(8 * size as u32).unwrap_or(0) == 0 || size == SLOT;
                     let mut saved = r;
                     if !fits {
@@ -61,7 +63,7 @@ impl<'p> Verifier<'p> {
                     }
                     spill(slot, saved, size);
                 }
-                (None, Some(i)) if b == 0 => spill(slot, RegState::constant(i as i64 as u64), size),
+                (None, Some(i)) if b == 0 && privileged => spill(slot, RegState::constant(i as i64 as u64), size),
                 (Some(r), _) if r.ty.is_pointer() => {
                     if size != SLOT {
                         return fail(

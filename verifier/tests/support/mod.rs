@@ -95,6 +95,9 @@ pub enum KernelVerdict {
     Accepted,
     /// Rejected, with the last line of the verifier's log (or the errno).
     Rejected(String),
+    /// The program's maps could not be created, so the program was never
+    /// looked at (a map type only a privileged loader may create).
+    MapsRefused(String),
 }
 
 /// Whether bpf(2) works here; the reason when it does not.
@@ -125,6 +128,9 @@ fn verdict_of(name: &str, loaded: Result<(), KernelError>) -> Result<KernelVerdi
         Err(KernelError::Rejected(r)) => Ok(KernelVerdict::Rejected(r.log.error_message().unwrap_or_default())),
         Err(KernelError::Syscall(e)) if e.call == bpfx_loader::kernel::Cmd::ProgLoad => {
             Ok(KernelVerdict::Rejected(format!("{}", e.errno)))
+        }
+        Err(KernelError::Syscall(e)) if e.call == bpfx_loader::kernel::Cmd::MapCreate => {
+            Ok(KernelVerdict::MapsRefused(format!("{}", e.errno)))
         }
         Err(e) => Err(format!("{name}: {e}")),
     }
@@ -177,4 +183,93 @@ pub fn clang_available() -> Result<(), String> {
         return Err("/usr/include/bpf/bpf_helpers.h not found; scripts/install-deps installs libbpf-dev".into());
     }
     Ok(())
+}
+
+/// `kernel.unprivileged_bpf_disabled`, which must be 0 for a loader
+/// without capabilities to load anything.
+const UNPRIV_SYSCTL: &str = "/proc/sys/kernel/unprivileged_bpf_disabled";
+
+/// Lets loaders without capabilities use bpf(2) while it lives, by setting
+/// `kernel.unprivileged_bpf_disabled` to 0, and puts the old value back
+/// when dropped. 1 cannot be undone (the kernel makes it permanent), so
+/// it is never written; a machine at 1 cannot run these checks.
+pub struct UnprivilegedBpf {
+    old: String,
+}
+
+impl UnprivilegedBpf {
+    pub fn enable() -> Result<UnprivilegedBpf, String> {
+        let old = std::fs::read_to_string(UNPRIV_SYSCTL).map_err(|e| format!("{UNPRIV_SYSCTL}: {e}"))?;
+        let old = old.trim().to_owned();
+        match old.as_str() {
+            "0" => {}
+            "1" => return Err(format!("{UNPRIV_SYSCTL} is 1, which the kernel keeps until reboot")),
+            _ => std::fs::write(UNPRIV_SYSCTL, "0").map_err(|e| format!("cannot write 0 to {UNPRIV_SYSCTL}: {e}"))?,
+        }
+        Ok(UnprivilegedBpf { old })
+    }
+}
+
+impl Drop for UnprivilegedBpf {
+    fn drop(&mut self) {
+        if self.old != "0"
+            && let Err(e) = std::fs::write(UNPRIV_SYSCTL, &self.old)
+        {
+            eprintln!("could not restore {UNPRIV_SYSCTL} to {}: {e}", self.old);
+        }
+    }
+}
+
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `struct __user_cap_data_struct`; version 3 takes two (capabilities 0-31
+/// and 32-63).
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// Clears the calling thread's effective capabilities (capabilities are
+/// per thread, so the rest of the test process keeps its own).
+fn drop_effective_caps() -> Result<(), String> {
+    let mut header = CapHeader { version: CAP_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget writes two `__user_cap_data_struct`s for version 3
+    // into `data`, which has room for exactly two.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr()) } != 0 {
+        return Err(format!("capget: {}", std::io::Error::last_os_error()));
+    }
+    for d in &mut data {
+        d.effective = 0;
+    }
+    // SAFETY: as above; capset reads the two structs. pid 0 is this
+    // thread only.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) } != 0 {
+        return Err(format!("capset: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// The kernel's verdict on `program` for a loader without any capability:
+/// loaded from a thread whose effective capabilities are dropped, while
+/// `guard` lets unprivileged loaders in.
+pub fn kernel_verdict_unprivileged(_guard: &UnprivilegedBpf, program: &Program) -> Result<KernelVerdict, String> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            drop_effective_caps()?;
+            kernel_verdict(program)
+        })
+        .join()
+        .map_err(|_| format!("{}: the unprivileged loader thread panicked", program.name))?
+    })
 }
