@@ -324,6 +324,13 @@ impl Linker<'_> {
                             reason: format!("the function address at slot {at} has no relocation"),
                         });
                     }
+                    // libbpf hands an unrelocated map reference to the kernel
+                    // as the fd it holds, which is no map of the object: an
+                    // index past every map keeps it that way (the verifier
+                    // and the kernel loader both refuse it).
+                    Insn::LdImm64 { dst, kind: kind @ (LdImm64Kind::MapFd | LdImm64Kind::MapValue), imm } => {
+                        insn = Insn::LdImm64 { dst, kind, imm: (imm & !0xffff_ffff) | u64::from(u32::MAX) };
+                    }
                     _ => {}
                 }
             }
