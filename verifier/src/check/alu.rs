@@ -113,9 +113,27 @@ impl<'p> Verifier<'p> {
                     );
                 }
                 if dstv.ty.is_pointer() || srcv.ty.is_pointer() {
-                    let v = self.ptr_alu(width, op, dst, dstv, srcv)?;
+                    let v = self.ptr_alu(st.pc, width, op, dst, src, dstv, srcv)?;
                     *st.reg_mut(dst) = v;
                 } else {
+                    // Unprivileged, an addition of registers is masked if it
+                    // ever adds to a pointer; every path through it must agree
+                    // (`sanitize_val_alu`).
+                    if !self.opts.privileged
+                        && matches!(op, AluOp::Add | AluOp::Sub)
+                        && let Src::Reg(_) = src
+                        && *self.alu_paths.entry(st.pc).or_insert(AluPath::SCALARS) != AluPath::SCALARS
+                    {
+                        let verb = if op == AluOp::Add { "add" } else { "sub" };
+                        return fail(
+                            Code::PtrArith,
+                            format!(
+                                "R{} tried to {verb} from different maps, paths or scalars, pointer arithmetic with it prohibited for !root",
+                                dst.num()
+                            ),
+                            "without CAP_PERFMON, an instruction that adds to a pointer on one path may not add numbers on another",
+                        );
+                    }
                     let var = match width {
                         Width::W64 => Scalar::alu64(op, &dstv.var, &srcv.var),
                         Width::W32 => Scalar::alu32(op, &dstv.var, &srcv.var),
@@ -127,11 +145,14 @@ impl<'p> Verifier<'p> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn ptr_alu(
         &mut self,
+        at: InsnIdx,
         width: Width,
         op: AluOp,
         dst: Reg,
+        src: Src,
         dstv: RegState,
         srcv: RegState,
     ) -> Res<RegState> {
@@ -220,8 +241,17 @@ impl<'p> Verifier<'p> {
                 );
             }
             r.off = off as i32;
-            return Ok(r);
+        } else {
+            self.var_ptr_alu(op, d, &ptr, &scalar, &mut r)?;
         }
+        if !self.opts.privileged {
+            self.unprivileged_ptr_alu(at, op, d, src, dstv.ty.is_pointer(), &ptr, &scalar, &r)?;
+        }
+        Ok(r)
+    }
+
+    /// Pointer plus or minus a scalar that is not a known constant.
+    fn var_ptr_alu(&mut self, op: AluOp, d: u8, ptr: &RegState, scalar: &RegState, r: &mut RegState) -> Res<()> {
         if scalar.var.smin == i64::MIN {
             return fail(
                 Code::Unbounded,
@@ -251,6 +281,97 @@ impl<'p> Verifier<'p> {
             r.id = self.new_id();
             r.range = 0;
         }
-        Ok(r)
+        Ok(())
+    }
+
+    /// The Spectre v1 rules for a loader without CAP_PERFMON: arithmetic
+    /// with a register operand is masked at run time, so the pointer must
+    /// be one the kernel can mask (stack, map value), the operand's sign
+    /// known, and every path through the instruction must need the same
+    /// mask (`sanitize_ptr_alu`); and the result must point inside its
+    /// object (`sanitize_check_bounds`).
+    #[allow(clippy::too_many_arguments)]
+    fn unprivileged_ptr_alu(
+        &mut self,
+        at: InsnIdx,
+        op: AluOp,
+        d: u8,
+        src: Src,
+        ptr_is_dst: bool,
+        ptr: &RegState,
+        scalar: &RegState,
+        result: &RegState,
+    ) -> Res<()> {
+        const ERR: &str = "pointer arithmetic with it prohibited for !root";
+        let help = "without CAP_PERFMON, pointer arithmetic must stay inside its object on every path, with the same bounds at each instruction";
+        if let Src::Reg(s) = src {
+            if !matches!(ptr.ty, RegType::Stack { .. } | RegType::MapValue { .. }) {
+                return fail(Code::PtrArith, format!("R{d} has pointer with unsupported alu operation, {ERR}"), help);
+            }
+            let known = scalar.var.value().is_some();
+            if !known && (scalar.var.smin < 0) != (scalar.var.smax < 0) {
+                let rn = if ptr_is_dst { s.num() } else { d };
+                return fail(Code::PtrArith, format!("R{rn} has unknown scalar with mixed signed bounds, {ERR}"), help);
+            }
+            let negative = scalar.var.smin < 0;
+            let mask_to_left = (op == AluOp::Add && negative) || (op == AluOp::Sub && !negative);
+            let limit = |p: &RegState| -> Option<i64> {
+                let (limit, max) = match p.ty {
+                    RegType::Stack { .. } => {
+                        (-(p.var.value()? as i64 + i64::from(p.off)), STACK_SIZE + i64::from(mask_to_left))
+                    }
+                    RegType::MapValue { map } => {
+                        let bound = if mask_to_left { p.var.smin } else { i64::try_from(p.var.umax).ok()? };
+                        (bound + i64::from(p.off), i64::from(self.prog.maps.get(map as usize)?.value_size))
+                    }
+                    _ => return None,
+                };
+                (0..max).contains(&limit).then_some(limit)
+            };
+            let (Some(before), Some(after)) = (limit(ptr), limit(result)) else {
+                let verb = if op == AluOp::Add { "add" } else { "sub" };
+                return fail(Code::PtrArith, format!("R{d} tried to {verb} beyond pointer bounds, {ERR}"), help);
+            };
+            let path = AluPath { pointer: true, negative, known, ptr_is_dst, limit: (before - after).abs() };
+            if *self.alu_paths.entry(at).or_insert(path) != path {
+                let verb = if op == AluOp::Add { "add" } else { "sub" };
+                return fail(
+                    Code::PtrArith,
+                    format!("R{d} tried to {verb} from different maps, paths or scalars, {ERR}"),
+                    help,
+                );
+            }
+        }
+        match result.ty {
+            RegType::Stack { .. } => {
+                let Some(v) = result.var.value() else {
+                    return fail(Code::PtrArith, format!("R{d} variable stack access prohibited for !root"), help);
+                };
+                let off = v as i64 + i64::from(result.off);
+                if !(-STACK_SIZE..0).contains(&off) {
+                    return fail(
+                        Code::PtrArith,
+                        format!("R{d} stack pointer arithmetic goes out of range, prohibited for !root; off={off}"),
+                        help,
+                    );
+                }
+            }
+            RegType::MapValue { map } => {
+                let size = i64::from(self.map(map)?.value_size);
+                let off = i64::from(result.off);
+                let inside = i64::try_from(result.var.umax).is_ok_and(|umax| off + umax < size)
+                    && result.var.smin > i64::MIN
+                    && off + result.var.smin >= 0;
+                if !inside {
+                    return fail(
+                        Code::PtrArith,
+                        format!("R{d} pointer arithmetic of map value goes out of range, prohibited for !root"),
+                        help,
+                    );
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }

@@ -92,6 +92,16 @@ impl<'p> Verifier<'p> {
                 ArgKind::ConstMapPtr => {
                     let RegType::MapPtr { map: m } = v.ty else { return expected("map_ptr") };
                     self.map_compatible(id, name, m)?;
+                    // Unprivileged tail calls are bounded by the map's size at
+                    // run time, so each call site must always use one map.
+                    if !self.opts.privileged && name == "tail_call" && *self.tail_call_maps.entry(pc).or_insert(m) != m
+                    {
+                        return fail(
+                            Code::MapHelper,
+                            "tail_call abusing map_ptr",
+                            "without CAP_BPF each tail call instruction must use the same program array on every path",
+                        );
+                    }
                     let mt = self.map(m)?.map_type;
                     // These lookups return a map, a socket (with a reference to
                     // release) or an AF_XDP socket, not a map value.

@@ -38,12 +38,16 @@ impl<'p> Verifier<'p> {
                     );
                 }
                 let kind = if write { CtxAccess::Write } else { CtxAccess::Read { signed } };
-                // cgroup_skb reads packet pointers only with CAP_BPF.
-                let unprivileged_pkt = !self.opts.privileged
-                    && self.prog.prog_type == ProgType::CgroupSkb
-                    && (SKB_DATA..SKB_DATA_END + 4).contains(&off);
-                let access =
-                    if unprivileged_pkt { None } else { ctx_access(self.prog.prog_type, off, size as u32, kind) };
+                // cgroup_skb reads packet pointers and writes tstamp only with
+                // CAP_BPF.
+                let needs_cap_bpf = self.prog.prog_type == ProgType::CgroupSkb
+                    && ((SKB_DATA..SKB_DATA_END + 4).contains(&off)
+                        || (write && (SKB_TSTAMP..SKB_TSTAMP + 8).contains(&off)));
+                let access = if needs_cap_bpf && !self.opts.privileged {
+                    None
+                } else {
+                    ctx_access(self.prog.prog_type, off, size as u32, kind)
+                };
                 match access {
                     None => fail(
                         Code::CtxAccess,

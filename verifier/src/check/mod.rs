@@ -17,6 +17,7 @@ mod memory;
 mod prune;
 mod stack;
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -45,9 +46,12 @@ const MAX_FRAMES: usize = 8;
 const MAX_PENDING: usize = 8192;
 /// Packet offsets beyond this are never proven (`MAX_PACKET_OFF`).
 const MAX_PACKET_OFF: u64 = 0xffff;
-/// `__sk_buff`'s `data` and `data_end`.
+/// `__sk_buff`'s `data`, `data_end` and `tstamp`.
 const SKB_DATA: i64 = 76;
 const SKB_DATA_END: i64 = 80;
+const SKB_TSTAMP: i64 = 152;
+/// `BPF_MAXINSNS`: the longest program a loader without CAP_BPF may load.
+const MAX_UNPRIVILEGED_INSNS: usize = 4096;
 /// `BPF_F_STRICT_ALIGNMENT`: every access aligned to its size.
 const BPF_F_STRICT_ALIGNMENT: u32 = 1;
 /// `BPF_F_RDONLY_PROG`: the program may only read the map.
@@ -108,6 +112,33 @@ pub(crate) struct Verifier<'p> {
     since_add: (u64, u64),
     /// States currently compared against (the kernel's peak_states counts these).
     listed: u64,
+    /// Unprivileged: what each pointer arithmetic instruction with a
+    /// register operand saw first (`alu_state`, `alu_limit`); a later path
+    /// that differs is refused.
+    alu_paths: HashMap<InsnIdx, AluPath>,
+    /// Unprivileged: the map each tail call saw first.
+    tail_call_maps: HashMap<InsnIdx, u32>,
+    /// Whether states are compared for pruning. Off for unprivileged
+    /// programs with register-operand additions: every path must reach
+    /// each pointer arithmetic instruction, so that paths disagreeing on
+    /// its masking are seen (the kernel's `explore_alu_limits`).
+    prune: bool,
+}
+
+/// What an unprivileged pointer arithmetic instruction saw on one path:
+/// the kernel's `alu_state` and `alu_limit`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct AluPath {
+    /// Whether an operand was a pointer (both were numbers otherwise).
+    pointer: bool,
+    negative: bool,
+    known: bool,
+    ptr_is_dst: bool,
+    limit: i64,
+}
+
+impl AluPath {
+    const SCALARS: AluPath = AluPath { pointer: false, negative: false, known: false, ptr_is_dst: false, limit: 0 };
 }
 
 pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
@@ -132,6 +163,13 @@ pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
                 depth: vec![0; funcs],
                 since_add: (0, 0),
                 listed: 0,
+                alu_paths: HashMap::new(),
+                tail_call_maps: HashMap::new(),
+                prune: opts.privileged
+                    || !prog
+                        .insns
+                        .iter()
+                        .any(|i| matches!(i, Insn::Alu { op: AluOp::Add | AluOp::Sub, src: Src::Reg(_), .. })),
             };
             match v.check_load().and_then(|()| v.run()).and_then(|()| v.check_stack_depth()) {
                 Ok(()) => (Verdict::Accepted, Vec::new(), v.stats),
@@ -220,6 +258,16 @@ impl<'p> Verifier<'p> {
                 "without capabilities only socket_filter and cgroup_skb programs may be loaded".into(),
             );
         }
+        if !self.opts.privileged && self.prog.slot_count() > MAX_UNPRIVILEGED_INSNS {
+            return refuse(
+                Code::Privileged,
+                format!(
+                    "the program has {} instructions; without CAP_BPF at most {MAX_UNPRIVILEGED_INSNS}",
+                    self.prog.slot_count()
+                ),
+                "split the program with tail calls, or load it with CAP_BPF".into(),
+            );
+        }
         if self.prog.prog_type == ProgType::Lsm {
             match lsm::hook(&self.prog.section) {
                 None => {
@@ -264,7 +312,7 @@ impl<'p> Verifier<'p> {
                     };
                     return Err(Box::new((f, Some(st))));
                 }
-                if self.cfg.prune[st.pc.index()] {
+                if self.prune && self.cfg.prune[st.pc.index()] {
                     match self.visit(&mut st) {
                         Visit::Go => {}
                         Visit::Prune => {
