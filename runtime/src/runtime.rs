@@ -626,6 +626,21 @@ impl Runtime {
         Ok(out)
     }
 
+    /// A copy of `len` bytes of program memory at `addr`, on the stack when
+    /// it is small (a map's key or value): the map helpers take one per
+    /// call, and a heap copy was most of a map lookup's cost.
+    pub(crate) fn copy_mem(&self, addr: u64, len: u64) -> Result<MemCopy, Fault> {
+        self.check_mem(addr, len, false)?;
+        let n = len as usize;
+        if n > INLINE_COPY {
+            return self.read_mem(addr, len).map(MemCopy::Heap);
+        }
+        let mut bytes = [0u8; INLINE_COPY];
+        // SAFETY: as in `read_mem`; `n` fits `bytes`.
+        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, bytes.as_mut_ptr(), n) };
+        Ok(MemCopy::Inline { bytes, len: n })
+    }
+
     /// Writes `data` into program memory at `addr`.
     pub(crate) fn write_mem(&mut self, addr: u64, data: &[u8]) -> Result<(), Fault> {
         self.check_mem(addr, data.len() as u64, true)?;
@@ -697,6 +712,26 @@ impl Runtime {
         // SAFETY: set by the helper dispatch to the live context; the engine
         // does not touch it while the helper runs.
         unsafe { &mut *self.vm }
+    }
+}
+
+/// Bytes up to which [`Runtime::copy_mem`] copies onto the stack.
+const INLINE_COPY: usize = 64;
+
+/// A copy of program memory (see [`Runtime::copy_mem`]).
+pub(crate) enum MemCopy {
+    Inline { bytes: [u8; INLINE_COPY], len: usize },
+    Heap(Vec<u8>),
+}
+
+impl std::ops::Deref for MemCopy {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            MemCopy::Inline { bytes, len } => &bytes[..*len],
+            MemCopy::Heap(v) => v,
+        }
     }
 }
 

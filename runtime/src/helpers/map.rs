@@ -44,7 +44,7 @@ fn map_at(rt: &mut Runtime, id: MapId) -> &mut dyn Map {
 /// pointer to the value, or NULL. For a map of maps, the inner map.
 pub(crate) fn lookup_elem(rt: &mut Runtime, [map, key, ..]: [u64; 5]) -> Result<u64, Fault> {
     let (id, key_size, _) = map_of(rt, map)?;
-    let key = rt.read_mem(key, key_size)?;
+    let key = rt.copy_mem(key, key_size)?;
     let cpu = rt.config().cpu;
     let m = map_at(rt, id);
     if matches!(m.spec().map_type, MapType::ArrayOfMaps | MapType::HashOfMaps) {
@@ -57,15 +57,15 @@ pub(crate) fn lookup_elem(rt: &mut Runtime, [map, key, ..]: [u64; 5]) -> Result<
 /// `void *bpf_map_lookup_percpu_elem(struct bpf_map *map, const void *key, u32 cpu)`.
 pub(crate) fn lookup_percpu_elem(rt: &mut Runtime, [map, key, cpu, ..]: [u64; 5]) -> Result<u64, Fault> {
     let (id, key_size, _) = map_of(rt, map)?;
-    let key = rt.read_mem(key, key_size)?;
+    let key = rt.copy_mem(key, key_size)?;
     Ok(map_at(rt, id).prog_lookup_percpu(&key, cpu as u32).map_or(0, |p| p.as_ptr() as u64))
 }
 
 /// `long bpf_map_update_elem(struct bpf_map *map, const void *key, const void *value, u64 flags)`.
 pub(crate) fn update_elem(rt: &mut Runtime, [map, key, value, flags, _]: [u64; 5]) -> Result<u64, Fault> {
     let (id, key_size, value_size) = map_of(rt, map)?;
-    let key = rt.read_mem(key, key_size)?;
-    let value = rt.read_mem(value, value_size)?;
+    let key = rt.copy_mem(key, key_size)?;
+    let value = rt.copy_mem(value, value_size)?;
     let cpu = rt.config().cpu;
     Ok(status_of(map_at(rt, id).prog_update(&key, &value, flags, cpu)))
 }
@@ -73,14 +73,14 @@ pub(crate) fn update_elem(rt: &mut Runtime, [map, key, value, flags, _]: [u64; 5
 /// `long bpf_map_delete_elem(struct bpf_map *map, const void *key)`.
 pub(crate) fn delete_elem(rt: &mut Runtime, [map, key, ..]: [u64; 5]) -> Result<u64, Fault> {
     let (id, key_size, _) = map_of(rt, map)?;
-    let key = rt.read_mem(key, key_size)?;
+    let key = rt.copy_mem(key, key_size)?;
     Ok(status_of(map_at(rt, id).prog_delete(&key)))
 }
 
 /// `long bpf_map_push_elem(struct bpf_map *map, const void *value, u64 flags)`.
 pub(crate) fn push_elem(rt: &mut Runtime, [map, value, flags, ..]: [u64; 5]) -> Result<u64, Fault> {
     let (id, _, value_size) = map_of(rt, map)?;
-    let value = rt.read_mem(value, value_size)?;
+    let value = rt.copy_mem(value, value_size)?;
     Ok(status_of(map_at(rt, id).push(&value, flags)))
 }
 
