@@ -467,10 +467,26 @@ impl<'p> Verifier<'p> {
                 *st.reg_mut(dst) = v;
             }
             Insn::Store { size, dst, off, src } => {
-                let value = match src {
+                let mut value = match src {
                     Src::Reg(r) => Some(self.read(st, r)?),
                     Src::Imm(_) => None,
                 };
+                // A whole-slot spill links the register and its stack copy,
+                // so what a branch learns of one holds for the other
+                // (`assign_scalar_id_before_mov`).
+                let base = st.reg(dst);
+                if let (Src::Reg(r), Some(v), RegType::Stack { .. }, Some(at)) =
+                    (src, value.as_mut(), base.ty, base.var.value())
+                    && self.opts.privileged
+                    && (at as i64 + i64::from(base.off) + i64::from(off)) % SLOT as i64 == 0
+                    && v.is_scalar()
+                    && v.id == 0
+                    && v.var.value().is_none()
+                    && (size.bytes() == SLOT || v.var.umax >> (8 * size.bytes()) == 0)
+                {
+                    v.id = self.new_id();
+                    st.reg_mut(r).id = v.id;
+                }
                 if let (Some(v), false) = (value, self.opts.privileged)
                     && v.ty.is_pointer()
                     && !matches!(st.reg(dst).ty, RegType::Stack { .. })
