@@ -141,6 +141,15 @@ impl Scalar {
         }
         if (self.s32min as u32) <= (self.s32max as u32) {
             self.intersect_u32(self.s32min as u32, self.s32max as u32);
+        } else if self.u32max < self.s32min as u32 {
+            // A signed range across the sign boundary is two unsigned
+            // pieces, [0, s32max] and [s32min, 2^32); an unsigned range
+            // meeting only one of them keeps that one.
+            self.s32min = self.s32min.max(self.u32min as i32);
+            self.u32max = self.u32max.min(self.s32max as u32);
+        } else if (self.s32max as u32) < self.u32min {
+            self.s32max = self.s32max.min(self.u32max as i32);
+            self.u32min = self.u32min.max(self.s32min as u32);
         }
         if (self.umin as i64) <= (self.umax as i64) {
             self.smin = self.smin.max(self.umin as i64);
@@ -149,6 +158,14 @@ impl Scalar {
         if (self.smin as u64) <= (self.smax as u64) {
             self.umin = self.umin.max(self.smin as u64);
             self.umax = self.umax.min(self.smax as u64);
+        } else if self.umax < self.smin as u64 {
+            // As for 32 bits: the unsigned range meets only the positive
+            // piece [0, smax], or only the negative one below.
+            self.smin = self.smin.max(self.umin as i64);
+            self.umax = self.umax.min(self.smax as u64);
+        } else if (self.smax as u64) < self.umin {
+            self.smax = self.smax.min(self.umax as i64);
+            self.umin = self.umin.max(self.smin as u64);
         }
         // With the upper half fixed, the low half's range refines the whole.
         if self.umin >> 32 == self.umax >> 32 && self.u32min <= self.u32max {
