@@ -69,6 +69,19 @@ impl<'p> Verifier<'p> {
                             srcv
                         }
                     }
+                    // A number below 2^32 is the same after a 32-bit move, so the
+                    // copy stays linked to its source, as a 64-bit one does.
+                    Width::W32 if srcv.is_scalar() && srcv.var.umax <= u64::from(u32::MAX) => {
+                        let mut v = RegState { var: srcv.var.zext32(), ..srcv };
+                        if let Src::Reg(r) = src
+                            && v.id == 0
+                            && v.var.value().is_none()
+                        {
+                            v.id = self.new_id();
+                            st.reg_mut(r).id = v.id;
+                        }
+                        v
+                    }
                     Width::W32 if srcv.is_scalar() => RegState::scalar(srcv.var.zext32()),
                     Width::W32 => {
                         if !self.opts.privileged {
@@ -158,9 +171,6 @@ impl<'p> Verifier<'p> {
     ) -> Res<RegState> {
         let d = dst.num();
         let help = "only add or subtract a bounded number to or from a pointer, on the full 64-bit register";
-        if width == Width::W32 {
-            return fail(Code::PtrArith, format!("R{d} 32-bit pointer arithmetic prohibited"), help);
-        }
         if dstv.ty.is_pointer() && srcv.ty.is_pointer() {
             if op == AluOp::Sub && self.opts.privileged {
                 return Ok(RegState::unknown());
@@ -170,6 +180,14 @@ impl<'p> Verifier<'p> {
                 format!("R{d} pointer {} pointer prohibited", op.llvm_op()),
                 "pointers can only be subtracted from each other (privileged), never combined otherwise",
             );
+        }
+        if width == Width::W32 {
+            // A privileged subtraction on the low halves makes a number
+            // that says nothing of the pointer.
+            if op == AluOp::Sub && self.opts.privileged {
+                return Ok(RegState::unknown());
+            }
+            return fail(Code::PtrArith, format!("R{d} 32-bit pointer arithmetic prohibited"), help);
         }
         let (ptr, scalar) = if dstv.ty.is_pointer() { (dstv, srcv) } else { (srcv, dstv) };
         if !dstv.ty.is_pointer() && op == AluOp::Sub {
