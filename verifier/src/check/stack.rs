@@ -84,6 +84,11 @@ impl<'p> Verifier<'p> {
                 (r, i) => {
                     let zero = r.is_some_and(|r| r.is_null()) || i == Some(0);
                     let kind = if zero { ByteKind::Zero } else { ByteKind::Misc };
+                    // Plain data over part of a spill leaves no register to
+                    // fill: its other bytes are data too.
+                    for k in slot.bytes.iter_mut().filter(|k| **k == ByteKind::Spill) {
+                        *k = ByteKind::Misc;
+                    }
                     for k in b..b + size {
                         slot.bytes[k] = kind;
                     }
