@@ -25,6 +25,6 @@ pub use asm::{AsmError, assemble};
 pub use decode::{DecodeError, DecodeErrorKind, decode_bytes, decode_slots};
 pub use encode::{encode_bytes, encode_slots};
 pub use insn::*;
-pub use program::{FuncInfo, LineInfo, MapIdx, MapSpec, Pinning, Program, with_slots};
+pub use program::{FuncInfo, FuncSig, LineInfo, MapIdx, MapSpec, ParamType, Pinning, Program, with_slots};
 pub use raw::{RawInsn, SLOT_SIZE, slots_from_bytes, slots_to_bytes};
 pub use reg::{InsnIdx, Reg};

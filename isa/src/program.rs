@@ -86,6 +86,32 @@ pub struct FuncInfo {
     /// verifies a global function once, on its own, from its BTF argument
     /// types, not at each call with the caller's values.
     pub global: bool,
+    /// The function's prototype as the kernel reads it from BTF, when the
+    /// loader had the object's BTF (a global function is judged by it).
+    pub sig: Option<FuncSig>,
+}
+
+/// A function's BTF prototype, in the terms the kernel's verifier uses for
+/// a global function (`btf_prepare_func_args`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FuncSig {
+    /// Whether the return type is an integer or an enum (the kernel
+    /// verifies no global function returning anything else).
+    pub returns_scalar: bool,
+    pub params: Vec<ParamType>,
+}
+
+/// One parameter of a [`FuncSig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamType {
+    /// An integer or an enum.
+    Scalar,
+    /// A pointer: the struct it points to, if it does (modifiers and
+    /// typedefs skipped), and the pointee's size, if it has one.
+    Pointer { to_struct: Option<String>, size: Option<u32> },
+    /// Anything else: a `arg:` decl tag, a float or struct passed by value,
+    /// a pointer the kernel reads by its tags.
+    Other,
 }
 
 /// The source position of the instructions from `at` up to the next record
@@ -205,8 +231,8 @@ mod tests {
         let mut program = Program::new("p", ProgType::Xdp, vec![exit; 6]);
         program.line_info = vec![line(0, 10), line(2, 11), line(5, 12)];
         program.func_info = vec![
-            FuncInfo { at: InsnIdx(0), name: "p".into(), btf_type_id: 3, global: true },
-            FuncInfo { at: InsnIdx(4), name: "f".into(), btf_type_id: 4, global: false },
+            FuncInfo { at: InsnIdx(0), name: "p".into(), btf_type_id: 3, global: true, sig: None },
+            FuncInfo { at: InsnIdx(4), name: "f".into(), btf_type_id: 4, global: false, sig: None },
         ];
         let lines: Vec<u32> = (0..6).map(|i| program.line_at(InsnIdx(i)).unwrap().line).collect();
         assert_eq!(lines, [10, 10, 11, 11, 11, 12]);

@@ -23,9 +23,11 @@
 use std::collections::HashMap;
 
 use bpfx_isa::abi::MapType;
-use bpfx_isa::{CallTarget, FuncInfo, Insn, InsnIdx, LdImm64Kind, LineInfo, MapSpec, Program, with_slots};
+use bpfx_isa::{
+    CallTarget, FuncInfo, FuncSig, Insn, InsnIdx, LdImm64Kind, LineInfo, MapSpec, ParamType, Program, with_slots,
+};
 
-use crate::btf::{Btf, BtfExt, FUNC_GLOBAL, Kind};
+use crate::btf::{Btf, BtfExt, FUNC_GLOBAL, Kind, TypeId};
 use crate::error::LoadError;
 use crate::externs::{Extern, ExternKind};
 use crate::maps::{ObjMap, Origin};
@@ -264,6 +266,7 @@ impl Linker<'_> {
                     name: btf.name(rec.type_id).to_string(),
                     btf_type_id: rec.type_id.0,
                     global: matches!(btf.kind(rec.type_id), Kind::Func { linkage, .. } if *linkage == FUNC_GLOBAL),
+                    sig: func_sig(btf, rec.type_id),
                 });
             }
         }
@@ -483,4 +486,45 @@ fn place(func: usize, insns: &mut Vec<Insn>, placed: &mut HashMap<usize, (InsnId
     placed.insert(func, (at, insns.len()));
     insns.extend_from_slice(&codes[func].insns);
     at
+}
+
+/// The prototype of the `FUNC` type `func` as the kernel's verifier reads
+/// it for a global function (`btf_prepare_func_args`); `None` when `func`
+/// is not a function with a prototype.
+fn func_sig(btf: &Btf, func: TypeId) -> Option<FuncSig> {
+    let Kind::Func { proto, .. } = *btf.kind(func) else { return None };
+    let Kind::FuncProto(proto) = btf.kind(proto) else { return None };
+    let is_scalar =
+        |id: TypeId| matches!(btf.kind(btf.skip_mods_and_typedefs(id)), Kind::Int(_) | Kind::Enum(_) | Kind::Enum64(_));
+    let tagged = |i: usize| {
+        btf.types().any(|(_, t)| {
+            matches!(t.kind, Kind::DeclTag { ty, component_idx } if ty == func && component_idx == i as i32)
+                && btf.str_at(t.name_off).is_some_and(|n| n.starts_with("arg:"))
+        })
+    };
+    let params = proto
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if tagged(i) {
+                return ParamType::Other;
+            }
+            let ty = btf.skip_mods_and_typedefs(p.ty);
+            match *btf.kind(ty) {
+                Kind::Int(_) | Kind::Enum(_) | Kind::Enum64(_) => ParamType::Scalar,
+                Kind::Ptr(to) => {
+                    let to = btf.skip_mods_and_typedefs(to);
+                    let to_struct = match btf.kind(to) {
+                        Kind::Struct(_) => Some(btf.name(to).to_string()),
+                        _ => None,
+                    };
+                    let size = btf.resolve_size(to).and_then(|s| u32::try_from(s).ok());
+                    ParamType::Pointer { to_struct, size }
+                }
+                _ => ParamType::Other,
+            }
+        })
+        .collect();
+    Some(FuncSig { returns_scalar: is_scalar(proto.ret), params })
 }

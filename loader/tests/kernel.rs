@@ -640,7 +640,7 @@ fn btf_loads_and_describes_maps_and_programs() {
     assert!(matches!(&err, KernelError::Syscall(e) if e.errno == Errno::EINVAL), "{err:?}");
 
     let mut p = program("prog", ProgType::Xdp, "r0 = 2\nexit");
-    p.func_info = vec![FuncInfo { at: InsnIdx(0), name: "prog".into(), btf_type_id: 3, global: true }];
+    p.func_info = vec![FuncInfo { at: InsnIdx(0), name: "prog".into(), btf_type_id: 3, global: true, sig: None }];
     p.line_info = vec![LineInfo {
         at: InsnIdx(0),
         file: "prog.c".into(),

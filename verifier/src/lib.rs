@@ -12,19 +12,22 @@
 //! typed pointers (context, stack, packet with proven ranges, map values
 //! with null checks, ring buffer records), per-slot stack tracking with
 //! spills, helper prototypes and context rules from `bpfx_isa::abi`,
-//! bpf-to-bpf calls, state pruning and the 1,000,000-instruction budget,
-//! LSM return values by hook. With `Options { privileged: false }` it
-//! applies what the kernel asks of a loader without capabilities: the
-//! program types, helpers and context fields it may use, no calls or
-//! loops, no pointer leaks or comparisons, initialised stack, and the
-//! Spectre v1 rules on pointer arithmetic.
+//! bpf-to-bpf calls, global functions (each verified once, alone, from its
+//! BTF prototype: integers, enums, the context and nullable pointers to
+//! sized memory; call sites checked against the prototype), state pruning
+//! and the 1,000,000-instruction budget, LSM return values by hook. With
+//! `Options { privileged: false }` it applies what the kernel asks of a
+//! loader without capabilities: the program types, helpers and context
+//! fields it may use, no calls or loops, no pointer leaks or comparisons,
+//! initialised stack, and the Spectre v1 rules on pointer arithmetic.
 //!
 //! What it is not: it executes nothing (no engine is a dependency) and
 //! makes no syscalls; the kernel's verdict is asked by the tests, through
 //! `bpfx_loader::kernel`, for a loader with and without capabilities. Not
 //! modelled yet (reported as [`Code::Unsupported`], never as accepted):
-//! kfuncs, callbacks (`bpf_loop`), BTF-typed pointers, global
-//! (BTF-verified) functions, lookups returning sockets or maps (sockmap,
+//! kfuncs, callbacks (`bpf_loop`), BTF-typed pointers, global functions
+//! with `arg:` tags or struct pointers in program types whose context
+//! struct bpfx does not know, lookups returning sockets or maps (sockmap,
 //! sockhash, xskmap, maps of maps), `BPF_F_STRICT_ALIGNMENT`, helpers
 //! without a prototype row in `bpfx_isa::abi`.
 

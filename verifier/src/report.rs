@@ -70,6 +70,9 @@ codes! {
     GplOnly = "gpl-only",
     /// A helper argument of the wrong kind or size.
     HelperArg = "helper-arg",
+    /// A call to a global function whose arguments its BTF prototype does
+    /// not allow, or a prototype the kernel refuses.
+    FuncArg = "func-arg",
     /// A map passed to a helper that does not work on its type.
     MapHelper = "map-helper",
     /// A map reference to a map the program does not have.

@@ -19,6 +19,7 @@ impl<'p> Verifier<'p> {
             return Ok(Flow::Next);
         }
         let r0 = self.read(st, Reg::R0)?;
+        let global = st.frames[0].func != InsnIdx(0);
         if let Some(&(id, at)) = st.refs.first() {
             return fail(
                 Code::RefLeak,
@@ -28,6 +29,17 @@ impl<'p> Verifier<'p> {
         }
         if r0.ty.is_pointer() && !self.opts.privileged {
             return fail(Code::ReturnRange, "R0 leaks addr as return value", "return a number, not a pointer");
+        }
+        // A global function returns to callers that take r0 as a number.
+        if global {
+            if !r0.is_scalar() {
+                return fail(
+                    Code::ReturnRange,
+                    format!("At subprogram exit the register R0 is not a scalar value ({})", r0.ty.name()),
+                    "a global function returns a number; return an integer, not a pointer",
+                );
+            }
+            return Ok(Flow::Done);
         }
         if let Some((lo, hi, bits32)) = self.return_range() {
             if !r0.is_scalar() {

@@ -12,12 +12,13 @@
 mod alu;
 mod branch;
 mod exit;
+mod global;
 mod helpers;
 mod memory;
 mod prune;
 mod stack;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -123,6 +124,10 @@ pub(crate) struct Verifier<'p> {
     /// each pointer arithmetic instruction, so that paths disagreeing on
     /// its masking are seen (the kernel's `explore_alu_limits`).
     prune: bool,
+    /// Global functions called from verified code, to verify alone after
+    /// the main program (the kernel's `called` and `verified` marks).
+    global_queue: Vec<InsnIdx>,
+    global_seen: HashSet<InsnIdx>,
 }
 
 /// What an unprivileged pointer arithmetic instruction saw on one path:
@@ -165,6 +170,8 @@ pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
                 listed: 0,
                 alu_paths: HashMap::new(),
                 tail_call_maps: HashMap::new(),
+                global_queue: Vec::new(),
+                global_seen: HashSet::new(),
                 prune: opts.privileged
                     || !prog
                         .insns
@@ -290,6 +297,9 @@ impl<'p> Verifier<'p> {
         Ok(())
     }
 
+    /// The main program, then each global function it (or another one
+    /// verified) calls, in function order, each alone from its prototype
+    /// (`do_check_main`, `do_check_subprogs`).
     fn run(&mut self) -> Result<(), Box<(Fail, Option<State>)>> {
         let mut init = State {
             pc: InsnIdx(0),
@@ -299,6 +309,25 @@ impl<'p> Verifier<'p> {
             parent: None,
         };
         init.frames[0].regs[1] = RegState::pointer(RegType::Ctx);
+        self.walk(init)?;
+        while !self.global_queue.is_empty() {
+            self.global_queue.sort_unstable_by(|a, b| b.cmp(a));
+            let Some(at) = self.global_queue.pop() else { break };
+            let Some(f) = self.global_at(at) else { continue };
+            let init = self.global_entry(f).map_err(|e| Box::new((e, None)))?;
+            // Each function's walk starts afresh: the kernel frees the
+            // explored states between them.
+            self.explored.clear();
+            self.at_insn.iter_mut().for_each(Vec::clear);
+            self.listed = 0;
+            self.since_add = (0, 0);
+            self.walk(init)?;
+        }
+        Ok(())
+    }
+
+    /// Every path from `init`.
+    fn walk(&mut self, init: State) -> Result<(), Box<(Fail, Option<State>)>> {
         let mut pending = vec![init];
         while let Some(mut st) = pending.pop() {
             loop {
@@ -519,12 +548,10 @@ impl<'p> Verifier<'p> {
             Insn::Call(CallTarget::Helper(id)) => self.helper_call(st, id)?,
             Insn::Call(CallTarget::Local(off)) => {
                 let target = InsnIdx((i64::from(next.0) + i64::from(off)) as u32);
-                if let Some(f) = self.prog.func_info.iter().find(|f| f.at == target && f.global) {
-                    return fail(
-                        Code::Unsupported,
-                        format!("call to global function {} is not supported by bpfx", f.name),
-                        "the kernel verifies a global function alone, from its BTF argument types; bpfx does not yet, so the kernel decides this one (a `static` function is verified at each call)",
-                    );
+                if let Some(f) = self.global_at(target) {
+                    self.global_call(st, f)?;
+                    st.pc = next;
+                    return Ok(Flow::Next);
                 }
                 if st.frames.len() >= MAX_FRAMES {
                     return fail(

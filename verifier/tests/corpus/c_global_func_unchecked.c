@@ -17,14 +17,14 @@ __noinline int bump(int i)
 	__u64 *v = bpf_map_lookup_elem(&table, &zero);
 	if (!v)
 		return 0;
-	v[i] += 1;
+	v[i] += 1; // error: unbounded
 	return 1;
 }
 
 SEC("xdp")
 int global_unchecked(struct xdp_md *ctx)
 {
-	return bump(2) ? XDP_PASS : XDP_DROP; // error: unsupported
+	return bump(2) ? XDP_PASS : XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "GPL";
