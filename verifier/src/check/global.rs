@@ -201,7 +201,11 @@ impl<'p> Verifier<'p> {
             let end = self.cfg.funcs.get(f + 1).map_or(self.cfg.by_slot.len(), |e| e.index());
             for s in start..end {
                 match self.cfg.by_slot[s] {
-                    Some(Insn::Call(CallTarget::Helper(id))) if proto(*id).is_some_and(|p| p.changes_pkt_data) => {
+                    // A tail call counts too: the program it runs may move
+                    // the packet before control comes back.
+                    Some(Insn::Call(CallTarget::Helper(id)))
+                        if proto(*id).is_some_and(|p| p.changes_pkt_data) || id.name() == Some("tail_call") =>
+                    {
                         return true;
                     }
                     Some(Insn::Call(CallTarget::Local(off))) => {
