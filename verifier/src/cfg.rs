@@ -145,6 +145,11 @@ impl<'p> Cfg<'p> {
             if matches!(insn, Insn::Call(_)) && at + 1 < n {
                 prune[at + 1] = true;
             }
+            // A callback returns to the helper call that runs it, which
+            // is where its iterations are found to converge.
+            if calls_callback(insn) {
+                prune[at] = true;
+            }
         }
         // The last instruction of each function must not fall through.
         for (f, &start) in funcs.iter().enumerate() {
@@ -296,4 +301,10 @@ fn liveness(by_slot: &[Option<&Insn>], funcs: &[usize]) -> Vec<u16> {
         }
     }
     live
+}
+
+/// Whether `insn` calls a helper that runs a callback in place
+/// (`is_sync_callback_calling_insn`) — of those, bpfx models `bpf_loop`.
+pub fn calls_callback(insn: &Insn) -> bool {
+    matches!(insn, Insn::Call(CallTarget::Helper(id)) if id.name() == Some("loop"))
 }

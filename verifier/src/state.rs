@@ -245,13 +245,16 @@ pub struct Frame {
     pub callsite: Option<InsnIdx>,
     /// The first instruction of the function.
     pub func: InsnIdx,
+    /// For a callback's frame, the number of references held when it was
+    /// entered (it must release what it acquires before it returns).
+    pub callback_refs: Option<u32>,
 }
 
 impl Frame {
     pub fn new(frameno: u8, callsite: Option<InsnIdx>, func: InsnIdx) -> Frame {
         let mut regs = [RegState::NOT_INIT; Reg::COUNT];
         regs[10] = RegState::pointer(RegType::Stack { frame: frameno });
-        Frame { regs, stack: Vec::new(), callsite, func }
+        Frame { regs, stack: Vec::new(), callsite, func, callback_refs: None }
     }
 
     pub fn slot(&self, spi: usize) -> Slot {

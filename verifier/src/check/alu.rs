@@ -31,7 +31,7 @@ impl<'p> Verifier<'p> {
                 RegState { off: off as i32, ..RegState::pointer(RegType::MapValue { map: lo }) }
             }
             LdImm64Kind::Func => {
-                let target = InsnIdx((i64::from(pc.0) + 2 + i64::from(lo as i32)) as u32);
+                let target = InsnIdx((i64::from(pc.0) + 1 + i64::from(lo as i32)) as u32);
                 RegState::pointer(RegType::Func { at: target })
             }
             LdImm64Kind::BtfId => {

@@ -13,6 +13,9 @@ impl<'p> Verifier<'p> {
                     "a function's stack is gone once it returns; return a value, or write through a pointer the caller passes",
                 );
             }
+            if let Some(refs) = st.cur().callback_refs {
+                return self.exit_callback(st, refs);
+            }
             let callee = st.frames.pop().expect("more than one frame");
             st.cur_mut().regs[0] = r0;
             st.pc = InsnIdx(callee.callsite.map_or(0, |c| c.0) + 1);

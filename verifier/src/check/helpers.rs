@@ -13,7 +13,9 @@ pub(super) enum MemUse {
 }
 
 impl<'p> Verifier<'p> {
-    pub(super) fn helper_call(&mut self, st: &mut State, id: HelperId) -> Res<()> {
+    /// A helper call; for a helper that runs a callback in place
+    /// (`bpf_loop`), also the state that enters the callback.
+    pub(super) fn helper_call(&mut self, st: &mut State, id: HelperId) -> Res<Option<Box<State>>> {
         let pc = st.pc;
         let Some(name) = id.name() else {
             return fail(
@@ -53,22 +55,28 @@ impl<'p> Verifier<'p> {
                 format!("bpf_{name} is GPL-only; declare `char LICENSE[] SEC(\"license\") = \"GPL\";`"),
             );
         }
+        if name == "tail_call" && st.frames.iter().any(|f| f.callback_refs.is_some()) {
+            return fail(
+                Code::Unsupported,
+                "bpf_tail_call in a callback is not supported by bpfx",
+                "the kernel decides this one",
+            );
+        }
         let mut map: Option<u32> = None;
         // The memory argument waiting for its size: register, value, whether
         // the helper writes it, whether NULL is allowed.
         let mut mem: Option<(Reg, RegState, bool, bool)> = None;
         let mut alloc_size = 0u32;
         let mut release: Option<u32> = None;
+        let mut callback: Option<InsnIdx> = None;
         for (i, &kind) in proto.args.iter().enumerate() {
             let r = Reg::new(i as u8 + 1).expect("at most five arguments");
             let rn = r.num();
             let v = self.read(st, r)?;
-            let expected = |what: &str| -> Res<()> {
-                fail(
-                    Code::HelperArg,
-                    format!("R{rn} type={} expected={what}", v.ty.name()),
-                    format!("argument {rn} of bpf_{name} must be {what}"),
-                )
+            let expected = |what: &str| Fail {
+                code: Code::HelperArg,
+                message: format!("R{rn} type={} expected={what}", v.ty.name()),
+                help: format!("argument {rn} of bpf_{name} must be {what}"),
             };
             if kind != ArgKind::Anything
                 && matches!(v.ty, RegType::Packet | RegType::PacketMeta)
@@ -90,7 +98,7 @@ impl<'p> Verifier<'p> {
                     }
                 }
                 ArgKind::ConstMapPtr => {
-                    let RegType::MapPtr { map: m } = v.ty else { return expected("map_ptr") };
+                    let RegType::MapPtr { map: m } = v.ty else { return Err(expected("map_ptr")) };
                     self.map_compatible(id, name, m)?;
                     // Unprivileged tail calls are bounded by the map's size at
                     // run time, so each call site must always use one map.
@@ -137,7 +145,7 @@ impl<'p> Verifier<'p> {
                 }
                 ArgKind::ConstSize | ArgKind::ConstSizeOrZero => {
                     if !v.is_scalar() {
-                        return expected("scalar");
+                        return Err(expected("scalar"));
                     }
                     if v.var.smin < 0 {
                         return fail(
@@ -186,7 +194,7 @@ impl<'p> Verifier<'p> {
                 }
                 ArgKind::Ctx => {
                     if v.ty != RegType::Ctx {
-                        return expected("ctx");
+                        return Err(expected("ctx"));
                     }
                     if v.off != 0 || !v.var.is_zero() {
                         return fail(
@@ -198,7 +206,7 @@ impl<'p> Verifier<'p> {
                 }
                 ArgKind::RingbufMemRelease => {
                     if !matches!(v.ty, RegType::Mem { .. }) || v.ref_id == 0 {
-                        return expected("ringbuf_mem");
+                        return Err(expected("ringbuf_mem"));
                     }
                     if v.off != 0 || !v.var.is_zero() {
                         return fail(
@@ -209,12 +217,28 @@ impl<'p> Verifier<'p> {
                     }
                     release = Some(v.ref_id);
                 }
-                ArgKind::Func | ArgKind::StackOrNull => {
-                    return fail(
-                        Code::Unsupported,
-                        format!("callback helper bpf_{name} is not supported by bpfx"),
-                        "bpfx does not verify callbacks yet; the kernel decides this one",
-                    );
+                ArgKind::Func => {
+                    let RegType::Func { at } = v.ty else { return Err(expected("func")) };
+                    if !crate::cfg::calls_callback(&Insn::Call(CallTarget::Helper(id))) {
+                        return fail(
+                            Code::Unsupported,
+                            format!("callback helper bpf_{name} is not supported by bpfx"),
+                            "bpfx verifies the callbacks of bpf_loop only; the kernel decides this one",
+                        );
+                    }
+                    if let Some(f) = self.global_at(at) {
+                        return fail(
+                            Code::Unsupported,
+                            format!("global function {} as a callback is not supported by bpfx", f.name),
+                            "make the callback `static`; the kernel decides this one",
+                        );
+                    }
+                    callback = Some(at);
+                }
+                ArgKind::StackOrNull => {
+                    if !v.is_null() && !matches!(v.ty, RegType::Stack { .. }) {
+                        return Err(expected("fp"));
+                    }
                 }
             }
         }
@@ -239,13 +263,19 @@ impl<'p> Verifier<'p> {
                 }
             });
         }
+        // The callback's entry is taken from the caller's registers before
+        // the call clobbers them; it comes back to this call when it returns.
+        let entered = match callback {
+            Some(at) => Some(self.enter_callback(st, at)?),
+            None => None,
+        };
         let r0 = self.ret_value(proto, map, alloc_size, st, pc);
         let frame = st.cur_mut();
         for r in 1..=5 {
             frame.regs[r] = RegState::NOT_INIT;
         }
         frame.regs[0] = r0;
-        Ok(())
+        Ok(entered)
     }
 
     pub(super) fn ret_value(

@@ -11,6 +11,7 @@
 
 mod alu;
 mod branch;
+mod callback;
 mod exit;
 mod global;
 mod helpers;
@@ -392,11 +393,17 @@ impl<'p> Verifier<'p> {
         let frame_size = |d: i64| (d + 15) / 16 * 16;
         let mut callees: Vec<Vec<usize>> = vec![Vec::new(); self.cfg.funcs.len()];
         for (s, insn) in self.cfg.by_slot.iter().enumerate() {
-            if let Some(Insn::Call(CallTarget::Local(off))) = insn {
-                let target = InsnIdx((s as i64 + 1 + i64::from(*off)) as u32);
-                let (from, to) = (self.func_index(InsnIdx(s as u32)), self.func_index(target));
-                callees[from].push(to);
-            }
+            // A function reference (a callback) counts as a call, as the
+            // kernel counts it.
+            let target = match insn {
+                Some(Insn::Call(CallTarget::Local(off))) => InsnIdx((s as i64 + 1 + i64::from(*off)) as u32),
+                Some(Insn::LdImm64 { kind: LdImm64Kind::Func, imm, .. }) => {
+                    InsnIdx((s as i64 + 2 + i64::from(*imm as u32 as i32)) as u32)
+                }
+                _ => continue,
+            };
+            let (from, to) = (self.func_index(InsnIdx(s as u32)), self.func_index(target));
+            callees[from].push(to);
         }
         // The deepest chain of calls (a recursive one never ends, so it
         // stops as soon as it is longer than the kernel allows).
@@ -545,7 +552,12 @@ impl<'p> Verifier<'p> {
                 st.pc = next;
                 return Ok(Flow::Fork(Box::new(other)));
             }
-            Insn::Call(CallTarget::Helper(id)) => self.helper_call(st, id)?,
+            Insn::Call(CallTarget::Helper(id)) => {
+                if let Some(callback) = self.helper_call(st, id)? {
+                    st.pc = next;
+                    return Ok(Flow::Fork(callback));
+                }
+            }
             Insn::Call(CallTarget::Local(off)) => {
                 let target = InsnIdx((i64::from(next.0) + i64::from(off)) as u32);
                 if let Some(f) = self.global_at(target) {

@@ -9,19 +9,28 @@ impl<'p> Verifier<'p> {
         let pc = st.pc.index();
         let live = self.cfg.live[pc] | (1 << 10);
         let uninit_ok = self.opts.privileged;
+        let callback_site = self.cfg.by_slot[pc].is_some_and(crate::cfg::calls_callback);
         let mut add = true;
         let mut i = 0;
         while i < self.at_insn[pc].len() {
             let e = self.at_insn[pc][i];
             let ex = &mut self.explored[e];
             if ex.branches > 0 {
-                if ex.state.same_as(st) {
+                // At a callback's call, a round that comes back to a state
+                // the loop already holds adds nothing (the kernel prunes
+                // here rather than calling it an infinite loop).
+                if callback_site {
+                    if subsumes(&ex.state, st, live, uninit_ok) {
+                        ex.hits += 1;
+                        return Visit::Prune;
+                    }
+                } else if ex.state.same_as(st) {
                     return Visit::Loop;
                 }
                 // Inside a loop, record a state only now and then: each
                 // iteration differs, and a state per iteration would make
                 // every later lookup slower.
-                if self.since_add.0 < 20 && self.since_add.1 < 100 {
+                if !callback_site && self.since_add.0 < 20 && self.since_add.1 < 100 {
                     add = false;
                 }
             } else if subsumes(&ex.state, st, live, uninit_ok) {
