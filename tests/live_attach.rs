@@ -3,12 +3,14 @@
 //! creates (removed when it ends, also on failure), so traffic never
 //! leaves them. The drop-ICMP XDP program (`xdp_parse`) attached on one
 //! end stops ping while TCP and UDP get through; detaching restores ping.
-//! Every test checks the kernel holds no more programs, maps or links
-//! afterwards than before (the kernel's id iterators). They need root, as
+//! Every test checks the kernel holds no more of the test programs'
+//! programs, maps or links afterwards than before (the kernel's id
+//! iterators, by name: other processes may use the kernel meanwhile). They need root, as
 //! CI has; without it they fail saying so.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -16,6 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bpfx_loader::kernel::{Bpf, ObjKind};
+use bpfx_loader::{LoadOptions, Object};
 use bpfx_testkit::netns::{Side, VethPair};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -50,13 +53,40 @@ fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
-/// The ids of every program, map and link in the kernel.
+/// The objects these tests load: the programs and maps of the test
+/// programs they use, by the names the kernel keeps (other processes may
+/// use the kernel at the same time, so only ours are counted).
+fn ours() -> (Vec<String>, Vec<String>) {
+    let (mut progs, mut maps) = (Vec::new(), Vec::new());
+    for name in ["xdp_parse", "xdp_count", "tc_rewrite", "xdp_reject"] {
+        let bytes = std::fs::read(format!("{ROOT}/tests/build/{name}.o")).expect("reads a test object");
+        let object = Object::load(&bytes, &LoadOptions::default()).expect("loads a test object");
+        progs.extend(object.programs().iter().map(|p| p.name.chars().take(15).collect::<String>()));
+        maps.extend(object.maps().iter().map(|m| m.name.chars().take(15).collect::<String>()));
+    }
+    (progs, maps)
+}
+
+/// The ids of our programs, maps and links (a link by its program) in the
+/// kernel.
 fn objects() -> [Vec<u32>; 3] {
     let bpf = Bpf::new();
     let ids = |kind| {
         bpf.ids(kind).unwrap_or_else(|e| panic!("these tests need root and bpf(2); listing kernel objects failed: {e}"))
     };
-    [ids(ObjKind::Prog), ids(ObjKind::Map), ids(ObjKind::Link)]
+    let (prog_names, map_names) = ours();
+    let prog_name =
+        |id| bpf.open_by_id(ObjKind::Prog, id).and_then(|fd| bpf.prog_info(fd.as_fd())).ok().map(|i| i.name);
+    let map_name = |id| bpf.open_by_id(ObjKind::Map, id).and_then(|fd| bpf.map_info(fd.as_fd())).ok().map(|i| i.name);
+    let link_prog =
+        |id| bpf.open_by_id(ObjKind::Link, id).and_then(|fd| bpf.link_info(fd.as_fd())).ok().map(|i| i.prog_id);
+    let progs: Vec<u32> =
+        ids(ObjKind::Prog).into_iter().filter(|&id| prog_name(id).is_some_and(|n| prog_names.contains(&n))).collect();
+    let maps =
+        ids(ObjKind::Map).into_iter().filter(|&id| map_name(id).is_some_and(|n| map_names.contains(&n))).collect();
+    let links =
+        ids(ObjKind::Link).into_iter().filter(|&id| link_prog(id).is_some_and(|p| progs.contains(&p))).collect();
+    [progs, maps, links]
 }
 
 /// Runs `test` with a fresh veth pair and asserts that the kernel holds
