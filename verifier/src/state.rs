@@ -245,9 +245,10 @@ pub struct Frame {
     pub callsite: Option<InsnIdx>,
     /// The first instruction of the function.
     pub func: InsnIdx,
-    /// For a callback's frame, the number of references held when it was
-    /// entered (it must release what it acquires before it returns).
-    pub callback_refs: Option<u32>,
+    /// For a callback's frame, the references held when it was entered:
+    /// how many, and the last id given out then (it must release what it
+    /// acquires, and only that, before it returns).
+    pub callback_refs: Option<(u32, u32)>,
 }
 
 impl Frame {

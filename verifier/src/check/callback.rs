@@ -27,7 +27,7 @@ impl<'p> Verifier<'p> {
         }
         let mut entered = st.clone();
         let mut callee = Frame::new(st.frames.len() as u8, Some(st.pc), at);
-        callee.callback_refs = Some(st.refs.len() as u32);
+        callee.callback_refs = Some((st.refs.len() as u32, self.next_id));
         callee.regs[1] = RegState::unknown();
         callee.regs[2] = *st.reg(Reg::R3);
         entered.frames.push(callee);
@@ -38,7 +38,7 @@ impl<'p> Verifier<'p> {
     /// A callback's `exit`: r0 a number in 0..=1, the references it took
     /// released; back to the helper call, with the numbers that changed
     /// since the loop's previous round at that call widened.
-    pub(super) fn exit_callback(&mut self, st: &mut State, entry_refs: u32) -> Res<Flow> {
+    pub(super) fn exit_callback(&mut self, st: &mut State, (entry_refs, last_id): (u32, u32)) -> Res<Flow> {
         let r0 = self.read(st, Reg::R0)?;
         if !r0.is_scalar() {
             return fail(
@@ -58,9 +58,7 @@ impl<'p> Verifier<'p> {
                 "a callback returns 0 (go on) or 1 (stop) on every path",
             );
         }
-        let held = st.refs.len();
-        if held > entry_refs as usize {
-            let (id, at) = st.refs[held - 1];
+        if let Some(&(id, at)) = st.refs.iter().find(|&&(id, _)| id > last_id) {
             return fail(
                 Code::RefLeak,
                 format!("Unreleased reference id={id} alloc_insn={at}"),
@@ -69,7 +67,7 @@ impl<'p> Verifier<'p> {
                 ),
             );
         }
-        if held < entry_refs as usize {
+        if st.refs.len() < entry_refs as usize {
             return fail(
                 Code::Unsupported,
                 "a callback releasing its caller's reference is not supported by bpfx",
