@@ -125,6 +125,39 @@ impl<'p> Cfg<'p> {
                 });
             }
         }
+        // With func info, the function must return an int (`check_btf_func`);
+        // and no callback may lead to an LD_ABS, which the kernel checks on
+        // the call graph and bpfx leaves to it.
+        let has_callbacks =
+            by_slot.iter().flatten().any(|i| matches!(i, Insn::LdImm64 { kind: LdImm64Kind::Func, .. }));
+        for (at, insn) in by_slot.iter().enumerate().filter(|(at, _)| func_of(*at) > 0) {
+            let what = match insn {
+                Some(Insn::PacketLoad { .. }) => "LD_ABS",
+                Some(Insn::Call(CallTarget::Helper(h))) if h.name() == Some("tail_call") => "tail_call",
+                _ => continue,
+            };
+            let start = InsnIdx(funcs[func_of(at)] as u32);
+            let sig = prog.func_info.iter().find(|f| f.at == start).map(|f| f.sig.as_ref());
+            match sig {
+                // Without func info, the check above has spoken.
+                None => {}
+                Some(Some(sig)) if !sig.returns_scalar => {
+                    return Err(CfgError {
+                        help: Some(format!(
+                            "{what} may end the function with a return value of its own, so the function must return an int"
+                        )),
+                        ..err(Code::BadInsn, at, format!("{what} is only allowed in functions that return 'int'."))
+                    });
+                }
+                Some(Some(_)) if what == "tail_call" || !has_callbacks => {}
+                Some(_) => {
+                    return Err(CfgError {
+                        help: Some("bpfx judges LD_ABS and tail calls in subprograms with a BTF prototype, and LD_ABS in programs without callbacks; the kernel decides this one".into()),
+                        ..err(Code::Unsupported, at, format!("{what} in this subprogram is not supported by bpfx"))
+                    });
+                }
+            }
+        }
 
         let mut prune = vec![false; n];
         for (at, insn) in by_slot.iter().enumerate() {

@@ -607,15 +607,6 @@ impl<'p> Verifier<'p> {
                         "legacy packet loads work in socket filters and tc programs only; read the packet through data/data_end instead",
                     );
                 }
-                // In a subprogram the kernel wants its BTF return type to be
-                // an int (without func info the control-flow check refused it).
-                if self.func_index(pc) > 0 {
-                    return fail(
-                        Code::Unsupported,
-                        "BPF_LD_[ABS|IND] in a subprogram is not supported by bpfx",
-                        "the kernel allows it in functions whose BTF return type is an int, which bpfx does not read; the kernel decides this one",
-                    );
-                }
                 if st.reg(Reg::R6).ty != RegType::Ctx {
                     return fail(
                         Code::BadInsn,
