@@ -337,7 +337,8 @@ fn liveness(by_slot: &[Option<&Insn>], funcs: &[usize]) -> Vec<u16> {
 }
 
 /// Whether `insn` calls a helper that runs a callback in place
-/// (`is_sync_callback_calling_insn`) — of those, bpfx models `bpf_loop`.
+/// (`is_sync_callback_calling_insn`) — of those, bpfx models `bpf_loop`
+/// and `bpf_for_each_map_elem`.
 pub fn calls_callback(insn: &Insn) -> bool {
-    matches!(insn, Insn::Call(CallTarget::Helper(id)) if id.name() == Some("loop"))
+    matches!(insn, Insn::Call(CallTarget::Helper(id)) if matches!(id.name(), Some("loop" | "for_each_map_elem")))
 }

@@ -14,9 +14,10 @@
 //! spills, helper prototypes and context rules from `bpfx_isa::abi`,
 //! bpf-to-bpf calls, global functions (each verified once, alone, from its
 //! BTF prototype: integers, enums, the context and nullable pointers to
-//! sized memory; call sites checked against the prototype), `bpf_loop`
-//! callbacks (verified round after round from the helper's call until the
-//! state there repeats, changing numbers widened), state pruning
+//! sized memory; call sites checked against the prototype), callbacks of
+//! `bpf_loop` and `bpf_for_each_map_elem` (verified round after round from
+//! the helper's call until the state there repeats, changing numbers
+//! widened), state pruning
 //! and the 1,000,000-instruction budget, LSM return values by hook. With
 //! `Options { privileged: false }` it applies what the kernel asks of a
 //! loader without capabilities: the program types, helpers and context
@@ -27,7 +28,7 @@
 //! makes no syscalls; the kernel's verdict is asked by the tests, through
 //! `bpfx_loader::kernel`, for a loader with and without capabilities. Not
 //! modelled yet (reported as [`Code::Unsupported`], never as accepted):
-//! kfuncs, callbacks of other helpers (`bpf_for_each_map_elem`, timers),
+//! kfuncs, callbacks of other helpers (timers, `bpf_find_vma`),
 //! BTF-typed pointers, global functions
 //! with `arg:` tags or struct pointers in program types whose context
 //! struct bpfx does not know, lookups returning sockets or maps (sockmap,

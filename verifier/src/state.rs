@@ -37,6 +37,10 @@ pub enum RegType {
     MapValueOrNull {
         map: u32,
     },
+    /// A key of a map, read-only (a `bpf_for_each_map_elem` callback's r2).
+    MapKey {
+        map: u32,
+    },
     /// Memory of `size` bytes from a helper (a reserved ring buffer record).
     Mem {
         size: u32,
@@ -85,6 +89,7 @@ impl RegType {
             RegType::MapPtr { .. } => "map_ptr",
             RegType::MapValue { .. } => "map_value",
             RegType::MapValueOrNull { .. } => "map_value_or_null",
+            RegType::MapKey { .. } => "map_key",
             RegType::Mem { .. } => "mem",
             RegType::MemOrNull { .. } => "mem_or_null",
             RegType::SockCommonOrNull => "sock_common_or_null",
@@ -165,7 +170,11 @@ impl fmt::Display for RegState {
                 if matches!(ty, RegType::Packet | RegType::PacketMeta) {
                     parts.push(format!("r={}", self.range));
                 }
-                if let RegType::MapValue { map } | RegType::MapValueOrNull { map } | RegType::MapPtr { map } = ty {
+                if let RegType::MapValue { map }
+                | RegType::MapValueOrNull { map }
+                | RegType::MapPtr { map }
+                | RegType::MapKey { map } = ty
+                {
                     parts.push(format!("map={map}"));
                 }
                 if let RegType::Mem { size } | RegType::MemOrNull { size } = ty {

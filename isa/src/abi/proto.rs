@@ -190,6 +190,7 @@ protos! {
     132 ringbuf_submit: (RingbufMemRelease, Anything) -> Void in [Base];
     133 ringbuf_discard: (RingbufMemRelease, Anything) -> Void in [Base];
     134 ringbuf_query: (ConstMapPtr, Anything) -> Integer in [Base];
+    164 for_each_map_elem: (ConstMapPtr, Func, StackOrNull, Anything) -> Integer in [Base];
     181 loop: (Anything, Func, StackOrNull, Anything) -> Integer in [Base];
     195 map_lookup_percpu_elem: (ConstMapPtr, MapKey, Anything) -> MapValueOrNull in [Base];
     208 ktime_get_tai_ns: () -> Integer in [Base];

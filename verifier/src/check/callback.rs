@@ -16,8 +16,10 @@ const CALLBACK_RET: (i64, i64) = (0, 1);
 impl<'p> Verifier<'p> {
     /// The state entering callback `at` from the helper call `st` is at:
     /// `bpf_loop`'s callback gets an unknown index in r1 and the
-    /// caller's r3 (`callback_ctx`) in r2.
-    pub(super) fn enter_callback(&mut self, st: &State, at: InsnIdx) -> Res<Box<State>> {
+    /// caller's r3 (`callback_ctx`) in r2; `bpf_for_each_map_elem`'s
+    /// (on `map`) the map, a key and its value, then the caller's r3
+    /// (`set_loop_callback_state`, `map_set_for_each_callback_args`).
+    pub(super) fn enter_callback(&mut self, st: &State, at: InsnIdx, map: Option<u32>) -> Res<Box<State>> {
         if st.frames.len() >= MAX_FRAMES {
             return fail(
                 Code::CallDepth,
@@ -28,8 +30,37 @@ impl<'p> Verifier<'p> {
         let mut entered = st.clone();
         let mut callee = Frame::new(st.frames.len() as u8, Some(st.pc), at);
         callee.callback_refs = Some((st.refs.len() as u32, self.next_id));
-        callee.regs[1] = RegState::unknown();
-        callee.regs[2] = *st.reg(Reg::R3);
+        match map {
+            None => {
+                callee.regs[1] = RegState::unknown();
+                callee.regs[2] = *st.reg(Reg::R3);
+            }
+            Some(map) => {
+                let m = self.map(map)?;
+                if !matches!(
+                    m.map_type,
+                    MapType::Array
+                        | MapType::PercpuArray
+                        | MapType::Hash
+                        | MapType::PercpuHash
+                        | MapType::LruHash
+                        | MapType::LruPercpuHash
+                ) {
+                    return fail(
+                        Code::MapHelper,
+                        "callback function not allowed for map",
+                        format!(
+                            "bpf_for_each_map_elem walks array and hash maps; '{}' is a {} map",
+                            m.name, m.map_type
+                        ),
+                    );
+                }
+                callee.regs[1] = RegState::pointer(RegType::MapPtr { map });
+                callee.regs[2] = RegState::pointer(RegType::MapKey { map });
+                callee.regs[3] = RegState::pointer(RegType::MapValue { map });
+                callee.regs[4] = *st.reg(Reg::R3);
+            }
+        }
         entered.frames.push(callee);
         entered.pc = at;
         Ok(Box::new(entered))

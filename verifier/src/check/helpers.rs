@@ -219,13 +219,6 @@ impl<'p> Verifier<'p> {
                 }
                 ArgKind::Func => {
                     let RegType::Func { at } = v.ty else { return Err(expected("func")) };
-                    if !crate::cfg::calls_callback(&Insn::Call(CallTarget::Helper(id))) {
-                        return fail(
-                            Code::Unsupported,
-                            format!("callback helper bpf_{name} is not supported by bpfx"),
-                            "bpfx verifies the callbacks of bpf_loop only; the kernel decides this one",
-                        );
-                    }
                     if let Some(f) = self.global_at(at) {
                         return fail(
                             Code::Unsupported,
@@ -266,7 +259,7 @@ impl<'p> Verifier<'p> {
         // The callback's entry is taken from the caller's registers before
         // the call clobbers them; it comes back to this call when it returns.
         let entered = match callback {
-            Some(at) => Some(self.enter_callback(st, at)?),
+            Some(at) => Some(self.enter_callback(st, at, map)?),
             None => None,
         };
         let r0 = self.ret_value(proto, map, alloc_size, st, pc);
@@ -424,6 +417,17 @@ impl<'p> Verifier<'p> {
                 )
             }
             RegType::Mem { size: mem } => self.region(&v, rn, 0, size, u64::from(mem), Code::MemBounds, "memory"),
+            RegType::MapKey { map } => {
+                if write {
+                    return fail(
+                        Code::HelperArg,
+                        format!("R{rn} cannot write into map_key"),
+                        format!("bpf_{name} writes through R{rn}, and a map's keys are read-only"),
+                    );
+                }
+                let m = self.map(map)?;
+                self.region(&v, rn, 0, size, u64::from(m.key_size), Code::MemBounds, "map key")
+            }
             ty if ty.may_be_null() => fail(
                 Code::NullDeref,
                 format!("R{rn} type={} expected=fp, pkt, pkt_meta, map_key, map_value, mem", ty.name()),

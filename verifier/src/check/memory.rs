@@ -141,6 +141,18 @@ impl<'p> Verifier<'p> {
                 )?;
                 Ok(if write { RegState::NOT_INIT } else { RegState::scalar(sized(Scalar::UNKNOWN)) })
             }
+            RegType::MapKey { map } => {
+                if write {
+                    return fail(
+                        Code::BadDeref,
+                        format!("write to change key R{rn} not allowed"),
+                        "a map's keys are read-only; copy the key to the stack to change it",
+                    );
+                }
+                let m = self.map(map)?;
+                self.region(&p, rn, off, size as u64, u64::from(m.key_size), Code::MemBounds, "map key")?;
+                Ok(RegState::scalar(sized(Scalar::UNKNOWN)))
+            }
             RegType::Mem { size: mem } => {
                 self.region(&p, rn, off, size as u64, u64::from(mem), Code::MemBounds, "memory")?;
                 Ok(if write { RegState::NOT_INIT } else { RegState::scalar(sized(Scalar::UNKNOWN)) })

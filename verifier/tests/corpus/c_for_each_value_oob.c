@@ -1,0 +1,34 @@
+// The callback's value pointer covers the map's value only (8 bytes here).
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u32);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+struct bpf_map;
+
+struct total {
+	__u64 sum;
+	__u32 seen;
+};
+
+static long peek(struct bpf_map *map, __u32 *key, __u64 *value, struct total *t)
+{
+	t->sum += value[1]; // error: map-bounds
+	return 0;
+}
+
+SEC("xdp")
+int for_each_value_oob(struct xdp_md *ctx)
+{
+	struct total t = {};
+
+	bpf_for_each_map_elem(&counts, peek, &t, 0);
+	return t.sum ? XDP_PASS : XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "GPL";
