@@ -607,11 +607,28 @@ impl<'p> Verifier<'p> {
                         "legacy packet loads work in socket filters and tc programs only; read the packet through data/data_end instead",
                     );
                 }
-                if st.reg(Reg::R6).ty != RegType::Ctx {
+                // A failed load ends the program (or function) at once, so no
+                // reference may be held across it.
+                if let Some(&(id, at)) = st.refs.first() {
+                    return fail(
+                        Code::RefLeak,
+                        format!("BPF_LD_[ABS|IND] cannot be mixed with socket references (id={id} alloc_insn={at})"),
+                        "release the reference before a legacy packet load",
+                    );
+                }
+                let r6 = *st.reg(Reg::R6);
+                if r6.ty != RegType::Ctx {
                     return fail(
                         Code::BadInsn,
                         "at the time of BPF_LD_ABS|IND R6 != pointer to skb",
                         "legacy packet loads read the skb in r6; keep the context in r6",
+                    );
+                }
+                if r6.off != 0 || !r6.var.is_zero() {
+                    return fail(
+                        Code::CtxAccess,
+                        format!("dereference of modified ctx ptr R6 off={} disallowed", r6.off),
+                        "keep the unmodified context pointer in r6 for a legacy packet load",
                     );
                 }
                 if let PacketLoad::Ind(r) = mode {
@@ -630,6 +647,15 @@ impl<'p> Verifier<'p> {
                     frame.regs[r] = RegState::NOT_INIT;
                 }
                 frame.regs[0] = RegState::unknown();
+                // In a called function, a failed load returns 0 from it
+                // (the kernel's rewrite has a hidden exit there).
+                if st.frames.len() > 1 {
+                    let mut loaded = st.clone();
+                    loaded.pc = next;
+                    st.cur_mut().regs[0] = RegState::constant(0);
+                    self.exit(st)?;
+                    return Ok(Flow::Fork(Box::new(loaded)));
+                }
             }
         }
         st.pc = next;
