@@ -32,6 +32,28 @@ impl<'p> Verifier<'p> {
             }
             LdImm64Kind::Func => {
                 let target = InsnIdx((i64::from(pc.0) + 1 + i64::from(lo as i32)) as u32);
+                // The kernel must see from BTF that a callback is static.
+                if self.prog.func_info.is_empty() {
+                    return fail(
+                        Code::BadInsn,
+                        "missing btf func_info",
+                        "a function's address (a callback) needs the program's BTF func info; load the object with its BTF",
+                    );
+                }
+                if let Some(f) = self.global_at(target) {
+                    return fail(
+                        Code::BadInsn,
+                        "callback function not static",
+                        format!("make {}() `static`: a callback must not be a global function", f.name),
+                    );
+                }
+                if target == InsnIdx(0) {
+                    return fail(
+                        Code::BadInsn,
+                        "callback function cannot be the main program",
+                        "pass the address of a subprogram, not of the program itself",
+                    );
+                }
                 RegState::pointer(RegType::Func { at: target })
             }
             LdImm64Kind::BtfId => {

@@ -219,13 +219,6 @@ impl<'p> Verifier<'p> {
                 }
                 ArgKind::Func => {
                     let RegType::Func { at } = v.ty else { return Err(expected("func")) };
-                    if let Some(f) = self.global_at(at) {
-                        return fail(
-                            Code::Unsupported,
-                            format!("global function {} as a callback is not supported by bpfx", f.name),
-                            "make the callback `static`; the kernel decides this one",
-                        );
-                    }
                     callback = Some(at);
                 }
                 ArgKind::StackOrNull => {
