@@ -46,7 +46,7 @@ impl Loaded {
 
 /// The kernel's answer to a load for a live replay.
 pub enum Kernel {
-    Loaded(Loaded),
+    Loaded(Box<Loaded>),
     /// The kernel rejected the program (already reported); the exit code.
     Rejected(ExitCode),
 }
@@ -84,7 +84,7 @@ pub fn load_for_replay(args: &Args, object: Option<&Object>, program: &Program) 
         Ok(Loaded::Object { object, .. }) if object.prog(&program.name).is_none() => {
             bail!("--live: the kernel loaded the object without `{}`", program.name)
         }
-        Ok(loaded) => Ok(Kernel::Loaded(loaded)),
+        Ok(loaded) => Ok(Kernel::Loaded(Box::new(loaded))),
         Err(KernelError::Rejected(rejected)) => {
             let rejection = KernelRejection::new(program, *rejected);
             if args.json {

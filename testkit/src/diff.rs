@@ -293,7 +293,10 @@ mod tests {
         assert!(!same_nearest(&packet, &at(RegionKind::Packet, 71)), "an address near its region is placed exactly");
         assert!(!same_nearest(&packet, &at(RegionKind::Stack, 70)));
         let far = at(RegionKind::Packet, 1 << 20);
-        assert!(same_nearest(&far, &at(RegionKind::Stack, -(1 << 30))), "a wild address is nearest to whatever lies near");
+        assert!(
+            same_nearest(&far, &at(RegionKind::Stack, -(1 << 30))),
+            "a wild address is nearest to whatever lies near"
+        );
         assert!(!same_nearest(&far, &None));
     }
 }
