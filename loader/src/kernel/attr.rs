@@ -278,7 +278,7 @@ pub(crate) fn ptr_mut<T>(s: &mut [T]) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     //! Every field offset, struct size and constant checked against the C
     //! compiler's view of the kernel's own header, when the kernel source
     //! is on the machine.
@@ -437,13 +437,18 @@ mod tests {
             eprintln!("layouts_match_the_kernel_header: skipped, {HEADER} is absent ({} checks not run)", checks.len());
             return;
         }
-        let dir = std::env::temp_dir().join(format!("bpfx-attr-layout-{}", std::process::id()));
+        let preamble = format!("#include \"{HEADER}\"\n#define ALIGN8(x) (((x) + 7) / 8 * 8)\n");
+        compare_with_c("attr-layout", &preamble, &checks);
+    }
+
+    /// Compiles a C program that includes `preamble` and prints each check's
+    /// expression, and asserts each value is the one bpfx uses: the way the
+    /// layout tests read the kernel's headers rather than trust a copy.
+    pub(in crate::kernel) fn compare_with_c(name: &str, preamble: &str, checks: &[(String, usize)]) {
+        let dir = std::env::temp_dir().join(format!("bpfx-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut c = format!(
-            "#include <stdio.h>\n#include <stddef.h>\n#include \"{HEADER}\"\n\
-             #define ALIGN8(x) (((x) + 7) / 8 * 8)\nint main(void) {{\n"
-        );
-        for (expr, _) in &checks {
+        let mut c = format!("#include <stdio.h>\n#include <stddef.h>\n{preamble}int main(void) {{\n");
+        for (expr, _) in checks {
             c.push_str(&format!("    printf(\"%zu\\n\", (size_t)({expr}));\n"));
         }
         c.push_str("    return 0;\n}\n");
@@ -452,7 +457,7 @@ mod tests {
         let cc = ["cc", "clang-19", "gcc"]
             .into_iter()
             .find(|cc| Command::new(cc).arg("--version").output().is_ok_and(|o| o.status.success()))
-            .expect("a C compiler (cc, clang-19 or gcc) to read the kernel header");
+            .expect("a C compiler (cc, clang-19 or gcc) to read the kernel headers");
         let built = Command::new(cc).arg("-w").arg("-o").arg(&exe).arg(&src).output().unwrap();
         assert!(built.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&built.stderr));
         let out = Command::new(&exe).output().unwrap();
@@ -465,7 +470,7 @@ mod tests {
             .filter(|((_, rust), c)| rust != *c)
             .map(|((expr, rust), c)| format!("{expr}: kernel {c}, bpfx {rust}"))
             .collect();
-        assert!(wrong.is_empty(), "layouts differ from {HEADER}:\n{}", wrong.join("\n"));
+        assert!(wrong.is_empty(), "layouts differ from the headers ({name}):\n{}", wrong.join("\n"));
     }
 
     #[test]

@@ -95,11 +95,12 @@ mod tests {
     //! of `netlink.rs`, checked against the C compiler's view of the
     //! kernel's headers, when the kernel source is on the machine.
 
-    use super::*;
-    use crate::kernel::Cmd;
     use std::mem::offset_of;
     use std::path::Path;
-    use std::process::Command;
+
+    use super::*;
+    use crate::kernel::Cmd;
+    use crate::kernel::attr::tests::compare_with_c;
 
     const UAPI: &str = "/usr/src/linux-source-6.12/include/uapi/linux";
 
@@ -206,38 +207,13 @@ mod tests {
             );
             return;
         }
-        let dir = std::env::temp_dir().join(format!("bpfx-link-layout-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         // bpf.h from the kernel source, as attr.rs reads it; the netlink
         // headers (stable uapi) from the system, whose own includes they
         // agree with.
-        let mut c = format!("#include <stdio.h>\n#include <stddef.h>\n#include \"{UAPI}/bpf.h\"\n");
+        let mut preamble = format!("#include \"{UAPI}/bpf.h\"\n");
         for header in ["if_link", "magic", "netlink", "rtnetlink", "pkt_sched", "pkt_cls", "if_ether"] {
-            c.push_str(&format!("#include <linux/{header}.h>\n"));
+            preamble.push_str(&format!("#include <linux/{header}.h>\n"));
         }
-        c.push_str("int main(void) {\n");
-        for (expr, _) in &checks {
-            c.push_str(&format!("    printf(\"%zu\\n\", (size_t)({expr}));\n"));
-        }
-        c.push_str("    return 0;\n}\n");
-        let (src, exe) = (dir.join("layout.c"), dir.join("layout"));
-        std::fs::write(&src, c).unwrap();
-        let cc = ["cc", "clang-19", "gcc"]
-            .into_iter()
-            .find(|cc| Command::new(cc).arg("--version").output().is_ok_and(|o| o.status.success()))
-            .expect("a C compiler (cc, clang-19 or gcc) to read the kernel headers");
-        let built = Command::new(cc).arg("-w").arg("-o").arg(&exe).arg(&src).output().unwrap();
-        assert!(built.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&built.stderr));
-        let out = Command::new(&exe).output().unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        let kernel: Vec<usize> = String::from_utf8(out.stdout).unwrap().lines().map(|l| l.parse().unwrap()).collect();
-        assert_eq!(kernel.len(), checks.len());
-        let wrong: Vec<String> = checks
-            .iter()
-            .zip(&kernel)
-            .filter(|((_, rust), c)| rust != *c)
-            .map(|((expr, rust), c)| format!("{expr}: kernel {c}, bpfx {rust}"))
-            .collect();
-        assert!(wrong.is_empty(), "layouts differ from {UAPI}:\n{}", wrong.join("\n"));
+        compare_with_c("link-layout", &preamble, &checks);
     }
 }
