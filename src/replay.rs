@@ -292,8 +292,16 @@ pub fn replay(
         }
         let per = |total: f64| if ran == 0 { 0.0 } else { total / ran as f64 };
         text.push_str(&format!("insns: {insns} ({:.1} per packet)\n", per(insns as f64)));
+        // The whole loop: with --live or --engine both, the other side's
+        // runs are in it too.
+        let sides = match (args.live, args.engine) {
+            (true, EngineKind::Both) => ", bpfx's two engines and the kernel together",
+            (true, _) => ", bpfx and the kernel together",
+            (false, EngineKind::Both) => ", both engines together",
+            (false, _) => "",
+        };
         text.push_str(&format!(
-            "time: {:.3} ms ({:.0} ns per packet)\n",
+            "time: {:.3} ms ({:.0} ns per packet{sides})\n",
             elapsed.as_secs_f64() * 1e3,
             per(elapsed.as_nanos() as f64)
         ));
