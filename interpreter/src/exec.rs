@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering::Relaxed;
 
 use bpfx_isa::{AtomicOp, HelperId, InsnIdx};
-use bpfx_runtime::region::{self, FRAME_SIZE, MAX_FRAMES, PACKET_REGION, STACK_REGION};
+use bpfx_runtime::region::{self, FRAME_SIZE, MAX_FRAMES, PACKET_REGION};
 use bpfx_runtime::vmctx::status;
 use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, VmCtx};
 
@@ -31,30 +31,6 @@ struct Frame<'a> {
     prog: ProgId,
     ret: usize,
     saved: [u64; 4],
-}
-
-/// Sets the stack region to the live frames `0..=depth`.
-///
-/// # Safety
-/// `regions` must point to the run's region table.
-#[inline(always)]
-unsafe fn set_stack(regions: *mut Region, stack_top: u64, depth: u32) {
-    let len = (u64::from(depth) + 1) * FRAME_SIZE;
-    // SAFETY: entry STACK_REGION always exists; the caller passes the table.
-    unsafe {
-        let r = regions.add(STACK_REGION);
-        (*r).start = stack_top - len;
-        (*r).len = len;
-    }
-}
-
-/// The frame depth the stack region currently covers.
-///
-/// # Safety
-/// `regions` must point to the run's region table.
-unsafe fn stack_depth(regions: *const Region) -> u32 {
-    // SAFETY: as in `set_stack`.
-    unsafe { ((*regions.add(STACK_REGION)).len / FRAME_SIZE) as u32 - 1 }
 }
 
 /// The region that holds `size` bytes at `addr`, if one does and (for a
@@ -416,7 +392,7 @@ impl Interpreter {
             };
             hot.regs[1..6].copy_from_slice(&args);
             hot.regs[10] = stack_top - u64::from(base) * FRAME_SIZE;
-            set_stack((*vm).regions, stack_top, base);
+            (*vm).set_frames(base);
             if hot.left < 0 {
                 (*vm).insn_count = (budget - hot.left) as u64;
                 let fault = Fault::BudgetExhausted { budget: (*vm).insn_budget };
@@ -577,7 +553,7 @@ impl Interpreter {
                             MaybeUninit::new(Frame { code, prog, ret: hot.pc, saved: [r[6], r[7], r[8], r[9]] });
                         depth += 1;
                         hot.regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
-                        set_stack(regions_ptr, stack_top, depth);
+                        (*vm).set_frames(depth);
                         hot.pc = target;
                     }
                     Kind::Exit => {
@@ -595,7 +571,7 @@ impl Interpreter {
                         prog = f.prog;
                         hot.pc = f.ret;
                         hot.regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
-                        set_stack(regions_ptr, stack_top, depth);
+                        (*vm).set_frames(depth);
                     }
                     Kind::PacketLoad => {
                         let packet = regions[PACKET_REGION];
@@ -726,12 +702,12 @@ pub(crate) unsafe extern "C" fn callback_entry(
         let found = code_addr_parts(target)
             .and_then(|(prog, op)| Some((prog, op, interp.code(ProgId(prog)).filter(|c| op < c.ops.len())?)));
         let Some((prog, op, code)) = found else { return (*vm).raise(Fault::BadCallback { target }, None) };
-        let caller = stack_depth((*vm).regions);
-        if caller + 1 >= MAX_FRAMES {
-            return (*vm).raise(Fault::CallDepth { max: MAX_FRAMES }, None);
-        }
-        let result = interp.exec(vm, code, ProgId(prog), op, [r1, r2, r3, r4, r5], caller + 1);
-        set_stack((*vm).regions, (*vm).stack_top, caller);
+        let depth = match (*vm).callback_frame() {
+            Ok(depth) => depth,
+            Err(r0) => return r0,
+        };
+        let result = interp.exec(vm, code, ProgId(prog), op, [r1, r2, r3, r4, r5], depth);
+        (*vm).set_frames(depth - 1);
         match result {
             Ok((r0, _)) => r0,
             Err(stop) => (*vm).raise(stop.fault, Some(stop.at)),

@@ -3,7 +3,7 @@
 //! callbacks — each mirroring what the interpreter does at the same point.
 
 use bpfx_isa::{AtomicOp, HelperId, InsnIdx};
-use bpfx_runtime::region::{self, FRAME_SIZE, MAX_FRAMES, STACK_REGION};
+use bpfx_runtime::region::{self, MAX_FRAMES};
 use bpfx_runtime::vmctx::status;
 use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, VmCtx};
 
@@ -94,20 +94,6 @@ pub(crate) fn site(prog: ProgId, at: InsnIdx) -> i64 {
 
 fn unsite(site: i64) -> (ProgId, InsnIdx) {
     (ProgId((site as u64 >> 32) as u32), InsnIdx(site as u32))
-}
-
-/// Sets the stack region to the live frames `0..=depth`.
-///
-/// # Safety
-/// `vm` must be a live context with its region table.
-unsafe fn set_stack(vm: *mut VmCtx, depth: u32) {
-    let len = (u64::from(depth) + 1) * FRAME_SIZE;
-    // SAFETY: entry STACK_REGION always exists in the table of a live run.
-    unsafe {
-        let r = (*vm).regions.add(STACK_REGION);
-        (*r).start = (*vm).stack_top - len;
-        (*r).len = len;
-    }
 }
 
 /// Runs `code` from its entry `entry` with `st`; returns what the code did.
@@ -333,24 +319,24 @@ pub(crate) unsafe extern "C" fn callback_entry(
             Some((code, code.entry_of(op)?))
         });
         let Some((code, entry)) = found else { return (*vm).raise(Fault::BadCallback { target }, None) };
-        let caller = ((*(*vm).regions.add(STACK_REGION)).len / FRAME_SIZE) as u32 - 1;
-        if caller + 1 >= MAX_FRAMES {
-            return (*vm).raise(Fault::CallDepth { max: MAX_FRAMES }, None);
-        }
+        let depth = match (*vm).callback_frame() {
+            Ok(depth) => depth,
+            Err(r0) => return r0,
+        };
         let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
         let st = ExecState {
             regs: [0, r1, r2, r3, r4, r5, 0, 0, 0, 0],
             left: budget.saturating_sub((*vm).insn_count as i64),
             budget,
             loops: BPF_MAX_LOOPS,
-            depth: caller + 1,
+            depth,
             entry,
             last: 0,
             stop: None,
         };
         let mut st = st;
         let outcome = call(vm, code, &mut st);
-        set_stack(vm, caller);
+        (*vm).set_frames(depth - 1);
         match finish(vm, outcome, &mut st) {
             Ok((r0, _)) => r0,
             Err(stop) => (*vm).raise(stop.fault, Some(stop.at)),

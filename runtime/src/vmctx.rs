@@ -13,7 +13,7 @@ use std::ffi::c_void;
 use bpfx_isa::InsnIdx;
 
 use crate::fault::Fault;
-use crate::region::Region;
+use crate::region::{FRAME_SIZE, MAX_FRAMES, Region, STACK_REGION};
 use crate::runtime::Runtime;
 
 /// A helper as both engines call it: the VM context, then `r1`..`r5`;
@@ -119,6 +119,39 @@ impl VmCtx {
         }
         self.status = status::FAULT;
         0
+    }
+
+    /// Sets the stack region to the live frames `0..=depth` (frame 0 at
+    /// the top, each below the one that called it): what both engines do
+    /// on a call, a return and a callback.
+    ///
+    /// # Safety
+    /// `regions` must be the live run's region table (it always holds the
+    /// stack at [`STACK_REGION`]).
+    #[inline(always)]
+    pub unsafe fn set_frames(&mut self, depth: u32) {
+        let len = (u64::from(depth) + 1) * FRAME_SIZE;
+        // SAFETY: the caller's contract.
+        unsafe {
+            let r = self.regions.add(STACK_REGION);
+            (*r).start = self.stack_top - len;
+            (*r).len = len;
+        }
+    }
+
+    /// The frame a callback that a helper makes runs in: one below the
+    /// deepest live frame. `Err` when none is left: the call-depth fault is
+    /// raised and `Err` holds what the callback entry returns.
+    ///
+    /// # Safety
+    /// As [`VmCtx::set_frames`].
+    pub unsafe fn callback_frame(&mut self) -> Result<u32, u64> {
+        // SAFETY: the caller's contract.
+        let caller = unsafe { ((*self.regions.add(STACK_REGION)).len / FRAME_SIZE) as u32 - 1 };
+        if caller + 1 >= MAX_FRAMES {
+            return Err(self.raise(Fault::CallDepth { max: MAX_FRAMES }, None));
+        }
+        Ok(caller + 1)
     }
 }
 

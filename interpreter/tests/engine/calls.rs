@@ -17,6 +17,7 @@ crate::tests![
     bpf_loop_refuses_bad_arguments,
     a_fault_in_a_callback_is_reported_where_it_happened,
     the_budget_counts_callbacks,
+    a_callback_takes_a_frame_of_its_own,
     for_each_map_elem_visits_every_element,
     registers_across_helper_calls,
 ];
@@ -139,6 +140,45 @@ fn a_fault_in_a_callback_is_reported_where_it_happened(make: MakeEngine) {
     let Exit::Fault { at, fault: Fault::OutOfBounds { .. } } = out.exit else { panic!("{}", out.exit) };
     assert_eq!(at, InsnIdx(14), "the callback's load, not the bpf_loop call");
     assert_eq!(out.insns, 6, "the caller's six instructions before the call, which did not complete");
+}
+
+/// `depth` nested bpf-to-bpf calls below the program's frame, the deepest
+/// calling `bpf_loop` once with a callback that returns 0, then returning
+/// what `bpf_loop` did through its own stack frame.
+fn nested_loop(depth: u32) -> String {
+    // The callback is at slot 16: the lddw at slot 8 names it by `8 + 1 + 7`.
+    format!(
+        "
+        r6 = {}
+        call local f
+        exit
+    f:
+        if r6 == 0 goto +3
+        r6 += -1
+        call local f
+        exit
+        r1 = 1
+        ld_pseudo r2, 4, 7
+        r3 = 0
+        r4 = 0
+        call 181
+        *(u64 *)(r10 - 8) = r0
+        r0 = *(u64 *)(r10 - 8)
+        exit
+        r0 = 0
+        exit",
+        depth - 1
+    )
+}
+
+fn a_callback_takes_a_frame_of_its_own(make: MakeEngine) {
+    // Frames 1 to 6 are calls, the callback frame 7: the eighth and last.
+    // After it, the caller's frame is live again for its store and load.
+    assert_eq!(r0(make, &nested_loop(6)), 1, "bpf_loop ran its one iteration");
+    // With frame 7 a call, the callback would need a ninth: the fault is
+    // the bpf_loop call's.
+    let out = run(make, &program(&nested_loop(7), Vec::new()), Context::raw(&[]));
+    assert_eq!(out.exit, Exit::Fault { at: InsnIdx(12), fault: Fault::CallDepth { max: 8 } });
 }
 
 fn the_budget_counts_callbacks(make: MakeEngine) {
