@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bpfx_isa::asm::{AsmError, AsmErrorKind, Operand, assemble};
 use bpfx_isa::*;
@@ -48,10 +49,12 @@ fn llvm_mc(source: &str) -> Vec<u8> {
 }
 
 fn objdump(object: &[u8], args: &[&str]) -> String {
+    // objdump reads only files, so the object goes through one: its own per
+    // call, since tests running in parallel list objects with the same flags.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!("bpfx-asm-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    // objdump reads only files, so the object goes through one.
-    let path = dir.join(format!("{}.o", args.join("").replace(['-', '='], "")));
+    let path = dir.join(format!("{}.o", CALLS.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&path, object).expect("write object");
     let out = Command::new("llvm-objdump-19")
         .args(args)
