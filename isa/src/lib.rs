@@ -18,6 +18,7 @@ pub mod encode;
 mod insn;
 pub mod opcode;
 mod program;
+mod proven;
 mod raw;
 mod reg;
 
@@ -26,5 +27,6 @@ pub use decode::{DecodeError, DecodeErrorKind, decode_bytes, decode_slots};
 pub use encode::{encode_bytes, encode_slots};
 pub use insn::*;
 pub use program::{FuncInfo, FuncSig, LineInfo, MapIdx, MapSpec, ParamType, Pinning, Program, with_slots};
+pub use proven::Proven;
 pub use raw::{RawInsn, SLOT_SIZE, slots_from_bytes, slots_to_bytes};
 pub use reg::{InsnIdx, Reg};

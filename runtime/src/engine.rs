@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use bpfx_isa::{HelperId, InsnIdx, Program};
+use bpfx_isa::{HelperId, InsnIdx, Program, Proven};
 
 use crate::context::Context;
 use crate::fault::Exit;
@@ -81,6 +81,18 @@ pub trait Engine {
     /// engine serves the runtime it first loaded into.
     fn load(&mut self, rt: &mut Runtime, program: &Program) -> Result<ProgId, LoadError>;
 
+    /// [`Engine::load`] for a program bpfx's verifier accepted, with what it
+    /// proved: an engine may drop the runtime checks `proven` makes
+    /// redundant, and must give the same results as without them. Facts for
+    /// another program are refused ([`LoadError::ProofMismatch`]). Engines
+    /// that check everything anyway (the interpreter) ignore them.
+    fn load_proven(&mut self, rt: &mut Runtime, program: &Program, proven: &Proven) -> Result<ProgId, LoadError> {
+        if !proven.is_for(program) {
+            return Err(LoadError::ProofMismatch);
+        }
+        self.load(rt, program)
+    }
+
     /// Runs a program loaded by this engine on `ctx`.
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError>;
 
@@ -96,6 +108,10 @@ pub trait Engine {
 pub enum LoadError {
     #[error("program has no instructions")]
     Empty,
+    /// Verifier facts handed to [`Engine::load_proven`] were proved for
+    /// another program.
+    #[error("the verifier's facts were proved for another program (instructions, type or maps differ)")]
+    ProofMismatch,
     /// A call to a helper id that has nothing registered.
     #[error("{} at insn {at}", unknown_helper(*id))]
     UnknownHelper { at: InsnIdx, id: HelperId },

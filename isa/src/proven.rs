@@ -1,0 +1,154 @@
+//! [`Proven`]: what bpfx's verifier proved about one program, in the form
+//! engines consume.
+//!
+//! The verifier and the engines never depend on each other (the CLI
+//! composes them), so the facts an engine may rely on travel as data
+//! defined here: the verifier produces them, an engine's `load_proven`
+//! takes them. They are what the kernel's JIT relies on after its
+//! verifier: an access the verifier proved inside its region needs no
+//! runtime check, and a helper call whose map argument is one known map
+//! can be specialised (the kernel inlines array lookups this way).
+//!
+//! The facts belong to the exact program they were proved for: a
+//! [`Proven`] records the instructions, program type and map shapes it
+//! was made from, and [`Proven::is_for`] must hold before an engine uses
+//! it. Facts for another program would turn unchecked accesses into host
+//! memory corruption.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::abi::{AttachType, MapType, ProgType};
+use crate::{Insn, InsnIdx, MapIdx, Program};
+
+/// The shape of a map as far as proofs about it go: what the verifier
+/// bounded accesses and lookups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MapShape {
+    map_type: MapType,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+}
+
+/// Facts the verifier proved about one program (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proven {
+    prog_type: ProgType,
+    expected_attach_type: Option<AttachType>,
+    insns: Vec<Insn>,
+    maps: Vec<MapShape>,
+    /// Memory accesses (loads, stores, atomics; by slot index) that stay
+    /// inside one region, writable when they write, on every path that
+    /// reaches them.
+    safe_accesses: BTreeSet<InsnIdx>,
+    /// Helper calls whose `r1` is the same map on every path.
+    call_maps: BTreeMap<InsnIdx, MapIdx>,
+}
+
+impl Proven {
+    /// No facts yet about `program`.
+    pub fn new(program: &Program) -> Proven {
+        Proven {
+            prog_type: program.prog_type,
+            expected_attach_type: program.expected_attach_type,
+            insns: program.insns.clone(),
+            maps: program
+                .maps
+                .iter()
+                .map(|m| MapShape {
+                    map_type: m.map_type,
+                    key_size: m.key_size,
+                    value_size: m.value_size,
+                    max_entries: m.max_entries,
+                    flags: m.flags,
+                })
+                .collect(),
+            safe_accesses: BTreeSet::new(),
+            call_maps: BTreeMap::new(),
+        }
+    }
+
+    /// Whether these facts were proved for `program`: the same
+    /// instructions, program type, expected attach type and map shapes.
+    pub fn is_for(&self, program: &Program) -> bool {
+        let subject = Proven::new(program);
+        self.prog_type == subject.prog_type
+            && self.expected_attach_type == subject.expected_attach_type
+            && self.insns == subject.insns
+            && self.maps == subject.maps
+    }
+
+    /// Records that the access at `at` stays inside its region on every path.
+    pub fn add_safe_access(&mut self, at: InsnIdx) {
+        self.safe_accesses.insert(at);
+    }
+
+    /// Records that the helper call at `at` always receives map `map` in `r1`.
+    pub fn add_call_map(&mut self, at: InsnIdx, map: MapIdx) {
+        self.call_maps.insert(at, map);
+    }
+
+    /// Whether the access at `at` was proved to stay inside its region.
+    pub fn access_is_safe(&self, at: InsnIdx) -> bool {
+        self.safe_accesses.contains(&at)
+    }
+
+    /// The map the helper call at `at` always receives, when proved.
+    pub fn call_map(&self, at: InsnIdx) -> Option<MapIdx> {
+        self.call_maps.get(&at).copied()
+    }
+
+    /// How many accesses were proved safe.
+    pub fn safe_access_count(&self) -> usize {
+        self.safe_accesses.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asm::assemble;
+
+    fn program(source: &str) -> Program {
+        Program::new("p", ProgType::Xdp, assemble(source).unwrap())
+    }
+
+    #[test]
+    fn facts_hold_only_for_the_program_they_were_proved_for() {
+        let p = program("r0 = *(u32 *)(r1 + 0)\nexit");
+        let mut proven = Proven::new(&p);
+        proven.add_safe_access(InsnIdx(0));
+        assert!(proven.is_for(&p));
+        assert!(proven.access_is_safe(InsnIdx(0)) && !proven.access_is_safe(InsnIdx(1)));
+
+        let other_insns = program("r0 = *(u32 *)(r1 + 4)\nexit");
+        assert!(!proven.is_for(&other_insns));
+        let mut other_type = p.clone();
+        other_type.prog_type = ProgType::SocketFilter;
+        assert!(!proven.is_for(&other_type));
+        let mut other_attach = p.clone();
+        other_attach.expected_attach_type = Some(AttachType::XdpDevmap);
+        assert!(!proven.is_for(&other_attach));
+    }
+
+    #[test]
+    fn a_map_of_another_shape_voids_the_facts() {
+        let mut p = program("r0 = 0\nexit");
+        p.maps.push(crate::MapSpec {
+            name: "m".into(),
+            map_type: MapType::Array,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 4,
+            ..Default::default()
+        });
+        let proven = Proven::new(&p);
+        let mut bigger = p.clone();
+        bigger.maps[0].max_entries = 8;
+        assert!(proven.is_for(&p) && !proven.is_for(&bigger));
+        let mut renamed = p.clone();
+        renamed.maps[0].name = "n".into();
+        assert!(proven.is_for(&renamed), "a map's name is not part of what was proved");
+    }
+}
