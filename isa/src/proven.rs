@@ -79,6 +79,16 @@ impl Proven {
             && self.maps == subject.maps
     }
 
+    /// These facts for `rewritten`, a rewrite of the program they were
+    /// proved for that keeps every instruction's slot index and what each
+    /// access reaches and each call receives: the runtime's context
+    /// conversion, which turns a `u32` load of `xdp_md.data` into a load of
+    /// the real pointer, is the rewrite this is for. The caller vouches for
+    /// the rewrite; the facts are then tied to `rewritten`.
+    pub fn carried_to(&self, rewritten: &Program) -> Proven {
+        Proven { safe_accesses: self.safe_accesses.clone(), call_maps: self.call_maps.clone(), ..Proven::new(rewritten) }
+    }
+
     /// Records that the access at `at` stays inside its region on every path.
     pub fn add_safe_access(&mut self, at: InsnIdx) {
         self.safe_accesses.insert(at);
@@ -130,6 +140,19 @@ mod tests {
         let mut other_attach = p.clone();
         other_attach.expected_attach_type = Some(AttachType::XdpDevmap);
         assert!(!proven.is_for(&other_attach));
+    }
+
+    #[test]
+    fn carried_facts_belong_to_the_rewritten_program() {
+        let p = program("r0 = *(u32 *)(r1 + 0)\nexit");
+        let mut proven = Proven::new(&p);
+        proven.add_safe_access(InsnIdx(0));
+        proven.add_call_map(InsnIdx(1), MapIdx(0));
+        let rewritten = program("r0 = *(u64 *)(r1 + 0)\nexit");
+        let carried = proven.carried_to(&rewritten);
+        assert!(carried.is_for(&rewritten) && !carried.is_for(&p));
+        assert!(carried.access_is_safe(InsnIdx(0)));
+        assert_eq!(carried.call_map(InsnIdx(1)), Some(MapIdx(0)));
     }
 
     #[test]
