@@ -3,7 +3,8 @@
 //! maps are created once and shared, global data is written and read-only
 //! data frozen, maps carry their BTF types, line info reaches the kernel's
 //! log, a refused BTF falls back to none, a failure at any step leaves
-//! nothing in the kernel, map dumps read every entry, and EINVALs name the
+//! nothing in the kernel, maps marked `LIBBPF_PIN_BY_NAME` are pinned and
+//! reused as libbpf does, map dumps read every entry, and EINVALs name the
 //! field at fault.
 //!
 //! These tests need bpf(2) as root (bpftool mounts a bpffs and the id
@@ -12,12 +13,14 @@
 
 #![cfg(target_os = "linux")]
 
+#[path = "support/bpffs.rs"]
+mod bpffs;
 #[path = "../../tests/support/progs.rs"]
 mod progs;
 
 use std::collections::BTreeSet;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -637,4 +640,80 @@ fn einval_names_the_field_at_fault() {
     let unknown = MapSpec { flags: 1 << 30, ..lru };
     let why = explanation(bpf.create_map(&unknown));
     assert!(why.starts_with("map_flags 0x40000000 are not BPF_F_* flags"), "{why}");
+}
+
+fn pin_by_name(fs: &bpffs::Bpffs) -> ObjectLoadOptions {
+    ObjectLoadOptions { pin_root: Some(fs.0.clone()), ..ObjectLoadOptions::default() }
+}
+
+fn map_id(bpf: &Bpf, loaded: &LoadedObject, name: &str) -> u32 {
+    bpf.map_info(loaded.map(name).unwrap().fd()).unwrap().id
+}
+
+#[test]
+fn maps_pinned_by_name_are_pinned_then_reused_with_their_contents() {
+    let bpf = bpf();
+    let fs = bpffs::Bpffs::mount("pin-by-name");
+    let object = object("legacy_maps");
+    // A fresh bpffs holds the kernel's own iterators (`maps.debug`, ...).
+    let entries = || -> BTreeSet<_> { std::fs::read_dir(&fs.0).unwrap().map(|e| e.unwrap().file_name()).collect() };
+    let before = entries();
+    let first = bpf.load_object(&object, ProgramSelection::All, &pin_by_name(&fs)).unwrap();
+    let path = fs.0.join("pinned_totals");
+    let pin = PinnedByName { map: "pinned_totals".into(), path: path.clone(), reused: false };
+    assert_eq!(first.pinned_by_name(), [pin]);
+    let added: Vec<_> = entries().difference(&before).cloned().collect();
+    assert_eq!(added, ["pinned_totals"], "only the map marked for it is pinned");
+    let id = map_id(&bpf, &first, "pinned_totals");
+    let (key, value) = (2u32.to_ne_bytes(), 7u64.to_ne_bytes());
+    first.map("pinned_totals").unwrap().update(&key, &value, UpdateFlags::ANY).unwrap();
+    drop(first);
+
+    let second = bpf.load_object(&object, ProgramSelection::All, &pin_by_name(&fs)).unwrap();
+    assert!(second.pinned_by_name()[0].reused, "{:?}", second.pinned_by_name());
+    assert_eq!(map_id(&bpf, &second, "pinned_totals"), id, "the pinned map itself is shared");
+    let kept = second.map("pinned_totals").unwrap().lookup(&key).unwrap();
+    assert_eq!(kept.as_deref(), Some(&value[..]), "a reused map keeps its contents");
+
+    let unpinned = bpf.load_object(&object, ProgramSelection::All, &ObjectLoadOptions::default()).unwrap();
+    assert!(unpinned.pinned_by_name().is_empty());
+    assert_ne!(map_id(&bpf, &unpinned, "pinned_totals"), id, "without a pin root the map is the object's own");
+}
+
+#[test]
+fn an_incompatible_pinned_map_is_refused_naming_the_field() {
+    let bpf = bpf();
+    let fs = bpffs::Bpffs::mount("pin-incompatible");
+    let object = object("legacy_maps");
+    let spec = object.maps().iter().find(|m| m.name == "pinned_totals").unwrap();
+    let other = bpf.create_map(&MapSpec { max_entries: 32, ..spec.clone() }).unwrap();
+    let path = fs.0.join("pinned_totals");
+    bpf.pin(other.fd(), &path).unwrap();
+    let recorder = Faulty::recorder();
+    let err =
+        Bpf::with_syscall(recorder.clone()).load_object(&object, ProgramSelection::All, &pin_by_name(&fs)).unwrap_err();
+    let KernelError::Incompatible { map, field, pinned, wanted } = err.root() else { panic!("{err}") };
+    assert_eq!((map.as_str(), *field, *pinned, *wanted), ("pinned_totals", "max_entries", 32, 64));
+    assert!(err.to_string().contains(&path.display().to_string()), "the error names the pin: {err}");
+    assert!(path.exists(), "a pin the load did not make stays");
+    assert_all_gone(&bpf, &recorder.created.lock().unwrap(), "a refused object");
+}
+
+#[test]
+fn a_failed_load_removes_the_pins_it_made_and_keeps_the_others() {
+    let bpf = bpf();
+    let fs = bpffs::Bpffs::mount("pin-failure");
+    let object = object("legacy_maps");
+    let path = fs.0.join("pinned_totals");
+    let failing = Faulty::failing(Cmd::ProgLoad, libc::E2BIG);
+    assert!(Bpf::with_syscall(failing).load_object(&object, ProgramSelection::All, &pin_by_name(&fs)).is_err());
+    assert!(!path.exists(), "the pin made by the failed load was removed");
+
+    let first = bpf.load_object(&object, ProgramSelection::All, &pin_by_name(&fs)).unwrap();
+    let id = map_id(&bpf, &first, "pinned_totals");
+    drop(first);
+    let failing = Faulty::failing(Cmd::ProgLoad, libc::E2BIG);
+    assert!(Bpf::with_syscall(failing).load_object(&object, ProgramSelection::All, &pin_by_name(&fs)).is_err());
+    let fd = bpf.get_pinned(&path).expect("a pin the failed load reused stays");
+    assert_eq!(bpf.map_info(fd.as_fd()).unwrap().id, id);
 }

@@ -163,6 +163,10 @@ pub enum KernelError {
 
     #[error("{wanted_by} refers to map `{name}`, which the object does not define")]
     NoSuchMap { name: String, wanted_by: String },
+
+    /// A map pinned by name differs from the object's definition.
+    #[error("the pinned map has {field} {pinned}, map `{map}` of the object has {wanted}")]
+    Incompatible { map: String, field: &'static str, pinned: u32, wanted: u32 },
 }
 
 impl KernelError {

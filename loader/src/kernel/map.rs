@@ -136,6 +136,25 @@ impl Bpf {
         Ok(map)
     }
 
+    /// The map of `fd` (one pinned by name) taken for `spec`, as libbpf
+    /// reuses a pinned map: only when the kernel's map has the type, sizes,
+    /// entries and flags `spec` asks for; its contents are left as they are.
+    pub fn reuse_map(&self, fd: OwnedFd, spec: &MapSpec) -> Result<Map, KernelError> {
+        let info = self.map_info(fd.as_fd())?;
+        let fields = [
+            ("type", info.map_type, spec.map_type.value()),
+            ("key_size", info.key_size, spec.key_size),
+            ("value_size", info.value_size, spec.value_size),
+            ("max_entries", info.max_entries, spec.max_entries),
+            ("map_flags", info.map_flags, spec.flags),
+        ];
+        if let Some(&(field, pinned, wanted)) = fields.iter().find(|(_, pinned, wanted)| pinned != wanted) {
+            return Err(KernelError::Incompatible { map: spec.name.clone(), field, pinned, wanted });
+        }
+        let value_len = user_value_len(spec.map_type, spec.value_size)?;
+        Ok(Map { fd, bpf: self.clone(), spec: spec.clone(), value_len })
+    }
+
     /// What the kernel says about the map of `fd` (a pinned one, one
     /// opened by id).
     pub fn map_info(&self, fd: BorrowedFd<'_>) -> Result<MapInfo, KernelError> {

@@ -59,7 +59,7 @@ pub use link::{
 pub use log::{DEFAULT_LOG_LIMIT, DEFAULT_LOG_START, KERNEL_MAX_LOG_SIZE, VerifierLog, VerifierStats};
 pub use map::{Map, MapEntry, MapInfo, MapOptions, UpdateFlags, possible_cpus};
 pub use obj::ObjKind;
-pub use object::{BtfPolicy, EmptySlot, LoadedObject, ObjectLoadOptions, ProgramSelection};
+pub use object::{BtfPolicy, EmptySlot, LoadedObject, ObjectLoadOptions, PinnedByName, ProgramSelection};
 pub use prog::{LogLevel, Prog, ProgInfo, ProgLoadOptions};
 pub use sanitize::{BtfFeatures, Sanitized, sanitize};
 pub use sys::{BpfCall, Cmd, Kernel, Syscall};

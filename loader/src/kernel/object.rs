@@ -5,14 +5,18 @@
 //! program loaded with its func and line info, then program-array slots
 //! (tail-call targets) filled.
 //!
-//! What it is not: it attaches and pins nothing, and decides nothing about
-//! a program; the kernel's verdicts and logs are handed back as given.
+//! Maps marked `LIBBPF_PIN_BY_NAME` are pinned (or reused) by name under a
+//! pin root when the caller gives one ([`ObjectLoadOptions::pin_root`]).
+//!
+//! What it is not: it attaches nothing, pins nothing else, and decides
+//! nothing about a program; the kernel's verdicts and logs are handed back as given.
 
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
 
 use bpfx_isa::abi::MapType;
-use bpfx_isa::{MapSpec, Program};
+use bpfx_isa::{MapSpec, Pinning, Program};
 
 use super::Bpf;
 use super::btf::{Btf, BtfLoadOptions};
@@ -53,9 +57,17 @@ pub enum BtfPolicy {
 }
 
 /// How to load an object.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ObjectLoadOptions {
     pub btf: BtfPolicy,
+    /// Where the maps the object marks `LIBBPF_PIN_BY_NAME` live, pinned by
+    /// their names (libbpf's `pin_root_path`, `/sys/fs/bpf` by default): a
+    /// compatible map pinned there already is reused, contents and all, and
+    /// a missing one is created and pinned. `None` creates them like any
+    /// other map and pins nothing, for loads that judge or test-run a
+    /// program and must leave nothing behind (and must not touch a map
+    /// other programs share).
+    pub pin_root: Option<PathBuf>,
     /// What the kernel's BTF support is; `None` asks the kernel
     /// ([`BtfFeatures::probe`]).
     pub btf_features: Option<BtfFeatures>,
@@ -69,6 +81,7 @@ impl Default for ObjectLoadOptions {
     fn default() -> Self {
         ObjectLoadOptions {
             btf: BtfPolicy::default(),
+            pin_root: None,
             btf_features: None,
             log_level: LogLevel::default(),
             log_start: DEFAULT_LOG_START,
@@ -86,12 +99,23 @@ pub struct EmptySlot {
     pub program: String,
 }
 
+/// A map the object marks `LIBBPF_PIN_BY_NAME`, as the load found or left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedByName {
+    pub map: String,
+    pub path: PathBuf,
+    /// The map was pinned there already and is shared, not created.
+    pub reused: bool,
+}
+
 /// An object in the kernel: its programs, maps and BTF, each closed when
-/// this is dropped (the kernel frees a map once no program holds it).
+/// this is dropped (the kernel frees a map once no program holds it, and no
+/// pin: maps pinned by name outlive the object, as with libbpf).
 #[derive(Debug)]
 pub struct LoadedObject {
     progs: Vec<Prog>,
     maps: Vec<Map>,
+    pinned_by_name: Vec<PinnedByName>,
     btf: Option<Btf>,
     btf_dropped: Option<KernelError>,
     sanitized: Sanitized,
@@ -116,6 +140,7 @@ impl Bpf {
         let mut loaded = LoadedObject {
             progs: Vec::new(),
             maps: Vec::new(),
+            pinned_by_name: Vec::new(),
             btf: None,
             btf_dropped: None,
             sanitized: Sanitized::default(),
@@ -139,8 +164,14 @@ impl Bpf {
             }
         }
 
+        // Pins this load makes are removed if a later step fails.
+        let mut new_pins = NewPins::default();
         for spec in &specs {
-            let map = self.create_object_map(spec, &mut loaded)?;
+            let pin = options.pin_root.as_ref().filter(|_| spec.pinning == Pinning::ByName).map(|r| r.join(&spec.name));
+            let map = match pin {
+                Some(path) => self.pinned_object_map(spec, path, &mut loaded, &mut new_pins)?,
+                None => self.create_object_map(spec, &mut loaded)?,
+            };
             loaded.maps.push(map);
         }
         for outer in
@@ -200,7 +231,32 @@ impl Bpf {
                     .map_err(|e| in_object(&format!("slot {slot} of map `{}`", array.spec().name), e))?;
             }
         }
+        new_pins.keep();
         Ok(loaded)
+    }
+
+    /// A map the object pins by name at `path`: the one pinned there when
+    /// it is compatible (libbpf's reuse), else a new one, pinned.
+    fn pinned_object_map(
+        &self,
+        spec: &MapSpec,
+        path: PathBuf,
+        loaded: &mut LoadedObject,
+        new_pins: &mut NewPins,
+    ) -> Result<Map, KernelError> {
+        let what = || format!("map `{}` (pinned by name at {})", spec.name, path.display());
+        let reused = path.exists();
+        let map = if reused {
+            let fd = self.get_pinned(&path).map_err(|e| in_object(&what(), e))?;
+            self.reuse_map(fd, spec).map_err(|e| in_object(&what(), e))?
+        } else {
+            let map = self.create_object_map(spec, loaded)?;
+            self.pin(map.fd(), &path).map_err(|e| in_object(&what(), e))?;
+            new_pins.0.push(path.clone());
+            map
+        };
+        loaded.pinned_by_name.push(PinnedByName { map: spec.name.clone(), path, reused });
+        Ok(map)
     }
 
     /// One map of an object, with its BTF types when the BTF loaded (and
@@ -229,7 +285,33 @@ impl Bpf {
     }
 }
 
+/// Pins made by a load still in progress: removed when dropped before
+/// [`NewPins::keep`], so a failed load leaves no pin behind.
+#[derive(Default)]
+struct NewPins(Vec<PathBuf>);
+
+impl NewPins {
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for NewPins {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            // Best effort: the load's own error is the one to report.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 impl LoadedObject {
+    /// The maps pinned by name (with [`ObjectLoadOptions::pin_root`]), in
+    /// the object's order.
+    pub fn pinned_by_name(&self) -> &[PinnedByName] {
+        &self.pinned_by_name
+    }
+
     /// The loaded programs, in the object's order.
     pub fn progs(&self) -> &[Prog] {
         &self.progs
