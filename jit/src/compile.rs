@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 
 use bpfx_isa::{
-    AluOp, AtomicOp, CallTarget, Endian, Insn, InsnIdx, JmpCond, LdImm64Kind, PacketLoad, Program, Reg, Size, Src,
-    SwapBits, Width,
+    AluOp, AtomicOp, CallTarget, Endian, Insn, InsnIdx, JmpCond, LdImm64Kind, PacketLoad, Program, Proven, Reg, Size,
+    Src, SwapBits, Width,
 };
 use bpfx_runtime::region::{FRAME_SIZE, MAX_FRAMES, PACKET_REGION};
 use bpfx_runtime::vmctx::{offsets as vmo, status};
@@ -40,6 +40,8 @@ pub(crate) struct Compiled {
     /// Per instruction, the region its access hit last (read and written by
     /// the compiled code; only ever a valid region index).
     _hints: Box<[u8]>,
+    /// Bytes of machine code in the function.
+    pub code_bytes: usize,
     module: Option<JITModule>,
 }
 
@@ -113,12 +115,14 @@ fn named_regs(insns: &[Insn]) -> [bool; 10] {
 }
 
 /// Compiles a program that passed [`bpfx_runtime::code::check_targets`] and was linked as
-/// `linked`.
+/// `linked`, trusting `proven` (the verifier's facts about this very
+/// program) where it has any.
 pub(crate) fn compile(
     isa: OwnedTargetIsa,
     program: &Program,
     rt: &mut Runtime,
     linked: &Linked,
+    proven: Option<&Proven>,
 ) -> Result<Compiled, LoadError> {
     let ops: Vec<(InsnIdx, Insn)> = program.slots().map(|(at, insn)| (at, *insn)).collect();
     let map = op_of_slot(program);
@@ -163,19 +167,21 @@ pub(crate) fn compile(
     let mut fctx = FunctionBuilderContext::new();
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let mut t = Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of);
+        let mut t =
+            Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of, proven);
         t.translate();
         t.b.seal_all_blocks();
         t.b.finalize(module.target_config());
     }
     module.define_function(id, &mut ctx).map_err(|e| fail(&e))?;
+    let code_bytes = ctx.compiled_code().map_or(0, |c| c.code_info().total_size as usize);
     module.clear_context(&mut ctx);
     module.finalize_definitions().map_err(|e| fail(&e))?;
     let raw = module.get_finalized_function(id);
     // SAFETY: the function was compiled with exactly `CompiledFn`'s
     // signature in the host's default calling convention.
     let func = unsafe { std::mem::transmute::<*const u8, CompiledFn>(raw) };
-    Ok(Compiled { func, entries, _hints: hints, module: Some(module) })
+    Ok(Compiled { func, entries, _hints: hints, code_bytes, module: Some(module) })
 }
 
 /// The BPF registers and the run state that changes as Cranelift variables.
@@ -208,6 +214,8 @@ struct Translator<'a, 'f> {
     prog: ProgId,
     slot_count: usize,
     target_of: &'a dyn Fn(usize) -> usize,
+    /// The verifier's facts, when the program was loaded with them.
+    proven: Option<&'a Proven>,
     v: Vars,
     f: Fixed,
     /// The Cranelift block of every instruction that starts a basic block.
@@ -265,6 +273,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         prog: ProgId,
         slot_count: usize,
         target_of: &'a dyn Fn(usize) -> usize,
+        proven: Option<&'a Proven>,
     ) -> Self {
         let cc = b.func.signature.call_conv;
         let helper_sig = b.import_signature(sig(cc, 6, I64));
@@ -298,6 +307,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             prog,
             slot_count,
             target_of,
+            proven,
             v,
             f,
             blocks: Vec::new(),
@@ -858,8 +868,8 @@ impl<'a, 'f> Translator<'a, 'f> {
     }
 
     /// The address of instruction `i`'s access (`size` bytes at `base +
-    /// off`), checked against the region table; `kind` is 0 for a load, 1
-    /// for a store, 2 for an atomic.
+    /// off`), checked against the region table unless it is known to be
+    /// inside one; `kind` is 0 for a load, 1 for a store, 2 for an atomic.
     fn checked_addr(&mut self, i: usize, base: Reg, off: i16, size: Size, kind: u64) -> Value {
         let bytes = size.bytes() as i64;
         let b = self.reg(base);
@@ -867,6 +877,11 @@ impl<'a, 'f> Translator<'a, 'f> {
         let off = i64::from(off);
         if base == Reg::R10 && self.r10_fixed && off >= -(FRAME_SIZE as i64) && off + bytes <= 0 {
             // Inside the current frame, which the stack region always holds.
+            return addr;
+        }
+        if self.proven.is_some_and(|p| p.access_is_safe(self.ops[i].0)) {
+            // The verifier proved it inside its region (writable when it
+            // writes) on every path: the check could never fail.
             return addr;
         }
         let hint_ptr = self.iconst(self.hints[i..].as_ptr() as i64);

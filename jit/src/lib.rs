@@ -19,18 +19,24 @@
 //! fault calls a cold Rust function that records the [`bpfx_runtime::Fault`]
 //! and the function returns: no signal handler, no unwinding.
 //!
+//! With the facts of bpfx's verifier ([`Engine::load_proven`],
+//! [`bpfx_isa::Proven`]), an access proved to stay inside its region is a
+//! plain load or store, as in the kernel's JIT: no hint, no region lookup,
+//! no writability check. Every other access keeps its inline check.
+//!
 //! What it is not: a verifier. Like the interpreter it runs whatever it is
-//! given, and checks every access it cannot prove safe itself (today: all
-//! but constant-offset accesses to the current frame of a program that
-//! never writes `r10`); skipping the checks bpfx's verifier proved is not
-//! done yet.
+//! given, and checks every access nobody proved safe (it proves only
+//! constant-offset accesses to the current frame of a program that never
+//! writes `r10` itself). Facts are trusted: wrong ones turn unchecked
+//! accesses into host memory corruption, which is why they must come from
+//! bpfx's verifier for this very program.
 
 mod compile;
 mod exec;
 
 use std::sync::Arc;
 
-use bpfx_isa::Program;
+use bpfx_isa::{Program, Proven};
 use bpfx_runtime::{Context, Engine, LoadError, ProgId, RunError, RunResult, Runtime, RuntimeBinding};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
@@ -80,6 +86,29 @@ impl Jit {
         Ok(Jit { isa, runtime: RuntimeBinding::default(), programs: Vec::new(), last_compile_ns: 0 })
     }
 
+    /// [`Engine::load`], trusting `proven` (already matched to `program`)
+    /// where it has facts.
+    fn load_with(&mut self, rt: &mut Runtime, program: &Program, proven: Option<&Proven>) -> Result<ProgId, LoadError> {
+        self.runtime.bind(rt)?;
+        bpfx_runtime::code::check_targets(program)?;
+        let linked = rt.link(program)?;
+        let start = std::time::Instant::now();
+        let code = compile::compile(self.isa(), program, rt, &linked, proven)?;
+        self.last_compile_ns = start.elapsed().as_nanos() as u64;
+        let index = linked.id.0 as usize;
+        if self.programs.len() <= index {
+            self.programs.resize_with(index + 1, || None);
+        }
+        self.programs[index] = Some(code);
+        Ok(linked.id)
+    }
+
+    /// Bytes of machine code compiled for `prog` (what dropped checks and
+    /// inlined calls save shows here).
+    pub fn code_bytes(&self, prog: ProgId) -> Option<usize> {
+        self.code(prog).map(|c| c.code_bytes)
+    }
+
     fn code(&self, id: ProgId) -> Option<&Compiled> {
         self.programs.get(id.0 as usize)?.as_ref()
     }
@@ -95,18 +124,14 @@ impl Engine for Jit {
     }
 
     fn load(&mut self, rt: &mut Runtime, program: &Program) -> Result<ProgId, LoadError> {
-        self.runtime.bind(rt)?;
-        bpfx_runtime::code::check_targets(program)?;
-        let linked = rt.link(program)?;
-        let start = std::time::Instant::now();
-        let code = compile::compile(self.isa(), program, rt, &linked)?;
-        self.last_compile_ns = start.elapsed().as_nanos() as u64;
-        let index = linked.id.0 as usize;
-        if self.programs.len() <= index {
-            self.programs.resize_with(index + 1, || None);
+        self.load_with(rt, program, None)
+    }
+
+    fn load_proven(&mut self, rt: &mut Runtime, program: &Program, proven: &Proven) -> Result<ProgId, LoadError> {
+        if !proven.is_for(program) {
+            return Err(LoadError::ProofMismatch);
         }
-        self.programs[index] = Some(code);
-        Ok(linked.id)
+        self.load_with(rt, program, Some(proven))
     }
 
     fn compile_ns(&self) -> Option<u64> {

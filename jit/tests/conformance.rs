@@ -2,12 +2,15 @@
 //! place) on the JIT: one named test per file, `jit/<file>`. Each file's
 //! program must return its `-- result` on the JIT, and leave exactly what
 //! the interpreter leaves (result, instruction count, memory, maps), so the
-//! suite checks the JIT against both the file and the reference engine.
+//! suite checks the JIT against both the file and the reference engine —
+//! and once more with every access unchecked (as if the verifier had
+//! proved them all), which a run that does not fault allows.
 
 use std::path::{Path, PathBuf};
 
 use bpfx_isa::abi::ProgType;
 use bpfx_isa::{CallTarget, HelperId, Insn, Program};
+use bpfx_jit::Jit;
 use bpfx_runtime::Exit;
 use bpfx_testkit::conformance;
 use bpfx_testkit::diff::{self, Input, Setup};
@@ -22,9 +25,18 @@ fn run_case(path: &Path) -> Result<(), Failed> {
         case.insns.iter().any(|i| matches!(i, Insn::Call(CallTarget::Helper(HelperId(5))) | Insn::Callx { .. }));
     let setup = Setup { suite_helper_5, ..Setup::default() };
     let program = Program::new("conformance", ProgType::Unspec, case.insns);
-    let (interp, jit) = diff::both(&program, &Input::Raw(case.mem), &setup);
+    let input = Input::Raw(case.mem);
+    let (interp, jit) = diff::both(&program, &input, &setup);
     if let Some(d) = diff::difference(&interp, &jit) {
         return Err(d.into());
+    }
+    if diff::never_faulted(&interp) {
+        let proven = diff::every_access_safe(&program);
+        let mut engine = Jit::new().map_err(|e| e.to_string())?;
+        let unchecked = diff::outcome_proven(&mut engine, &program, Some(&proven), &input, &setup);
+        if let Some(d) = diff::difference(&interp, &unchecked) {
+            return Err(format!("with every access unchecked: {d}").into());
+        }
     }
     jit.load.map_err(|e| format!("load: {e}"))?;
     match &jit.runs[0].exit {

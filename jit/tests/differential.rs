@@ -2,21 +2,35 @@
 //! testkit's generator, fixed seed, bounded cases), the regression inputs
 //! fuzzing found (`tests/regressions/*.bin`), and hand-written programs for
 //! what generation does not reach (tail calls, deep recursion, budgets
-//! spent in callbacks).
+//! spent in callbacks). Generated programs that run without a fault run
+//! again on a JIT told that every access is safe (true of such a run):
+//! unchecked accesses must leave exactly what checked ones do.
 
 use arbitrary::Unstructured;
 use bpfx_isa::abi::{MapType, ProgType};
-use bpfx_isa::{MapSpec, Program, asm};
+use bpfx_isa::{InsnIdx, MapSpec, Program, Proven, asm};
 use bpfx_jit::Jit;
-use bpfx_runtime::{Config, Context, Engine, Exit, Fault, Runtime};
+use bpfx_runtime::{Config, Context, Engine, Exit, Fault, LoadError, Runtime};
 use bpfx_testkit::diff::{self, Input, Setup};
 use bpfx_testkit::generate;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, RngSeed};
 
-fn check_bytes(bytes: &[u8]) -> Result<(), String> {
-    let Ok(g) = generate::program(&mut Unstructured::new(bytes)) else { return Ok(()) };
-    diff::check(&g.program, &g.input, &generate::setup()).map(|_| ())
+/// Checks one generated program; `Ok(true)` when it also ran with every
+/// access unchecked.
+fn check_bytes(bytes: &[u8]) -> Result<bool, String> {
+    let Ok(g) = generate::program(&mut Unstructured::new(bytes)) else { return Ok(false) };
+    let setup = generate::setup();
+    let interp = diff::check(&g.program, &g.input, &setup)?;
+    if !diff::never_faulted(&interp) {
+        return Ok(false);
+    }
+    let proven = diff::every_access_safe(&g.program);
+    let jit = diff::outcome_proven(&mut Jit::new().expect("host"), &g.program, Some(&proven), &g.input, &setup);
+    match diff::judge(&g.program, &g.input, &setup, &interp, &jit) {
+        Some(d) => Err(format!("with every access unchecked: {d}")),
+        None => Ok(true),
+    }
 }
 
 proptest! {
@@ -28,6 +42,72 @@ proptest! {
             prop_assert!(false, "{d}");
         }
     }
+}
+
+/// A deterministic byte stream (xorshift64*) for one case.
+fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
+/// The proptest above cannot say how many of its cases ran unchecked; this
+/// one counts, so that generation drifting towards programs that always
+/// fault cannot leave the unchecked path untested.
+#[test]
+fn many_generated_programs_run_with_every_access_unchecked() {
+    let cases = 300;
+    let mut unchecked = 0;
+    for seed in 0..cases {
+        match check_bytes(&bytes(seed, 1024)) {
+            Ok(ran) => unchecked += usize::from(ran),
+            Err(d) => panic!("seed {seed}: {d}"),
+        }
+    }
+    assert!(unchecked >= 60, "only {unchecked} of {cases} generated programs ran without a fault");
+}
+
+#[test]
+fn facts_for_another_program_are_refused() {
+    let p = program("r0 = *(u8 *)(r1 + 0)\nexit");
+    let mut proven = Proven::new(&p);
+    proven.add_safe_access(InsnIdx(0));
+    let other = program("r0 = *(u8 *)(r1 + 1)\nexit");
+    let mut rt = Runtime::default();
+    let mut jit = Jit::new().expect("host");
+    assert_eq!(jit.load_proven(&mut rt, &other, &proven), Err(LoadError::ProofMismatch));
+    let prog = jit.load_proven(&mut rt, &p, &proven).expect("facts for this very program are taken");
+    let r = jit.run(&mut rt, prog, &mut Context::raw(&[7])).expect("runs");
+    assert_eq!((r.exit, r.insns), (Exit::Return(7), 2));
+}
+
+#[test]
+fn proven_accesses_compile_without_their_checks() {
+    let p = program(
+        "r2 = *(u8 *)(r1 + 0)\nr3 = *(u8 *)(r1 + 1)\n*(u8 *)(r1 + 2) = r2\nr0 = *(u8 *)(r1 + 3)\nr0 += r3\nexit",
+    );
+    let proven = diff::every_access_safe(&p);
+    let size = |facts: Option<&Proven>| {
+        let mut rt = Runtime::default();
+        let mut jit = Jit::new().expect("host");
+        let prog = match facts {
+            Some(f) => jit.load_proven(&mut rt, &p, f),
+            None => jit.load(&mut rt, &p),
+        }
+        .expect("loads");
+        let mut ctx = Context::raw(&[1, 2, 3, 4]);
+        let r = jit.run(&mut rt, prog, &mut ctx).expect("runs");
+        assert_eq!((r.exit, ctx.mem()), (Exit::Return(6), vec![1, 2, 1, 4]));
+        jit.code_bytes(prog).expect("compiled")
+    };
+    let (checked, unchecked) = (size(None), size(Some(&proven)));
+    assert!(unchecked * 2 < checked, "{unchecked} bytes with facts, {checked} without");
 }
 
 #[test]
