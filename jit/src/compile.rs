@@ -11,9 +11,10 @@
 
 use std::collections::BTreeMap;
 
+use bpfx_isa::abi::MapType;
 use bpfx_isa::{
-    AluOp, AtomicOp, CallTarget, Endian, Insn, InsnIdx, JmpCond, LdImm64Kind, PacketLoad, Program, Proven, Reg, Size,
-    Src, SwapBits, Width,
+    AluOp, AtomicOp, CallTarget, Endian, HelperId, Insn, InsnIdx, JmpCond, LdImm64Kind, MapIdx, PacketLoad, Program,
+    Proven, Reg, Size, Src, SwapBits, Width,
 };
 use bpfx_runtime::region::{FRAME_SIZE, MAX_FRAMES, PACKET_REGION};
 use bpfx_runtime::vmctx::{offsets as vmo, status};
@@ -114,6 +115,42 @@ fn named_regs(insns: &[Insn]) -> [bool; 10] {
     named
 }
 
+/// `bpf_map_lookup_elem`.
+const MAP_LOOKUP_ELEM: HelperId = HelperId(1);
+
+/// A `bpf_map_lookup_elem` compiled inline: the call's map is a plain
+/// array, whose values lie at `base + key * stride` for every key below
+/// `max_entries`, in memory that never moves while the map lives (as long
+/// as the runtime).
+#[derive(Debug, Clone, Copy)]
+struct ArrayLookup {
+    base: u64,
+    stride: u64,
+    max_entries: u32,
+}
+
+/// Whether helper calls of `bpf_map_lookup_elem` in `rt` reach bpfx's own
+/// (a test may have registered a mock, which an inline lookup would skip).
+fn builtin_lookup(rt: &Runtime) -> bool {
+    let builtin = bpfx_runtime::helpers::BUILTINS.iter().find(|(id, ..)| *id == MAP_LOOKUP_ELEM);
+    match (builtin, rt.helper(MAP_LOOKUP_ELEM)) {
+        (Some(&(_, _, builtin)), Some(f)) => builtin as usize == f as usize,
+        _ => false,
+    }
+}
+
+/// The inline form of a lookup in the program's map `map`, when it is a
+/// plain array (not per-CPU: a value per CPU; not of maps: its values are
+/// map handles).
+fn array_lookup(rt: &Runtime, linked: &Linked, map: MapIdx) -> Option<ArrayLookup> {
+    let m = rt.map(*linked.maps.get(map.0 as usize)?)?;
+    if m.spec().map_type != MapType::Array {
+        return None;
+    }
+    let memory = m.memory()?;
+    Some(ArrayLookup { base: memory.base as u64, stride: memory.stride as u64, max_entries: m.spec().max_entries })
+}
+
 /// Compiles a program that passed [`bpfx_runtime::code::check_targets`] and was linked as
 /// `linked`, trusting `proven` (the verifier's facts about this very
 /// program) where it has any.
@@ -154,6 +191,21 @@ pub(crate) fn compile(
         }
     }
 
+    // Lookups in a map the verifier proved each call receives, when it is
+    // a plain array: the kernel's JIT inlines these too.
+    let mut lookups = vec![None; ops.len()];
+    if let Some(proven) = proven
+        && builtin_lookup(rt)
+    {
+        for (i, (at, insn)) in ops.iter().enumerate() {
+            if *insn == Insn::Call(CallTarget::Helper(MAP_LOOKUP_ELEM))
+                && let Some(map) = proven.call_map(*at)
+            {
+                lookups[i] = array_lookup(rt, linked, map);
+            }
+        }
+    }
+
     let hints = vec![0u8; ops.len()].into_boxed_slice();
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
     let ptr = module.target_config().pointer_type();
@@ -167,8 +219,9 @@ pub(crate) fn compile(
     let mut fctx = FunctionBuilderContext::new();
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let facts = Facts { proven, lookups: &lookups };
         let mut t =
-            Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of, proven);
+            Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of, facts);
         t.translate();
         t.b.seal_all_blocks();
         t.b.finalize(module.target_config());
@@ -205,6 +258,14 @@ struct Fixed {
     base: Value,
 }
 
+/// What the verifier's facts let the translation drop.
+struct Facts<'a> {
+    /// The facts, when the program was loaded with them.
+    proven: Option<&'a Proven>,
+    /// Per instruction, the inline form of a `bpf_map_lookup_elem` call.
+    lookups: &'a [Option<ArrayLookup>],
+}
+
 struct Translator<'a, 'f> {
     b: FunctionBuilder<'f>,
     ops: &'a [(InsnIdx, Insn)],
@@ -214,8 +275,7 @@ struct Translator<'a, 'f> {
     prog: ProgId,
     slot_count: usize,
     target_of: &'a dyn Fn(usize) -> usize,
-    /// The verifier's facts, when the program was loaded with them.
-    proven: Option<&'a Proven>,
+    facts: Facts<'a>,
     v: Vars,
     f: Fixed,
     /// The Cranelift block of every instruction that starts a basic block.
@@ -273,7 +333,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         prog: ProgId,
         slot_count: usize,
         target_of: &'a dyn Fn(usize) -> usize,
-        proven: Option<&'a Proven>,
+        facts: Facts<'a>,
     ) -> Self {
         let cc = b.func.signature.call_conv;
         let helper_sig = b.import_signature(sig(cc, 6, I64));
@@ -307,7 +367,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             prog,
             slot_count,
             target_of,
-            proven,
+            facts,
             v,
             f,
             blocks: Vec::new(),
@@ -689,6 +749,10 @@ impl<'a, 'f> Translator<'a, 'f> {
                 self.taken(i, t);
                 return false;
             }
+            Insn::Call(CallTarget::Helper(_)) if self.facts.lookups[i].is_some() => {
+                let lookup = self.facts.lookups[i].expect("matched above");
+                self.inline_lookup(lookup);
+            }
             Insn::Call(CallTarget::Helper(id)) => {
                 let f = self.iconst(self.consts[i] as i64);
                 let id = self.iconst(i64::from(id.0));
@@ -879,7 +943,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             // Inside the current frame, which the stack region always holds.
             return addr;
         }
-        if self.proven.is_some_and(|p| p.access_is_safe(self.ops[i].0)) {
+        if self.facts.proven.is_some_and(|p| p.access_is_safe(self.ops[i].0)) {
             // The verifier proved it inside its region (writable when it
             // writes) on every path: the check could never fail.
             return addr;
@@ -1038,6 +1102,22 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.enter(cont);
         self.set_reg(Reg::R0, r0);
         true
+    }
+
+    /// `bpf_map_lookup_elem` on a plain array, inline: `r0` = the value of
+    /// the `u32` key at `r2` if it is below `max_entries`, else NULL, as the
+    /// helper computes it. The key pointer needs no check: the verifier
+    /// that named the map checked the call's arguments too. `r1`..`r5` keep
+    /// their values, as after any helper call.
+    fn inline_lookup(&mut self, l: ArrayLookup) {
+        let r2 = self.reg(Reg::R2);
+        let key = self.b.ins().uload32(mem(), r2, 0);
+        let inside = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, key, i64::from(l.max_entries));
+        let off = self.b.ins().imul_imm_s(key, l.stride as i64);
+        let addr = self.b.ins().iadd_imm_s(off, l.base as i64);
+        let null = self.iconst(0);
+        let r0 = self.b.ins().select(inside, addr, null);
+        self.set_reg(Reg::R0, r0);
     }
 
     fn local_call(&mut self, i: usize) {

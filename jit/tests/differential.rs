@@ -233,3 +233,113 @@ fn tail_calls_agree() {
         }
     }
 }
+
+/// Looks up the `u32` key at `mem[0]` in the array `m` (4 entries of 12
+/// bytes: a stride of 16) and bumps the value's first word; after the call
+/// stores `r1`, `r2 - r10` and `r3`..`r5` into `mem[8..48]`, which a helper
+/// call leaves as they were. Returns the new word, or 99 on a miss.
+const ARRAY_LOOKUP: &str = "
+    r6 = r1
+    r1 = *(u32 *)(r6 + 0)
+    *(u32 *)(r10 - 4) = r1
+    ld_pseudo r1, 5, 0
+    r2 = r10
+    r2 += -4
+    r3 = 3
+    r4 = 4
+    r5 = 5
+    call 1
+    *(u64 *)(r6 + 8) = r1
+    r2 -= r10
+    *(u64 *)(r6 + 16) = r2
+    *(u64 *)(r6 + 24) = r3
+    *(u64 *)(r6 + 32) = r4
+    *(u64 *)(r6 + 40) = r5
+    if r0 == 0 goto miss
+    r1 = *(u64 *)(r0 + 0)
+    r1 += 1
+    *(u64 *)(r0 + 0) = r1
+    r1 = *(u32 *)(r0 + 8)
+    r1 += 7
+    *(u32 *)(r0 + 8) = r1
+    r0 = *(u64 *)(r0 + 0)
+    exit
+miss:
+    r0 = 99
+    exit
+";
+
+fn array_lookup_program(map_type: MapType) -> Program {
+    let mut p = program(ARRAY_LOOKUP);
+    p.maps =
+        vec![MapSpec { name: "m".into(), map_type, key_size: 4, value_size: 12, max_entries: 4, ..MapSpec::default() }];
+    p
+}
+
+/// Facts for [`ARRAY_LOOKUP`]: every access safe (true for the keys the
+/// tests use, the misses included: they touch no value) and the call's map.
+fn array_lookup_facts(p: &Program) -> Proven {
+    let mut proven = diff::every_access_safe(p);
+    let call = p.slots().find(|(_, i)| matches!(i, bpfx_isa::Insn::Call(_))).expect("a call").0;
+    proven.add_call_map(call, bpfx_isa::MapIdx(0));
+    proven
+}
+
+#[test]
+fn inline_array_lookups_agree_with_the_helper() {
+    for map_type in [MapType::Array, MapType::PercpuArray, MapType::Hash] {
+        let p = array_lookup_program(map_type);
+        let proven = array_lookup_facts(&p);
+        for key in [0u32, 3, 4, u32::MAX] {
+            let mut mem = vec![0u8; 48];
+            mem[..4].copy_from_slice(&key.to_le_bytes());
+            let input = Input::Raw(mem);
+            let setup = Setup { runs: 3, ..Setup::default() };
+            let interp = diff::outcome(&mut bpfx_interpreter::Interpreter::new(), &p, &input, &setup);
+            let jit = diff::outcome_proven(&mut Jit::new().expect("host"), &p, Some(&proven), &input, &setup);
+            if let Some(d) = diff::judge(&p, &input, &setup, &interp, &jit) {
+                panic!("{map_type} key {key}: {d}");
+            }
+            let hit = key < 4 && map_type != MapType::Hash;
+            let r0: Vec<u64> = interp.runs.iter().map(|r| r.exit.r0().expect("returns")).collect();
+            assert_eq!(r0, if hit { vec![1, 2, 3] } else { vec![99; 3] }, "{map_type} key {key}");
+        }
+    }
+}
+
+/// A mock `bpf_map_lookup_elem` that never finds anything.
+fn lookup_misses(_: &mut Runtime, _: [u64; 5]) -> Result<u64, Fault> {
+    Ok(0)
+}
+
+#[test]
+fn array_lookups_with_facts_compile_inline() {
+    let size = |p: &Program, facts: Option<&Proven>, mock: bool| {
+        let mut rt = Runtime::default();
+        if mock {
+            let f = bpfx_runtime::helper_fn!(bpfx_isa::HelperId(1), lookup_misses);
+            rt.register_helper(bpfx_isa::HelperId(1), f).expect("registers");
+        }
+        let mut jit = Jit::new().expect("host");
+        let prog = match facts {
+            Some(f) => jit.load_proven(&mut rt, p, f),
+            None => jit.load(&mut rt, p),
+        }
+        .expect("loads");
+        let r = jit.run(&mut rt, prog, &mut Context::raw(&[0; 48])).expect("runs");
+        (r.exit.r0(), jit.code_bytes(prog).expect("compiled"))
+    };
+    let array = array_lookup_program(MapType::Array);
+    let facts = array_lookup_facts(&array);
+    let only_accesses = diff::every_access_safe(&array);
+    let (r0, inline) = size(&array, Some(&facts), false);
+    let (_, called) = size(&array, Some(&only_accesses), false);
+    assert_eq!(r0, Some(1));
+    assert!(inline + 64 < called, "inline lookup {inline} bytes, helper call {called}");
+    // A mock registered for the helper is called, not bypassed.
+    let (r0, mocked) = size(&array, Some(&facts), true);
+    assert_eq!((r0, mocked), (Some(99), called));
+    // A per-CPU array keeps the helper call.
+    let percpu = array_lookup_program(MapType::PercpuArray);
+    assert_eq!(size(&percpu, Some(&array_lookup_facts(&percpu)), false).1, called);
+}
