@@ -74,7 +74,7 @@ pub(crate) struct Hot {
     /// The next op.
     pub pc: usize,
     /// The budget left: the budget minus the instructions started. It may
-    /// go below zero; taken jumps and calls check it.
+    /// go below zero; taken back-edges and calls check it.
     pub left: i64,
     pub ops: *const Op,
     pub regions: *const Region,
@@ -93,7 +93,7 @@ pub(crate) enum Event {
     /// The load or store before `pc` touched `fault_addr`, which [`find`]
     /// refused.
     Access,
-    /// The jump at `pc` found the budget spent (and did not run).
+    /// The back-edge at `pc` found the budget spent (and did not run).
     Budget,
 }
 
@@ -154,14 +154,18 @@ unsafe fn hot_loop(hot: &mut Hot) -> Event {
                 (addr as *mut $ty).write_unaligned($v as $ty);
             }};
         }
+        // A jump back (to itself or before) past the budget stops; `ip`
+        // is already past the jump, so its target is behind `ip`. Forward
+        // jumps cannot loop and are not checked.
         macro_rules! jump_if {
             ($cond:expr, $target:expr) => {{
                 if $cond {
-                    if left < 0 {
+                    let target: usize = $target;
+                    if left < 0 && ops.add(target) < ip {
                         ip = ip.sub(1);
                         leave!(Event::Budget);
                     }
-                    ip = ops.add($target);
+                    ip = ops.add(target);
                 }
             }};
         }
@@ -356,12 +360,13 @@ impl Interpreter {
     /// Keeps `vm.insn_count` (instructions started) current across helper
     /// calls and leaves the instructions completed there at the end.
     ///
-    /// The budget is checked at every taken jump, call and callback entry:
-    /// once the run has started more instructions than its budget, the next
-    /// of these stops it (without running) with
-    /// [`Fault::BudgetExhausted`]. Code without jumps or calls cannot loop,
-    /// so this bounds every run, at the cost of one check per taken branch
-    /// rather than one per instruction (the JIT checks at the same points).
+    /// The budget is checked at every taken back-edge (a jump to itself or
+    /// an earlier instruction), call and callback entry: once the run has
+    /// started more instructions than its budget, the next of these stops
+    /// it (without running) with [`Fault::BudgetExhausted`]. Code without
+    /// back-edges or calls cannot loop, so this bounds every run, at the
+    /// cost of one check per loop round rather than one per instruction
+    /// (the JIT checks at the same points).
     ///
     /// # Safety
     /// `vm` must be the live context of a run begun on the runtime the
@@ -518,7 +523,9 @@ impl Interpreter {
                     }
                     Kind::MayGoto => {
                         if loops == 0 {
-                            check_budget!();
+                            if target < hot.pc {
+                                check_budget!();
+                            }
                             hot.pc = target;
                         } else {
                             loops -= 1;

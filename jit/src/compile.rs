@@ -718,24 +718,34 @@ impl<'a, 'f> Translator<'a, 'f> {
             Insn::Atomic { size, op, dst, src, off } => self.atomic(i, size, op, dst, src, off),
             Insn::Ja { .. } => {
                 self.flush();
-                let t = self.blocks[(self.target_of)(i)].expect("jump targets start blocks");
-                self.taken(i, t);
+                let t = (self.target_of)(i);
+                if t > i {
+                    let t = self.blocks[t].expect("jump targets start blocks");
+                    self.b.ins().jump(t, &[]);
+                } else {
+                    self.back_edge(i, t);
+                }
                 return false;
             }
             Insn::Jump { width, cond, dst, src, .. } => {
                 self.flush();
                 let c = self.condition(width, cond, dst, src);
-                let t = self.blocks[(self.target_of)(i)].expect("jump targets start blocks");
+                let t = (self.target_of)(i);
                 let next = self.blocks[i + 1].expect("the instruction after a jump starts a block");
-                let taken = self.b.create_block();
-                self.b.ins().brif(c, taken, &[], next, &[]);
-                self.enter(taken);
-                self.taken(i, t);
+                if t > i {
+                    let t = self.blocks[t].expect("jump targets start blocks");
+                    self.b.ins().brif(c, t, &[], next, &[]);
+                } else {
+                    let taken = self.b.create_block();
+                    self.b.ins().brif(c, taken, &[], next, &[]);
+                    self.enter(taken);
+                    self.back_edge(i, t);
+                }
                 return false;
             }
             Insn::MayGoto { .. } => {
                 self.flush();
-                let t = self.blocks[(self.target_of)(i)].expect("jump targets start blocks");
+                let t = (self.target_of)(i);
                 let next = self.blocks[i + 1].expect("the instruction after a jump starts a block");
                 let loops = self.get(self.v.loops);
                 let taken = self.b.create_block();
@@ -746,7 +756,12 @@ impl<'a, 'f> Translator<'a, 'f> {
                 self.b.def_var(self.v.loops, l);
                 self.b.ins().jump(next, &[]);
                 self.enter(taken);
-                self.taken(i, t);
+                if t > i {
+                    let t = self.blocks[t].expect("jump targets start blocks");
+                    self.b.ins().jump(t, &[]);
+                } else {
+                    self.back_edge(i, t);
+                }
                 return false;
             }
             Insn::Call(CallTarget::Helper(_)) if self.facts.lookups[i].is_some() => {
@@ -789,9 +804,11 @@ impl<'a, 'f> Translator<'a, 'f> {
         true
     }
 
-    /// A taken jump from instruction `i` to `target`: stops on a spent
-    /// budget, as the interpreter does.
-    fn taken(&mut self, i: usize, target: Block) {
+    /// A taken jump from instruction `i` back to instruction `target` (at
+    /// or before it): stops on a spent budget, as the interpreter does.
+    /// Forward jumps cannot loop and jump unchecked.
+    fn back_edge(&mut self, i: usize, target: usize) {
+        let target = self.blocks[target].expect("jump targets start blocks");
         let left = self.get(self.v.left);
         let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, left, 0);
         self.fault_else(spent, kind::BUDGET, i, None, left, target);

@@ -7,8 +7,8 @@
 //! same instruction counts. It runs against the same [`bpfx_runtime`] contract: the region
 //! table (checked inline, with a per-instruction hint of the region hit
 //! last, as the interpreter does), the very same helper functions, the
-//! instruction budget (checked at every taken jump, call and callback entry,
-//! the points where the interpreter checks it), bpf-to-bpf calls with a
+//! instruction budget (checked at every taken back-edge, call and callback
+//! entry, the points where the interpreter checks it), bpf-to-bpf calls with a
 //! frame stack and the stack region moved per frame, callbacks (`bpf_loop`,
 //! `bpf_for_each_map_elem`) and tail calls.
 //!

@@ -67,10 +67,14 @@ impl RunResult {
 ///   `r6`..`r9` are restored when it returns; a callback starts with `r1`..`r5`
 ///   from the helper and the other registers 0;
 /// - a tail call keeps the registers and frame, with `r0` = 0;
-/// - the instruction budget is checked at every taken jump, call and
+/// - the instruction budget is checked at every taken back-edge (a jump,
+///   conditional or not, or a `may_goto`, whose target is the jump itself
+///   or an earlier instruction), every bpf-to-bpf call, tail call and
 ///   callback entry: the first of these after the run has started more
 ///   instructions than its budget stops it, unexecuted, with
-///   [`crate::Fault::BudgetExhausted`];
+///   [`crate::Fault::BudgetExhausted`]. Forward jumps are not checked:
+///   code without back-edges or calls cannot loop, so every run still
+///   ends, and a program without loops pays for no check;
 /// - [`RunResult::insns`] counts the instructions that completed.
 pub trait Engine {
     /// A short name (`interp`, `jit`) for reports and test names.

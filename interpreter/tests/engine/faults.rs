@@ -22,7 +22,7 @@ crate::tests![
     running_off_the_end,
     call_depth_is_eight_frames,
     budget_stops_an_endless_loop_at_its_jump,
-    budget_is_checked_at_jumps_and_calls,
+    budget_is_checked_at_back_edges_and_calls,
     budget_stops_a_jump_to_itself_at_insn_0,
     a_poisoned_core_call_loads_and_faults_only_when_reached,
     helpers_bpfx_lacks_are_refused_at_load,
@@ -179,11 +179,15 @@ fn budget_stops_a_jump_to_itself_at_insn_0(make: MakeEngine) {
     assert_eq!(out.insns, 10);
 }
 
-fn budget_is_checked_at_jumps_and_calls(make: MakeEngine) {
+fn budget_is_checked_at_back_edges_and_calls(make: MakeEngine) {
     // Straight-line code cannot loop: it runs to its end past the budget.
     let p = program("r0 = 1\nr0 += 1\nr0 += 1\nr0 += 1\nexit", Vec::new());
     let out = run_with(make, budget(2), &p, Context::raw(&[]));
     assert_eq!((out.r0(), out.insns), (4, 5));
+    // Nor can forward jumps, taken or not, conditional or not.
+    let p = program("r0 = 1\nr0 += 1\nif r0 == 2 goto +1\nr0 = 9\ngoto +1\nr0 = 8\nr0 += 1\nexit", Vec::new());
+    let out = run_with(make, budget(1), &p, Context::raw(&[]));
+    assert_eq!((out.r0(), out.insns), (3, 6));
     // A call past the budget does not happen.
     let p = program("r0 = 1\nr0 += 1\nr0 += 1\ncall local f\nexit\nf:\nexit", Vec::new());
     let out = run_with(make, budget(2), &p, Context::raw(&[]));
