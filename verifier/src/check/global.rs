@@ -208,8 +208,12 @@ impl<'p> Verifier<'p> {
                     {
                         return true;
                     }
-                    Some(Insn::Call(CallTarget::Local(off))) => {
-                        let target = InsnIdx((s as i64 + 1 + i64::from(*off)) as u32);
+                    // A callback's helper call moves the packet under the
+                    // function that passed it, so function references count
+                    // as calls.
+                    Some(insn @ (Insn::Call(CallTarget::Local(_)) | Insn::LdImm64 { kind: LdImm64Kind::Func, .. })) => {
+                        let off = insn.branch_offset().unwrap_or(0);
+                        let target = InsnIdx((s as i64 + insn.slots() as i64 + off) as u32);
                         todo.push(self.func_index(target));
                     }
                     _ => {}
