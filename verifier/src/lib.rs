@@ -24,6 +24,23 @@
 //! fields it may use, no calls or loops, no pointer leaks or comparisons,
 //! initialised stack, and the Spectre v1 rules on pointer arithmetic.
 //!
+//! For an accepted program the report also carries what was proved, in the
+//! form engines consume ([`Report::proven`], a [`bpfx_isa::Proven`]): the
+//! loads, stores and atomics that stay inside their region on every path,
+//! and the map each map helper call receives on every path. An engine
+//! drops the run-time checks of those accesses, as the kernel's JIT does,
+//! so an access is marked only where bpfx's runtime lays the region out at
+//! least as the verifier bounded it: the stack; the context, packet and
+//! packet metadata of the program types whose context the runtime converts
+//! (XDP, tc, socket filters, cgroup_skb); values of arrays, hashes
+//! (per-CPU, LRU) and LPM tries; ring buffer records. Left out, always
+//! checked: the context of other program types (a raw `--mem` buffer of
+//! unknown size), map keys handed to callbacks (helper scratch), memory a
+//! global function receives, values of other map types, the legacy packet
+//! loads; and every access of a program whose context accesses the
+//! runtime's conversion attributes otherwise than the verifier (after
+//! conversion it is another program).
+//!
 //! What it is not: it executes nothing (no engine is a dependency) and
 //! makes no syscalls; the kernel's verdict is asked by the tests, through
 //! `bpfx_loader::kernel`, for a loader with and without capabilities. Not
@@ -38,6 +55,7 @@
 mod cfg;
 mod check;
 mod lsm;
+mod proof;
 mod report;
 pub mod scalar;
 mod state;

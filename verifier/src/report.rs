@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use bpfx_isa::InsnIdx;
+use bpfx_isa::{InsnIdx, Proven};
 
 /// The verdict on a program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +159,9 @@ pub struct Report {
     /// verification stops there).
     pub diagnostics: Vec<Diagnostic>,
     pub stats: Stats,
+    /// What was proved, for the engines: `Some` exactly when accepted (see
+    /// the crate documentation for what it holds and leaves out).
+    pub proven: Option<Proven>,
 }
 
 impl Report {

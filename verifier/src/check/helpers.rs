@@ -130,6 +130,9 @@ impl<'p> Verifier<'p> {
                         );
                     }
                     map = Some(m);
+                    if i == 0 {
+                        self.proofs.call(pc, m);
+                    }
                 }
                 ArgKind::MapKey | ArgKind::MapValue | ArgKind::UninitMapValue => {
                     let Some(m) = map else {

@@ -4,7 +4,8 @@ use super::*;
 
 impl<'p> Verifier<'p> {
     /// Checks a load (`value` None) or store through `ptr_reg + off`;
-    /// returns the loaded value.
+    /// returns the loaded value. A safe access counts towards the facts
+    /// about its instruction.
     pub(super) fn mem_access(
         &mut self,
         st: &mut State,
@@ -15,6 +16,22 @@ impl<'p> Verifier<'p> {
         value: Option<(Option<RegState>, Option<i32>)>,
     ) -> Res<RegState> {
         let p = self.read(st, ptr_reg)?;
+        let loaded = self.check_mem_access(st, p, ptr_reg, off, size, access, value)?;
+        self.proofs.access(self.prog, st.pc, &p, access == Access::Write);
+        Ok(loaded)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_mem_access(
+        &mut self,
+        st: &mut State,
+        p: RegState,
+        ptr_reg: Reg,
+        off: i16,
+        size: usize,
+        access: Access,
+        value: Option<(Option<RegState>, Option<i32>)>,
+    ) -> Res<RegState> {
         let rn = ptr_reg.num();
         let off = i64::from(off);
         let write = access == Access::Write;

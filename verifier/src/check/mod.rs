@@ -34,6 +34,7 @@ use bpfx_isa::{
 use crate::Options;
 use crate::cfg::Cfg;
 use crate::lsm::{self, HookReturn};
+use crate::proof::Proofs;
 use crate::report::{Branch, Code, Diagnostic, Report, SourceLine, Stats, Verdict};
 use crate::scalar::Scalar;
 use crate::state::{ByteKind, Frame, RegState, RegType, SLOT, STACK_SIZE, State, Step, locate, subsumes};
@@ -129,6 +130,8 @@ pub(crate) struct Verifier<'p> {
     /// the main program (the kernel's `called` and `verified` marks).
     global_queue: Vec<InsnIdx>,
     global_seen: HashSet<InsnIdx>,
+    /// What the walk proves for the engines, gathered visit by visit.
+    proofs: Proofs,
 }
 
 /// What an unprivileged pointer arithmetic instruction saw on one path:
@@ -149,11 +152,11 @@ impl AluPath {
 
 pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
     let start = Instant::now();
-    let (verdict, diagnostics, mut stats) = match Cfg::build(prog, opts.privileged) {
+    let (verdict, diagnostics, mut stats, proven) = match Cfg::build(prog, opts.privileged) {
         Err(e) => {
             let help = e.help.unwrap_or_else(|| cfg_help(e.code));
             let d = diagnostic(prog, e.at, e.code, e.message, help, String::new(), None);
-            (Verdict::Rejected, vec![d], Stats::default())
+            (Verdict::Rejected, vec![d], Stats::default(), None)
         }
         Ok(cfg) => {
             let n = cfg.by_slot.len();
@@ -173,6 +176,7 @@ pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
                 tail_call_maps: HashMap::new(),
                 global_queue: Vec::new(),
                 global_seen: HashSet::new(),
+                proofs: Proofs::new(prog),
                 prune: opts.privileged
                     || !prog
                         .insns
@@ -180,7 +184,7 @@ pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
                         .any(|i| matches!(i, Insn::Alu { op: AluOp::Add | AluOp::Sub, src: Src::Reg(_), .. })),
             };
             match v.check_load().and_then(|()| v.run()).and_then(|()| v.check_stack_depth()) {
-                Ok(()) => (Verdict::Accepted, Vec::new(), v.stats),
+                Ok(()) => (Verdict::Accepted, Vec::new(), v.stats, Some(v.proofs.finish(prog))),
                 Err(e) => {
                     let (f, st) = *e;
                     let (at, state, path) = match &st {
@@ -188,13 +192,13 @@ pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
                         None => (InsnIdx(0), String::new(), None),
                     };
                     let d = diagnostic(prog, at, f.code, f.message, f.help, state, path);
-                    (Verdict::Rejected, vec![d], v.stats)
+                    (Verdict::Rejected, vec![d], v.stats, None)
                 }
             }
         }
     };
     stats.time = start.elapsed();
-    Report { program: prog.name.clone(), verdict, diagnostics, stats }
+    Report { program: prog.name.clone(), verdict, diagnostics, stats, proven }
 }
 
 fn cfg_help(code: Code) -> String {
@@ -396,9 +400,8 @@ impl<'p> Verifier<'p> {
             // A function reference (a callback) counts as a call, as the
             // kernel counts it.
             let target = match insn {
-                Some(Insn::Call(CallTarget::Local(off))) => InsnIdx((s as i64 + 1 + i64::from(*off)) as u32),
-                Some(Insn::LdImm64 { kind: LdImm64Kind::Func, imm, .. }) => {
-                    InsnIdx((s as i64 + 2 + i64::from(*imm as u32 as i32)) as u32)
+                Some(insn @ (Insn::Call(CallTarget::Local(_)) | Insn::LdImm64 { kind: LdImm64Kind::Func, .. })) => {
+                    InsnIdx((s as i64 + insn.slots() as i64 + insn.branch_offset().unwrap_or(0)) as u32)
                 }
                 _ => continue,
             };

@@ -1,0 +1,165 @@
+//! What the walk proves for the engines: the facts of an accepted program
+//! as a [`Proven`] (the memory accesses that need no run-time check, the
+//! map each map helper call receives).
+//!
+//! The verifier checks each access against the kernel's notion of its
+//! pointer's region; an engine skips its check against bpfx's runtime
+//! regions. So an access is marked only where the two are known to agree,
+//! kind by kind, as the runtime lays its regions out
+//! (`runtime/src/region.rs`, `runtime.rs`, `context/`, `maps/`):
+//!
+//! - stack: the runtime's stack region covers every live frame, 512 bytes
+//!   each, and the verifier bounds an access within its frame's 512 bytes;
+//! - context, packet and packet metadata: only in the program types whose
+//!   context the runtime builds and converts ([`converts`]); the context
+//!   region holds the uapi struct (read-only for XDP, where the kernel
+//!   allows no write), the packet regions are `data..data_end` and
+//!   `data_meta..data`, which is what the verifier's ranges are proved
+//!   against;
+//! - map values of arrays, hashes (per-CPU, LRU) and LPM tries: a value
+//!   lies inside its map's memory, which is writable unless
+//!   `BPF_F_RDONLY_PROG` (and the verifier refuses writes then);
+//! - ring buffer records: inside the ring's memory, writable.
+//!
+//! Not marked: map keys handed to callbacks (helper scratch), memory a
+//! global function receives (it may be any of the above, and is checked
+//! only by the caller), sockets, the context of any other program type
+//! (a raw program's `--mem` bytes have no size the verifier knows), maps
+//! of other types, and the legacy packet loads, which the engines always
+//! check. One visit of an access with an unmarked kind clears the mark
+//! for good; a path cut short by pruning is covered by the state that
+//! subsumed it, whose pointers have the same kinds.
+//!
+//! A program whose context accesses the runtime's conversion attributes
+//! differently from the verifier ([`conversion`]) gets no facts at all:
+//! after conversion it is not the program that was proved.
+
+mod conversion;
+
+use bpfx_isa::abi::{MapType, ProgType};
+use bpfx_isa::{InsnIdx, MapIdx, Program, Proven};
+
+use crate::state::{RegState, RegType};
+
+/// `BPF_F_RDONLY_PROG`: the runtime makes the map's memory read-only.
+const MAP_RDONLY_PROG: u32 = 1 << 7;
+
+/// Whether bpfx's runtime builds this program type's context and converts
+/// its context accesses: `bpfx_runtime::context::convert::converts`
+/// (`runtime/src/context/convert.rs`), restated since the verifier depends
+/// on no runtime. Every other type runs on raw `--mem` bytes.
+fn converts(prog_type: ProgType) -> bool {
+    matches!(
+        prog_type,
+        ProgType::Xdp | ProgType::SchedCls | ProgType::SchedAct | ProgType::SocketFilter | ProgType::CgroupSkb
+    )
+}
+
+/// What the visits of one instruction showed so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen<T> {
+    Never,
+    Always(T),
+    /// Some visit differed: no fact, whatever later visits show.
+    Varies,
+}
+
+impl<T: PartialEq> Seen<T> {
+    fn see(&mut self, what: Option<T>) {
+        *self = match (std::mem::replace(self, Seen::Varies), what) {
+            (Seen::Never, Some(w)) => Seen::Always(w),
+            (Seen::Always(old), Some(w)) if old == w => Seen::Always(old),
+            _ => Seen::Varies,
+        };
+    }
+}
+
+/// The facts gathered during one verification.
+pub(crate) struct Proofs {
+    /// Per slot: whether every visit of the access there was safe.
+    accesses: Vec<Seen<()>>,
+    /// Per slot: the map in `r1` at every visit of a map helper call.
+    calls: Vec<Seen<u32>>,
+    /// Per slot, for program types the runtime converts: whether
+    /// conversion rewrites the instruction as a context access; `None`
+    /// when conversion refuses the program.
+    rewritten: Option<Vec<bool>>,
+    /// A visit disagreed with conversion about what an access reaches.
+    diverged: bool,
+}
+
+impl Proofs {
+    pub(crate) fn new(prog: &Program) -> Proofs {
+        let slots = prog.slot_count();
+        let (rewritten, diverged) = if converts(prog.prog_type) {
+            let r = conversion::rewritten(&prog.insns);
+            let refused = r.is_none();
+            (r, refused)
+        } else {
+            (None, false)
+        };
+        Proofs { accesses: vec![Seen::Never; slots], calls: vec![Seen::Never; slots], rewritten, diverged }
+    }
+
+    /// One visit of the access at `at` through `p` (the pointer before the
+    /// access), which the verifier found safe by the kernel's rules.
+    pub(crate) fn access(&mut self, prog: &Program, at: InsnIdx, p: &RegState, write: bool) {
+        if let Some(rewritten) = &self.rewritten
+            && rewritten.get(at.index()).copied().unwrap_or(false) != (p.ty == RegType::Ctx)
+        {
+            self.diverged = true;
+        }
+        let safe = match p.ty {
+            RegType::Stack { .. } => true,
+            // The runtime's XDP context region is read-only.
+            RegType::Ctx => converts(prog.prog_type) && !(write && prog.prog_type == ProgType::Xdp),
+            RegType::Packet | RegType::PacketMeta => converts(prog.prog_type),
+            RegType::MapValue { map } => prog.maps.get(map as usize).is_some_and(|m| {
+                matches!(
+                    m.map_type,
+                    MapType::Array
+                        | MapType::PercpuArray
+                        | MapType::Hash
+                        | MapType::PercpuHash
+                        | MapType::LruHash
+                        | MapType::LruPercpuHash
+                        | MapType::LpmTrie
+                ) && !(write && m.flags & MAP_RDONLY_PROG != 0)
+            }),
+            // Only a ring buffer record holds a reference: memory a global
+            // function receives has none.
+            RegType::Mem { .. } => p.ref_id != 0,
+            _ => false,
+        };
+        if let Some(seen) = self.accesses.get_mut(at.index()) {
+            seen.see(safe.then_some(()));
+        }
+    }
+
+    /// One visit of the helper call at `at`, whose first argument is map
+    /// `map` (an index into the program's maps).
+    pub(crate) fn call(&mut self, at: InsnIdx, map: u32) {
+        if let Some(seen) = self.calls.get_mut(at.index()) {
+            seen.see(Some(map));
+        }
+    }
+
+    /// The facts, for `prog` once it was accepted.
+    pub(crate) fn finish(self, prog: &Program) -> Proven {
+        let mut proven = Proven::new(prog);
+        if self.diverged {
+            return proven;
+        }
+        for (s, seen) in self.accesses.iter().enumerate() {
+            if *seen == Seen::Always(()) {
+                proven.add_safe_access(InsnIdx(s as u32));
+            }
+        }
+        for (s, seen) in self.calls.iter().enumerate() {
+            if let Seen::Always(map) = *seen {
+                proven.add_call_map(InsnIdx(s as u32), MapIdx(map));
+            }
+        }
+        proven
+    }
+}
