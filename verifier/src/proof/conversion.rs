@@ -231,6 +231,68 @@ mod tests {
             .collect()
     }
 
+    /// A program from `u` made of what moves a context pointer around:
+    /// copies, arithmetic, spills and fills through r10 and through other
+    /// registers, narrow stores over spills, atomics, helper and local
+    /// calls, jumps, and loads and stores through any of r0-r5.
+    fn context_flow(u: &mut Unstructured) -> arbitrary::Result<Vec<Insn>> {
+        use bpfx_isa::{AluOp, HelperId, Width};
+        let len = u.int_in_range(2..=24)?;
+        let mut insns = Vec::with_capacity(len + 1);
+        // Few registers, few slots and mostly whole spills, so that values
+        // meet again often.
+        let reg = |u: &mut Unstructured| -> arbitrary::Result<Reg> {
+            Ok(if u.ratio(1, 4)? { Reg::R10 } else { Reg::new(u.int_in_range(0..=3)?).expect("a register") })
+        };
+        let size = |u: &mut Unstructured| -> arbitrary::Result<Size> {
+            Ok(if u.arbitrary()? { Size::DW } else { Size::ALL[u.choose_index(4)?] })
+        };
+        let stack_off = |u: &mut Unstructured| -> arbitrary::Result<i16> {
+            Ok(if u.ratio(3, 4)? { -8 * u.int_in_range(1..=4)? } else { -u.int_in_range(1..=32)? })
+        };
+        while insns.len() < len {
+            let left = (len - insns.len()) as i16;
+            insns.push(match u.int_in_range(0..=11)? {
+                0 | 1 => {
+                    let (dst, src) = (reg(u)?, reg(u)?);
+                    let width = if u.ratio(1, 4)? { Width::W32 } else { Width::W64 };
+                    Insn::Alu { width, op: AluOp::Mov, dst, src: Src::Reg(src) }
+                }
+                2 => {
+                    let op = if u.arbitrary()? { AluOp::Add } else { AluOp::Sub };
+                    Insn::Alu { width: Width::W64, op, dst: reg(u)?, src: Src::Imm(u.int_in_range(-8..=8)?) }
+                }
+                3 | 4 => {
+                    let dst = reg(u)?;
+                    Insn::Store { size: size(u)?, dst, off: stack_off(u)?, src: Src::Reg(reg(u)?) }
+                }
+                5 | 6 => {
+                    let src = reg(u)?;
+                    Insn::Load { size: size(u)?, signed: false, dst: reg(u)?, src, off: stack_off(u)? }
+                }
+                7 => {
+                    let dst = reg(u)?;
+                    Insn::Load { size: size(u)?, signed: false, dst, src: reg(u)?, off: u.int_in_range(0..=3)? * 4 }
+                }
+                8 => {
+                    let op = AtomicOp::ALL[u.choose_index(AtomicOp::ALL.len())?];
+                    Insn::Atomic { size: Size::DW, op, dst: reg(u)?, src: reg(u)?, off: stack_off(u)? & !7 }
+                }
+                9 => Insn::Call(CallTarget::Helper(HelperId(u.int_in_range(1..=8)?))),
+                10 => Insn::Jump {
+                    width: Width::W64,
+                    cond: bpfx_isa::JmpCond::Eq,
+                    dst: reg(u)?,
+                    src: Src::Imm(0),
+                    off: u.int_in_range(0..=left - 1)?,
+                },
+                _ => Insn::Call(CallTarget::Local(i32::from(u.int_in_range(0..=left - 1)?))),
+            });
+        }
+        insns.push(Insn::Exit);
+        Ok(insns)
+    }
+
     #[test]
     fn the_restatement_agrees_with_the_runtimes_conversion() {
         let mut programs: Vec<(String, Vec<Insn>)> = Vec::new();
@@ -248,6 +310,12 @@ mod tests {
             let data = bytes(seed, 512);
             if let Ok(g) = bpfx_testkit::generate::program(&mut Unstructured::new(&data)) {
                 programs.push((format!("generated program {seed}"), g.program.insns));
+            }
+        }
+        for seed in 0..20_000u64 {
+            let data = bytes(seed ^ 0x5eed, 256);
+            if let Ok(insns) = context_flow(&mut Unstructured::new(&data)) {
+                programs.push((format!("context flow {seed}"), insns));
             }
         }
         let mut rewrites = 0;
