@@ -15,6 +15,7 @@ mod input;
 mod live;
 mod load;
 mod output;
+mod prove;
 mod replay;
 mod run;
 mod verify;

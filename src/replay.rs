@@ -27,14 +27,15 @@ use bpfx_isa::abi::MapType;
 use bpfx_live::replay::packet_difference;
 use bpfx_live::{Difference, LiveReplayer};
 use bpfx_loader::Object;
-use bpfx_runtime::context::convert::{convert, converts};
+use bpfx_runtime::context::convert::converts;
 use bpfx_runtime::maps::flags::BPF_ANY;
 use bpfx_runtime::replay::{self, CaptureFormat, Frame, MapContents, MapValue, Outcome, Replayer};
-use bpfx_runtime::{Engine, Exit, ProgId, Redirect, Runtime};
+use bpfx_runtime::{Engine, Exit, Redirect, Runtime};
 use serde_json::{Value, json};
 
 use crate::live::{self, Kernel};
 use crate::output;
+use crate::prove::{Loaded, Loading};
 use crate::run::{Args, EngineKind, hex, jit, parse_hex};
 
 /// Replays at least this many packets before a progress bar is worth it.
@@ -71,11 +72,12 @@ pub fn replay(
         EngineKind::Both => (Box::new(Interpreter::new()), Some(Box::new(jit()?))),
     };
     let with_type = |p: &Program| Program { prog_type, ..p.clone() };
-    let loaded = load(engine.as_mut(), &mut rt, &with_type(&program), &others).and_then(|prog| {
-        let twin = twin.as_mut().map(|t| load(t.as_mut(), &mut twin_rt, &with_type(&program), &others)).transpose()?;
-        Ok((prog, twin))
+    let loaded = load(args, engine.as_mut(), &mut rt, &with_type(&program), &others).and_then(|main| {
+        let twin =
+            twin.as_mut().map(|t| load(args, t.as_mut(), &mut twin_rt, &with_type(&program), &others)).transpose()?;
+        Ok((main, twin))
     });
-    let (prog, twin_prog) = match loaded {
+    let (Loaded { prog, proven_accesses }, twin_prog) = match loaded {
         Ok(progs) => progs,
         Err(reason) => {
             if args.json {
@@ -125,7 +127,8 @@ pub fn replay(
         }
         None => Side::Offline(replayer),
     };
-    let mut twin = twin.as_deref().zip(twin_prog).map(|(e, p)| Replayer::new(e, &mut twin_rt, p, prog_type));
+    let mut twin =
+        twin.as_deref().zip(twin_prog.map(|l| l.prog)).map(|(e, p)| Replayer::new(e, &mut twin_rt, p, prog_type));
     let mut tally = live::Tally::default();
     let mut engines_differ = 0u64;
     let mut lines = String::new();
@@ -264,6 +267,9 @@ pub fn replay(
         "written": args.out.as_ref().map(|_| written.len()),
     });
     let mut summary = summary;
+    if let Some(n) = proven_accesses {
+        summary["proven_accesses"] = n.into();
+    }
     if let Some(comparison) = &map_comparison {
         summary["live"] = tally.json(comparison);
     }
@@ -342,17 +348,22 @@ pub fn replay(
 /// Loads `program` (already given the replay's type) and the programs its
 /// prog arrays name on `engine` into `rt`; `Err` says which was refused
 /// and why.
-fn load(engine: &mut dyn Engine, rt: &mut Runtime, program: &Program, others: &[Program]) -> Result<ProgId, String> {
-    let converted = convert(program).map_err(|e| format!("{}: {e}", program.name))?;
-    let prog = engine.load(rt, &converted).map_err(|e| format!("{}: {e}", program.name))?;
+fn load(
+    args: &Args,
+    engine: &mut dyn Engine,
+    rt: &mut Runtime,
+    program: &Program,
+    others: &[Program],
+) -> Result<Loaded, String> {
+    let loading = Loading { convert: true, trust_verifier: !args.check_all };
+    let loaded = loading.load(engine, rt, program).map_err(|e| format!("{}: {e}", program.name))?;
     let prog_arrays = program.maps.iter().filter(|m| m.map_type == MapType::ProgArray);
     let named: Vec<&str> = prog_arrays.flat_map(|m| m.initial_slots.iter().map(|(_, n)| n.as_str())).collect();
     for other in others.iter().filter(|p| named.contains(&p.name.as_str())) {
-        let converted = convert(other).map_err(|e| format!("{}: {e}", other.name))?;
-        engine.load(rt, &converted).map_err(|e| format!("{}: {e}", other.name))?;
+        loading.load(engine, rt, other).map_err(|e| format!("{}: {e}", other.name))?;
     }
     rt.apply_initial_slots().map_err(|e| format!("{}: {e}", program.name))?;
-    Ok(prog)
+    Ok(loaded)
 }
 
 /// Where the interpreter's and the JIT's results for one packet differ

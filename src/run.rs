@@ -28,6 +28,7 @@ use bpfx_runtime::{Context, Engine, Exit, RunResult, Runtime};
 
 use crate::input::{self, Prog};
 use crate::output;
+use crate::prove::{Loaded, Loading};
 
 /// Runs a program and prints its result.
 #[derive(clap::Args)]
@@ -72,6 +73,11 @@ pub struct Args {
     /// its own maps) and reports where it differs from bpfx.
     #[arg(long, requires = "pcap")]
     pub(crate) live: bool,
+    /// Checks every memory access at run time, even those bpfx's verifier
+    /// proved safe (by default the JIT trusts the verifier's proofs, as the
+    /// kernel's JIT does, for programs it accepts).
+    #[arg(long)]
+    pub(crate) check_all: bool,
     /// Print one JSON document.
     #[arg(long)]
     pub(crate) json: bool,
@@ -132,6 +138,8 @@ struct Ran {
     trace: Vec<String>,
     mem: Vec<u8>,
     compile_ns: Option<u64>,
+    /// Accesses the engine ran unchecked, proved safe by the verifier.
+    proven_accesses: Option<usize>,
     ns_per_run: f64,
 }
 
@@ -167,7 +175,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let Ran { engine, result, trace, mem: left, compile_ns, ns_per_run } = match ran {
+    let Ran { engine, result, trace, mem: left, compile_ns, proven_accesses, ns_per_run } = match ran {
         Ok(ran) => ran,
         Err((name, reason)) => return refused(args, &name, &reason),
     };
@@ -180,6 +188,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         });
         if let Some(ns) = compile_ns {
             doc["compile_ns"] = ns.into();
+        }
+        if let Some(n) = proven_accesses {
+            doc["proven_accesses"] = n.into();
         }
         if args.repeat > 1 {
             doc["ns_per_run"] = ns_per_run.into();
@@ -230,17 +241,18 @@ fn execute(
     mem: &[u8],
 ) -> anyhow::Result<Result<Ran, (String, String)>> {
     let mut rt = Runtime::default();
-    let prog = match engine.load(&mut rt, program) {
-        Ok(prog) => prog,
-        Err(e) => return Ok(Err((program.name.clone(), e.to_string()))),
+    let loading = Loading { convert: false, trust_verifier: !args.check_all };
+    let Loaded { prog, proven_accesses } = match loading.load(engine, &mut rt, program) {
+        Ok(loaded) => loaded,
+        Err(e) => return Ok(Err((program.name.clone(), e))),
     };
     let compile_ns = engine.compile_ns();
     // Programs the selected one may tail-call: those the object's prog
     // arrays name.
     let named: Vec<&str> = program.maps.iter().flat_map(|m| m.initial_slots.iter().map(|(_, n)| n.as_str())).collect();
     for other in others.iter().filter(|p| named.contains(&p.name.as_str())) {
-        if let Err(e) = engine.load(&mut rt, other) {
-            return Ok(Err((other.name.clone(), e.to_string())));
+        if let Err(e) = loading.load(engine, &mut rt, other) {
+            return Ok(Err((other.name.clone(), e)));
         }
     }
     if let Err(e) = rt.apply_initial_slots() {
@@ -253,7 +265,8 @@ fn execute(
         result = engine.run(&mut rt, prog, &mut ctx).map_err(|e| anyhow!("{e}"))?;
     }
     let ns_per_run = start.elapsed().as_nanos() as f64 / args.repeat as f64;
-    Ok(Ok(Ran { engine: engine.name(), result, trace: rt.take_trace(), mem: ctx.mem(), compile_ns, ns_per_run }))
+    let trace = rt.take_trace();
+    Ok(Ok(Ran { engine: engine.name(), result, trace, mem: ctx.mem(), compile_ns, proven_accesses, ns_per_run }))
 }
 
 /// The engines disagreed: exit 1, both results on stderr (or in the JSON

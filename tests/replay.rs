@@ -176,3 +176,61 @@ fn repeat_runs_each_packet_n_times_on_the_same_buffer() {
     assert_eq!(b, a.iter().map(|n| n * 4).collect::<Vec<_>>(), "every run counts");
     assert!(four[0]["ns_per_run"].as_u64().is_some() && once[0].get("ns_per_run").is_none(), "{}", four[0]);
 }
+
+/// The per-packet rows of a `--json` replay, without the timing fields.
+fn rows(out: &Output) -> Vec<serde_json::Value> {
+    let mut rows: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    rows.pop();
+    for row in &mut rows {
+        row.as_object_mut().unwrap().retain(|k, _| !k.starts_with("ns"));
+    }
+    rows
+}
+
+#[test]
+fn the_jit_drops_the_checks_the_verifier_proved_and_gives_the_same_results() {
+    for (object, program) in [("tests/build/xdp_parse.o", "xdp_parse"), ("tests/build/ctx_fields.o", "tc_fields")] {
+        let run = |extra: &[&str]| {
+            let args = [&["run", object, "-p", program, "--pcap", "examples/traffic.pcap", "--json"][..], extra];
+            let out = bpfx(&args.concat());
+            assert_eq!(out.status.code(), Some(0), "{object} {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+            out
+        };
+        let (proven, checked, interp) =
+            (run(&["--engine", "jit"]), run(&["--engine", "jit", "--check-all"]), run(&["--engine", "interp"]));
+        let summary = |out: &Output| -> serde_json::Value {
+            let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+            serde_json::from_str::<serde_json::Value>(&last).unwrap()["summary"].clone()
+        };
+        assert!(summary(&proven)["proven_accesses"].as_u64().is_some_and(|n| n > 0), "{}", summary(&proven));
+        assert!(summary(&checked).get("proven_accesses").is_none(), "--check-all gives the engine no facts");
+        assert_eq!(rows(&proven), rows(&checked), "{object}: unchecked and checked runs differ");
+        assert_eq!(rows(&proven), rows(&interp), "{object}: the JIT and the interpreter differ");
+    }
+}
+
+#[test]
+fn a_program_the_verifier_rejects_runs_with_every_access_checked() {
+    // xdp_reject reads byte 23 without proving the packet that long: on a
+    // 20-byte frame that read is out of bounds, and must fault cleanly on
+    // the JIT as on the interpreter rather than read past the packet.
+    let dir = scratch("rejected");
+    let short = bpfx_runtime::replay::Frame { timestamp: Default::default(), orig_len: 20, data: vec![0xaa; 20] };
+    let pcap = dir.join("short.pcap");
+    let mut bytes = Vec::new();
+    bpfx_runtime::replay::write_capture(&mut bytes, CaptureFormat::Pcap, &[(short, String::new())]).unwrap();
+    std::fs::write(&pcap, bytes).unwrap();
+    for engine in ["jit", "interp"] {
+        let out =
+            bpfx(&["run", "tests/build/xdp_reject.o", "--pcap", pcap.to_str().unwrap(), "--engine", engine, "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{engine}: a faulting run exits 1");
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let fault = &lines[0]["fault"];
+        let message = fault["message"].as_str().unwrap_or_else(|| panic!("{engine}: {}", lines[0]));
+        assert!(message.contains("packet") && message.contains("23"), "{engine}: {message}");
+        assert!(fault["at"].is_u64(), "{engine}: the fault names its instruction: {fault}");
+        assert!(lines[1]["summary"].get("proven_accesses").is_none(), "{engine}: {}", lines[1]);
+    }
+}
