@@ -47,6 +47,12 @@ pub struct Args {
     /// /sys/fs/bpf when it is missing
     #[arg(long, value_name = "DIR")]
     pin: Option<PathBuf>,
+    /// Where maps the object marks LIBBPF_PIN_BY_NAME are pinned by name,
+    /// or reused when a compatible map is pinned there already (as libbpf;
+    /// default /sys/fs/bpf). They stay after `bpfx detach`: other programs
+    /// share them
+    #[arg(long, value_name = "DIR")]
+    pin_root: Option<PathBuf>,
     /// Sets a map entry after loading (hex key and value)
     #[arg(long = "map-set", value_name = "NAME:KEYHEX:VALUEHEX")]
     map_set: Vec<String>,
@@ -70,31 +76,34 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         bail!("{name}: choose one program with -p; the object has {}", names.join(", "));
     };
     let bpf = Bpf::new();
-    let loaded =
-        match bpf.load_object(&object, ProgramSelection::Named(&[&program.name]), &ObjectLoadOptions::default()) {
-            Ok(loaded) => loaded,
-            Err(KernelError::Rejected(rejected)) => {
-                let rejection = KernelRejection::new(program, *rejected);
-                if args.json {
-                    let doc = json!({ "program": program.name, "kernel": live::rejection_json(program, &rejection) });
-                    output::stdout(format!("{doc:#}\n").as_bytes())?;
-                } else {
-                    eprint!("{}", live::rejection_text(program, &rejection));
-                }
-                return Ok(ExitCode::FAILURE);
+    let pin_root = args.pin_root.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_BPFFS));
+    let options = ObjectLoadOptions { pin_root: Some(pin_root), ..ObjectLoadOptions::default() };
+    let loaded = match bpf.load_object(&object, ProgramSelection::Named(&[&program.name]), &options) {
+        Ok(loaded) => loaded,
+        Err(KernelError::Rejected(rejected)) => {
+            let rejection = KernelRejection::new(program, *rejected);
+            if args.json {
+                let doc = json!({ "program": program.name, "kernel": live::rejection_json(program, &rejection) });
+                output::stdout(format!("{doc:#}\n").as_bytes())?;
+            } else {
+                eprint!("{}", live::rejection_text(program, &rejection));
             }
-            Err(e) => {
-                return Err(
-                    anyhow::Error::new(e).context(format!("{name}: loading `{}` into the kernel", program.name))
-                );
-            }
-        };
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("{name}: loading `{}` into the kernel", program.name)));
+        }
+    };
     if let Some(e) = loaded.btf_dropped() {
         eprintln!("note: the kernel refused the object's BTF, so it was loaded without it: {e}");
     }
     for slot in loaded.empty_slots() {
         eprintln!("note: prog array `{}` slot {} stays empty: `{}` was not loaded", slot.map, slot.slot, slot.program);
     }
+    // Maps this load pinned by name come off again if a later step fails;
+    // the ones it found pinned are never removed.
+    let mut pins = Pins::default();
+    pins.made.extend(loaded.pinned_by_name().iter().filter(|p| !p.reused).map(|p| p.path.clone()));
     let prog = loaded.prog(&program.name).ok_or_else(|| anyhow!("{name}: `{}` was not loaded", program.name))?;
     for set in &args.map_set {
         live::map_set(loaded.maps(), set)?;
@@ -107,7 +116,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .pin
         .clone()
         .or_else(|| attachment.as_ref().and_then(Attachment::link).map(|_| default_pin_dir(&program.name)));
-    let mut pins = Pins::default();
     let done = (|| {
         if let Some(dir) = &pin_dir {
             pins.pin_all(&loaded, &program.name, attachment.as_ref(), dir)
@@ -181,7 +189,10 @@ impl Pins {
             self.made.push(dir.join("maps"));
         }
         for map in loaded.maps() {
-            self.pin(&dir.join("maps").join(&map.spec().name), |p| bpf.pin(map.fd(), p))?;
+            // bpffs refuses dots in names (`.bss`, `.rodata`): libbpf's
+            // renaming.
+            let name = map.spec().name.replace('.', "_");
+            self.pin(&dir.join("maps").join(name), |p| bpf.pin(map.fd(), p))?;
         }
         Ok(())
     }
@@ -224,6 +235,7 @@ fn report(
     for map in loaded.maps() {
         maps.push((map.spec().name.clone(), map.info()?.id));
     }
+    let reused: Vec<&Path> = loaded.pinned_by_name().iter().filter(|p| p.reused).map(|p| p.path.as_path()).collect();
     let attached = point.zip(attachment).map(|(point, a)| match a {
         Attachment::Link(link) => (point.to_string(), format!("link id {}", link.id())),
         Attachment::TcFilter(filter) => (point.to_string(), format!("{filter}")),
@@ -235,6 +247,7 @@ fn report(
             "attached": attached.as_ref().map(|(at, by)| json!({ "at": at, "by": by })),
             "link_id": attachment.and_then(Attachment::link).map(|l| l.id()),
             "pinned": pins.made.iter().filter(|p| !p.is_dir()).map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "reused_pins": reused.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "processed_insns": prog.log().stats.map(|s| s.insns_processed),
         });
         output::stdout(format!("{doc:#}\n").as_bytes())?;
@@ -249,6 +262,9 @@ fn report(
     }
     for path in pins.made.iter().filter(|p| !p.is_dir()) {
         text.push_str(&format!("pinned: {}\n", path.display()));
+    }
+    for path in &reused {
+        text.push_str(&format!("reused: {} (pinned by name, shared)\n", path.display()));
     }
     output::stdout(text.as_bytes())
 }

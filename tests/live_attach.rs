@@ -58,7 +58,7 @@ fn text(out: &Output) -> String {
 /// use the kernel at the same time, so only ours are counted).
 fn ours() -> (Vec<String>, Vec<String>) {
     let (mut progs, mut maps) = (Vec::new(), Vec::new());
-    for name in ["xdp_parse", "xdp_count", "tc_rewrite", "xdp_reject"] {
+    for name in ["xdp_parse", "xdp_count", "tc_rewrite", "xdp_reject", "legacy_maps"] {
         let bytes = std::fs::read(format!("{ROOT}/tests/build/{name}.o")).expect("reads a test object");
         let object = Object::load(&bytes, &LoadOptions::default()).expect("loads a test object");
         progs.extend(object.programs().iter().map(|p| p.name.chars().take(15).collect::<String>()));
@@ -283,5 +283,50 @@ fn load_writes_map_entries_pins_without_attaching_and_reports_ids_as_json() {
         let out = bpfx_in(pair, Side::B, &["detach", "--pin", &dir]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         assert!(!Path::new(&dir).exists());
+    });
+}
+
+#[test]
+fn maps_pinned_by_name_are_shared_between_loads_and_outlive_detach() {
+    let root = format!("/sys/fs/bpf/bpfx-byname-{}", std::process::id());
+    let dir = format!("/sys/fs/bpf/bpfx-byname-prog-{}", std::process::id());
+    let pinned = format!("{root}/pinned_totals");
+    with_pair("byname", |pair| {
+        let load = |root: &str, extra: &[&str]| {
+            let args = [&["load", "tests/build/legacy_maps.o", "--live", "--pin-root", root, "--json"][..], extra];
+            bpfx_in(pair, Side::B, &args.concat())
+        };
+        let doc = |out: &Output| -> serde_json::Value {
+            assert_eq!(out.status.code(), Some(0), "{}", text(out));
+            serde_json::from_slice(&out.stdout).expect("one JSON document")
+        };
+        let map_id = |doc: &serde_json::Value| {
+            doc["maps"].as_array().unwrap().iter().find(|m| m["name"] == "pinned_totals").unwrap()["id"].clone()
+        };
+        let first = doc(&load(&root, &["--pin", &dir, "--map-set", "pinned_totals:01000000:0500000000000000"]));
+        assert!(first["pinned"].as_array().unwrap().contains(&pinned.clone().into()), "{first}");
+        assert_eq!(first["reused_pins"], serde_json::json!([]));
+        let out = bpfx_in(pair, Side::B, &["detach", "--pin", &dir]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(Path::new(&pinned).exists(), "a map pinned by name outlives the program's detach");
+
+        let second = doc(&load(&root, &[]));
+        assert_eq!(second["reused_pins"], serde_json::json!([pinned]), "{second}");
+        assert_eq!(map_id(&second), map_id(&first), "the second load shares the pinned map");
+        let bpf = Bpf::new();
+        let map = bpf.open_map(bpf.get_pinned(Path::new(&pinned)).unwrap()).unwrap();
+        assert_eq!(map.lookup(&[1, 0, 0, 0]).unwrap(), Some(vec![5, 0, 0, 0, 0, 0, 0, 0]), "contents kept");
+        drop(map);
+
+        // A failure after the load takes the pins it made with it.
+        let fresh = format!("{root}-failed");
+        let out = load(&fresh, &["--map-set", "no_such_map:00:00"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(!Path::new(&format!("{fresh}/pinned_totals")).exists(), "{}", text(&out));
+
+        std::fs::remove_file(&pinned).expect("unpins the shared map");
+        for d in [&root, &fresh] {
+            let _ = std::fs::remove_dir(d);
+        }
     });
 }

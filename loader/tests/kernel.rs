@@ -701,6 +701,11 @@ fn pinned_objects_are_found_again_by_path() {
     let outside = std::env::temp_dir().join(format!("bpfx-not-bpffs-{}", std::process::id()));
     let err = bpf.pin(map.fd(), &outside).unwrap_err();
     assert!(err.to_string().contains("bpf filesystem"), "{err}");
+    // The kernel answers a bare EPERM for a name with a dot (`bpftool map
+    // pin` gets the same); bpfx says why before asking.
+    let err = bpf.pin(map.fd(), &fs.0.join(".bss")).unwrap_err();
+    assert!(matches!(err, KernelError::PinName { .. }) && err.to_string().contains("'.'"), "{err}");
+    assert!(!fs.0.join(".bss").exists());
 }
 
 // ---- nothing left behind ----

@@ -164,6 +164,10 @@ pub enum KernelError {
     #[error("{wanted_by} refers to map `{name}`, which the object does not define")]
     NoSuchMap { name: String, wanted_by: String },
 
+    /// bpffs refuses pin names with a dot.
+    #[error("cannot pin at {}: bpf filesystems refuse names containing '.'", path.display())]
+    PinName { path: std::path::PathBuf },
+
     /// A map pinned by name differs from the object's definition.
     #[error("the pinned map has {field} {pinned}, map `{map}` of the object has {wanted}")]
     Incompatible { map: String, field: &'static str, pinned: u32, wanted: u32 },

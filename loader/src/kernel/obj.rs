@@ -49,6 +49,11 @@ impl Bpf {
     /// not; missing directories on bpffs are created
     /// ([`prepare_pin_path`]).
     pub fn pin(&self, fd: BorrowedFd<'_>, path: &Path) -> Result<(), KernelError> {
+        // bpffs keeps names with a dot for its own files (`maps.debug`) and
+        // answers a bare EPERM; say why instead.
+        if path.file_name().is_some_and(|n| n.as_encoded_bytes().contains(&b'.')) {
+            return Err(KernelError::PinName { path: path.to_owned() });
+        }
         prepare_pin_path(path)?;
         let path = c_path(path)?;
         let mut attr =
