@@ -21,49 +21,77 @@ use bpfx_isa::{AluOp, AtomicOp, CallTarget, Insn, Reg, Size, Src, Width};
 /// What a register or 8-byte stack slot holds, as conversion sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Val {
-    Ctx,
+    Other = 0,
+    Ctx = 1,
     /// The context pointer moved by an offset.
-    CtxMoved,
-    Other,
+    CtxMoved = 2,
     /// The context on some paths, something else on others.
-    Mixed,
-}
-
-impl Val {
-    fn join(self, other: Val) -> Val {
-        if self == other { self } else { Val::Mixed }
-    }
+    Mixed = 3,
 }
 
 /// Spill slots conversion follows per frame (512 bytes of 8).
 const SLOTS: usize = 64;
 
-#[derive(Clone, PartialEq, Eq)]
+/// Where the registers' and the stack slots' values sit in a [`Flow`].
+const STACK: usize = Reg::COUNT;
+
+/// The value of every register and spill slot, two bits each (the low bit
+/// in `lo`, the high bit in `hi`), so that joining two flows is a few
+/// word operations: a location where they differ becomes `Mixed` (both
+/// bits set). The verifier runs this for every program it accepts, so it
+/// must cost little next to verification itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Flow {
-    regs: [Val; Reg::COUNT],
-    stack: [Val; SLOTS],
+    lo: u128,
+    hi: u128,
 }
 
 impl Flow {
     fn entry(args: [Val; 5]) -> Flow {
-        let mut regs = [Val::Other; Reg::COUNT];
-        regs[1..6].copy_from_slice(&args);
-        Flow { regs, stack: [Val::Other; SLOTS] }
+        let mut f = Flow { lo: 0, hi: 0 };
+        for (r, v) in args.into_iter().enumerate() {
+            f.set(r + 1, v);
+        }
+        f
+    }
+
+    fn get(&self, at: usize) -> Val {
+        match ((self.hi >> at) & 1, (self.lo >> at) & 1) {
+            (0, 0) => Val::Other,
+            (0, _) => Val::Ctx,
+            (_, 0) => Val::CtxMoved,
+            _ => Val::Mixed,
+        }
+    }
+
+    fn set(&mut self, at: usize, v: Val) {
+        let bit = 1u128 << at;
+        let v = v as u8;
+        self.lo = if v & 1 != 0 { self.lo | bit } else { self.lo & !bit };
+        self.hi = if v & 2 != 0 { self.hi | bit } else { self.hi & !bit };
+    }
+
+    fn reg(&self, r: Reg) -> Val {
+        self.get(r.index())
+    }
+
+    fn set_reg(&mut self, r: Reg, v: Val) {
+        self.set(r.index(), v);
     }
 
     /// Joins `other` in; whether anything changed.
     fn join(&mut self, other: &Flow) -> bool {
-        let mut changed = false;
-        for (a, b) in self.regs.iter_mut().chain(self.stack.iter_mut()).zip(other.regs.iter().chain(&other.stack)) {
-            let j = a.join(*b);
-            changed |= j != *a;
-            *a = j;
-        }
+        let differ = (self.lo ^ other.lo) | (self.hi ^ other.hi);
+        let joined = Flow { lo: self.lo | differ, hi: self.hi | differ };
+        let changed = joined != *self;
+        *self = joined;
         changed
     }
 
     fn clobber_caller_saved(&mut self) {
-        self.regs[..6].fill(Val::Other);
+        let regs = !0b11_1111u128;
+        self.lo &= regs;
+        self.hi &= regs;
     }
 }
 
@@ -72,25 +100,21 @@ fn slot(off: i32) -> Option<usize> {
     (off < 0 && off >= -(SLOTS as i32) * 8 && off % 8 == 0).then(|| ((-off) / 8 - 1) as usize)
 }
 
-/// Per slot of `insns`: whether conversion rewrites the instruction there
-/// as a context access. `None` when conversion refuses the program (an
-/// access through a pointer that is the context on some paths only, or
-/// through a moved one; a jump out of the program): the runtime then runs
-/// nothing.
-pub(crate) fn rewritten(insns: &[Insn]) -> Option<Vec<bool>> {
-    let starts: Vec<usize> = bpfx_isa::with_slots(insns).map(|(at, _)| at.index()).collect();
-    let total = insns.iter().map(Insn::slots).sum::<usize>();
-    let mut index_of = vec![None; total];
-    for (i, &s) in starts.iter().enumerate() {
-        index_of[s] = Some(i);
-    }
-    let target = |i: usize, off: i64| -> Option<usize> {
-        let t = starts[i] as i64 + insns[i].slots() as i64 + off;
-        usize::try_from(t).ok().and_then(|t| index_of.get(t).copied().flatten())
+/// Per slot of the program (`by_slot`: each slot's instruction, `None` for
+/// the second half of an `lddw`): whether conversion rewrites the
+/// instruction there as a context access. `None` when conversion refuses
+/// the program (an access through a pointer that is the context on some
+/// paths only, or through a moved one; a jump out of the program): the
+/// runtime then runs nothing.
+pub(crate) fn rewritten(by_slot: &[Option<&Insn>]) -> Option<Vec<bool>> {
+    let total = by_slot.len();
+    let target = |s: usize, insn: &Insn, off: i64| -> Option<usize> {
+        let t = s as i64 + insn.slots() as i64 + off;
+        usize::try_from(t).ok().filter(|&t| by_slot.get(t).is_some_and(Option::is_some))
     };
-    let mut flows: Vec<Option<Flow>> = vec![None; insns.len()];
+    let mut flows: Vec<Option<Flow>> = vec![None; total];
     let mut work = Vec::new();
-    if !insns.is_empty() {
+    if total > 0 {
         flows[0] = Some(Flow::entry([Val::Ctx, Val::Other, Val::Other, Val::Other, Val::Other]));
         work.push(0);
     }
@@ -101,33 +125,34 @@ pub(crate) fn rewritten(insns: &[Insn]) -> Option<Vec<bool>> {
             }
         }
         none => {
-            *none = Some(f.clone());
+            *none = Some(*f);
             work.push(to);
         }
     };
+    // Slots stand for the runtime's instruction indices: the order is the
+    // same, so the work list visits what the runtime's visits.
     while let Some(i) = work.pop() {
-        let Some(mut f) = flows[i].clone() else { continue };
-        match insns[i] {
+        let (Some(mut f), Some(insn)) = (flows[i], by_slot[i]) else { continue };
+        match *insn {
             Insn::Alu { width, op, dst, src } => {
                 let v = match (op, src) {
-                    (AluOp::Mov, Src::Reg(r)) if width == Width::W64 => f.regs[r.index()],
-                    (AluOp::Add | AluOp::Sub, _) if f.regs[dst.index()] == Val::Ctx => Val::CtxMoved,
+                    (AluOp::Mov, Src::Reg(r)) if width == Width::W64 => f.reg(r),
+                    (AluOp::Add | AluOp::Sub, _) if f.reg(dst) == Val::Ctx => Val::CtxMoved,
                     _ => Val::Other,
                 };
-                f.regs[dst.index()] = v;
+                f.set_reg(dst, v);
             }
-            Insn::Neg { dst, .. } | Insn::Endian { dst, .. } | Insn::LdImm64 { dst, .. } => {
-                f.regs[dst.index()] = Val::Other
-            }
+            Insn::Neg { dst, .. } | Insn::Endian { dst, .. } | Insn::LdImm64 { dst, .. } => f.set_reg(dst, Val::Other),
             Insn::Load { size, dst, src, off, .. } => {
-                f.regs[dst.index()] = match (src, size, slot(i32::from(off))) {
-                    (Reg::R10, Size::DW, Some(k)) => f.stack[k],
+                let v = match (src, size, slot(i32::from(off))) {
+                    (Reg::R10, Size::DW, Some(k)) => f.get(STACK + k),
                     _ => Val::Other,
                 };
+                f.set_reg(dst, v);
             }
             Insn::Store { size, dst: Reg::R10, off, src } => {
                 let v = match src {
-                    Src::Reg(r) if size == Size::DW => f.regs[r.index()],
+                    Src::Reg(r) if size == Size::DW => f.reg(r),
                     _ => Val::Other,
                 };
                 // A narrower store over part of a spill leaves no pointer.
@@ -136,7 +161,7 @@ pub(crate) fn rewritten(insns: &[Insn]) -> Option<Vec<bool>> {
                 let last = (off + size.bytes() as i32 - 1).div_euclid(8) * 8;
                 for o in [first, last] {
                     if let Some(k) = slot(o) {
-                        f.stack[k] = if o == off { v } else { Val::Other };
+                        f.set(STACK + k, if o == off { v } else { Val::Other });
                     }
                 }
             }
@@ -144,41 +169,42 @@ pub(crate) fn rewritten(insns: &[Insn]) -> Option<Vec<bool>> {
             Insn::Atomic { op, src, .. } => {
                 if op.fetches() {
                     let r = if op == AtomicOp::CmpXchg { Reg::R0 } else { src };
-                    f.regs[r.index()] = Val::Other;
+                    f.set_reg(r, Val::Other);
                 }
             }
             Insn::Ja { off, .. } => {
-                let t = target(i, i64::from(off))?;
+                let t = target(i, insn, i64::from(off))?;
                 send(&mut flows, &mut work, t, &f);
                 continue;
             }
             Insn::Jump { off, .. } | Insn::MayGoto { off } => {
-                let t = target(i, i64::from(off))?;
+                let t = target(i, insn, i64::from(off))?;
                 send(&mut flows, &mut work, t, &f);
             }
             Insn::Call(CallTarget::Local(off)) => {
-                let t = target(i, i64::from(off))?;
-                let args = [f.regs[1], f.regs[2], f.regs[3], f.regs[4], f.regs[5]];
+                let t = target(i, insn, i64::from(off))?;
+                let args = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5].map(|r| f.reg(r));
                 send(&mut flows, &mut work, t, &Flow::entry(args));
                 f.clobber_caller_saved();
             }
             Insn::Call(_) | Insn::Callx { .. } | Insn::PacketLoad { .. } => f.clobber_caller_saved(),
             Insn::Exit => continue,
         }
-        if i + 1 < insns.len() {
-            send(&mut flows, &mut work, i + 1, &f);
+        let next = i + insn.slots();
+        if next < total {
+            send(&mut flows, &mut work, next, &f);
         }
     }
     let mut out = vec![false; total];
-    for (i, insn) in insns.iter().enumerate() {
-        let Some(f) = &flows[i] else { continue };
-        let base = match *insn {
+    for (i, (insn, f)) in by_slot.iter().zip(&flows).enumerate() {
+        let (Some(insn), Some(f)) = (insn, f) else { continue };
+        let base = match **insn {
             Insn::Load { src, .. } => src,
             Insn::Store { dst, .. } | Insn::Atomic { dst, .. } => dst,
             _ => continue,
         };
-        match f.regs[base.index()] {
-            Val::Ctx => out[starts[i]] = true,
+        match f.reg(base) {
+            Val::Ctx => out[i] = true,
             Val::Other => {}
             Val::Mixed | Val::CtxMoved => return None,
         }
@@ -198,7 +224,8 @@ mod tests {
     /// `insns` as a program of `prog_type`.
     fn agree(insns: &[Insn], prog_type: ProgType) -> Result<(), String> {
         let p = Program::new("p", prog_type, insns.to_vec());
-        match (convert(&p), rewritten(insns)) {
+        let by_slot = by_slot(insns);
+        match (convert(&p), rewritten(&by_slot)) {
             (Ok(c), Some(mine)) => {
                 for ((at, insn), new) in p.slots().zip(&c.insns) {
                     if (insn != new) != mine[at.index()] {
@@ -216,6 +243,15 @@ mod tests {
             ) => Ok(()),
             (theirs, mine) => Err(format!("the runtime: {:?}; the restatement: {mine:?}", theirs.map(|_| ()))),
         }
+    }
+
+    fn by_slot(insns: &[Insn]) -> Vec<Option<&Insn>> {
+        let mut out = Vec::new();
+        for insn in insns {
+            out.push(Some(insn));
+            out.extend((1..insn.slots()).map(|_| None));
+        }
+        out
     }
 
     /// A deterministic byte stream (xorshift64*) for one case.
@@ -324,7 +360,7 @@ mod tests {
                 if let Err(why) = agree(insns, prog_type) {
                     panic!("{name} as {prog_type}: {why}");
                 }
-                rewrites += rewritten(insns).map_or(0, |r| r.iter().filter(|&&r| r).count());
+                rewrites += rewritten(&by_slot(insns)).map_or(0, |r| r.iter().filter(|&&r| r).count());
             }
         }
         assert!(corpus > 0 && rewrites > 0, "nothing was compared");

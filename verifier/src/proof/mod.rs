@@ -37,7 +37,7 @@
 mod conversion;
 
 use bpfx_isa::abi::{MapType, ProgType};
-use bpfx_isa::{InsnIdx, MapIdx, Program, Proven};
+use bpfx_isa::{Insn, InsnIdx, MapIdx, Program, Proven};
 
 use crate::state::{RegState, RegType};
 
@@ -74,41 +74,33 @@ impl<T: PartialEq> Seen<T> {
     }
 }
 
+/// What the visits of one access showed, as bits: whether some visit was
+/// safe, some not, and whether the pointer was the context on some visit,
+/// something else on another.
+mod seen {
+    pub const SAFE: u8 = 1;
+    pub const UNSAFE: u8 = 2;
+    pub const CTX: u8 = 4;
+    pub const NOT_CTX: u8 = 8;
+}
+
 /// The facts gathered during one verification.
 pub(crate) struct Proofs {
-    /// Per slot: whether every visit of the access there was safe.
-    accesses: Vec<Seen<()>>,
+    /// Per slot: what the visits of the access there showed ([`seen`]).
+    accesses: Vec<u8>,
     /// Per slot: the map in `r1` at every visit of a map helper call.
     calls: Vec<Seen<u32>>,
-    /// Per slot, for program types the runtime converts: whether
-    /// conversion rewrites the instruction as a context access; `None`
-    /// when conversion refuses the program.
-    rewritten: Option<Vec<bool>>,
-    /// A visit disagreed with conversion about what an access reaches.
-    diverged: bool,
 }
 
 impl Proofs {
     pub(crate) fn new(prog: &Program) -> Proofs {
         let slots = prog.slot_count();
-        let (rewritten, diverged) = if converts(prog.prog_type) {
-            let r = conversion::rewritten(&prog.insns);
-            let refused = r.is_none();
-            (r, refused)
-        } else {
-            (None, false)
-        };
-        Proofs { accesses: vec![Seen::Never; slots], calls: vec![Seen::Never; slots], rewritten, diverged }
+        Proofs { accesses: vec![0; slots], calls: vec![Seen::Never; slots] }
     }
 
     /// One visit of the access at `at` through `p` (the pointer before the
     /// access), which the verifier found safe by the kernel's rules.
     pub(crate) fn access(&mut self, prog: &Program, at: InsnIdx, p: &RegState, write: bool) {
-        if let Some(rewritten) = &self.rewritten
-            && rewritten.get(at.index()).copied().unwrap_or(false) != (p.ty == RegType::Ctx)
-        {
-            self.diverged = true;
-        }
         let safe = match p.ty {
             RegType::Stack { .. } => true,
             // The runtime's XDP context region is read-only.
@@ -131,8 +123,9 @@ impl Proofs {
             RegType::Mem { .. } => p.ref_id != 0,
             _ => false,
         };
-        if let Some(seen) = self.accesses.get_mut(at.index()) {
-            seen.see(safe.then_some(()));
+        if let Some(bits) = self.accesses.get_mut(at.index()) {
+            *bits |= if safe { seen::SAFE } else { seen::UNSAFE };
+            *bits |= if p.ty == RegType::Ctx { seen::CTX } else { seen::NOT_CTX };
         }
     }
 
@@ -144,14 +137,24 @@ impl Proofs {
         }
     }
 
-    /// The facts, for `prog` once it was accepted.
-    pub(crate) fn finish(self, prog: &Program) -> Proven {
+    /// The facts, for `prog` (its instructions by slot: `by_slot`) once
+    /// it was accepted: none at all when the runtime's conversion would
+    /// attribute an access otherwise than the visits did (or refuse the
+    /// program).
+    pub(crate) fn finish(self, prog: &Program, by_slot: &[Option<&Insn>]) -> Proven {
         let mut proven = Proven::new(prog);
-        if self.diverged {
-            return proven;
+        if converts(prog.prog_type) {
+            let Some(rewritten) = conversion::rewritten(by_slot) else { return proven };
+            let agrees = self.accesses.iter().zip(&rewritten).all(|(&bits, &rewritten)| {
+                let never = if rewritten { seen::NOT_CTX } else { seen::CTX };
+                bits & never == 0
+            });
+            if !agrees {
+                return proven;
+            }
         }
-        for (s, seen) in self.accesses.iter().enumerate() {
-            if *seen == Seen::Always(()) {
+        for (s, &bits) in self.accesses.iter().enumerate() {
+            if bits & (seen::SAFE | seen::UNSAFE) == seen::SAFE {
                 proven.add_safe_access(InsnIdx(s as u32));
             }
         }
