@@ -55,21 +55,22 @@ fn converts(prog_type: ProgType) -> bool {
     )
 }
 
-/// What the visits of one instruction showed so far.
+/// The map the visits of one helper call passed in `r1`, so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seen<T> {
+enum CallMap {
     Never,
-    Always(T),
-    /// Some visit differed: no fact, whatever later visits show.
+    Always(u32),
+    /// Two visits passed different maps: no fact, whatever later visits
+    /// pass.
     Varies,
 }
 
-impl<T: PartialEq> Seen<T> {
-    fn see(&mut self, what: Option<T>) {
-        *self = match (std::mem::replace(self, Seen::Varies), what) {
-            (Seen::Never, Some(w)) => Seen::Always(w),
-            (Seen::Always(old), Some(w)) if old == w => Seen::Always(old),
-            _ => Seen::Varies,
+impl CallMap {
+    fn see(&mut self, map: u32) {
+        *self = match *self {
+            CallMap::Never => CallMap::Always(map),
+            CallMap::Always(m) if m == map => CallMap::Always(m),
+            _ => CallMap::Varies,
         };
     }
 }
@@ -89,13 +90,13 @@ pub(crate) struct Proofs {
     /// Per slot: what the visits of the access there showed ([`seen`]).
     accesses: Vec<u8>,
     /// Per slot: the map in `r1` at every visit of a map helper call.
-    calls: Vec<Seen<u32>>,
+    calls: Vec<CallMap>,
 }
 
 impl Proofs {
     pub(crate) fn new(prog: &Program) -> Proofs {
         let slots = prog.slot_count();
-        Proofs { accesses: vec![0; slots], calls: vec![Seen::Never; slots] }
+        Proofs { accesses: vec![0; slots], calls: vec![CallMap::Never; slots] }
     }
 
     /// One visit of the access at `at` through `p` (the pointer before the
@@ -133,7 +134,7 @@ impl Proofs {
     /// `map` (an index into the program's maps).
     pub(crate) fn call(&mut self, at: InsnIdx, map: u32) {
         if let Some(seen) = self.calls.get_mut(at.index()) {
-            seen.see(Some(map));
+            seen.see(map);
         }
     }
 
@@ -159,7 +160,7 @@ impl Proofs {
             }
         }
         for (s, seen) in self.calls.iter().enumerate() {
-            if let Seen::Always(map) = *seen {
+            if let CallMap::Always(map) = *seen {
                 proven.add_call_map(InsnIdx(s as u32), MapIdx(map));
             }
         }
