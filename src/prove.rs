@@ -11,7 +11,7 @@
 //! verifier bug from a program bug).
 
 use bpfx_isa::{Program, Proven};
-use bpfx_runtime::context::convert::convert;
+use bpfx_runtime::context::convert::{convert, converts};
 use bpfx_runtime::{Engine, ProgId, Runtime};
 use bpfx_verifier::{Options, verify};
 
@@ -36,8 +36,12 @@ impl Loading {
     /// Loads `program` on `engine` into `rt`; `Err` says why it was refused.
     pub fn load(self, engine: &mut dyn Engine, rt: &mut Runtime, program: &Program) -> Result<Loaded, String> {
         // Only the JIT has checks to drop; the interpreter checks every
-        // access whatever it is told, so it is not told anything.
-        let uses_facts = self.trust_verifier && engine.name() == "jit";
+        // access whatever it is told, so it is not told anything. The facts
+        // hold only on the context the verifier judged: a packet program
+        // run on raw `--mem` bytes gets none (its "packet pointers" are
+        // whatever the bytes say).
+        let right_context = self.convert || !converts(program.prog_type);
+        let uses_facts = self.trust_verifier && right_context && engine.name() == "jit";
         let proven = uses_facts.then(|| verify(program, &Options::default()).proven).flatten();
         let (program, proven) = if self.convert {
             let converted = convert(program).map_err(|e| e.to_string())?;

@@ -230,3 +230,38 @@ fn elf_tail_calls_go_through_the_objects_prog_array() {
     assert_eq!(json(bpfx(&dir, &["run", "tail.o", "-p", "entry", "--mem", "02", "--json"]), 0)["r0"], 42);
     assert_eq!(json(bpfx(&dir, &["run", "tail.o", "-p", "entry", "--mem", "01", "--json"]), 0)["r0"], 1);
 }
+
+#[test]
+fn a_packet_program_run_on_raw_bytes_keeps_every_check() {
+    // The verifier proves this read against the packet; on `--mem` bytes
+    // the "packet pointers" are whatever the bytes say (here 0x1000 and
+    // 0x2000), so the JIT must not take the proof: the read faults cleanly
+    // on both engines instead of reading host memory.
+    let dir = scratch("raw-packet");
+    compile(
+        &dir,
+        "checked",
+        r#"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp")
+int checked(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+
+    if (data + 24 > end)
+        return XDP_PASS;
+    return data[23] == 1 ? XDP_DROP : XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";
+"#,
+    );
+    for engine in ["jit", "interp"] {
+        let args = ["run", "checked.o", "--type", "raw", "--mem", "0010000000200000", "--engine", engine, "--json"];
+        let doc = json(bpfx(&dir, &args), 1);
+        assert!(doc["fault"]["message"].as_str().is_some_and(|m| m.contains("0x1017")), "{engine}: {doc}");
+        assert!(doc.get("proven_accesses").is_none(), "{engine}: {doc}");
+    }
+}
