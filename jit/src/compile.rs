@@ -8,6 +8,14 @@
 //! number on a frame stack in a stack slot, `exit` pops them and goes back
 //! through a `br_table` of return sites — the interpreter's frames, so a
 //! callee sees and leaves every register as it does there.
+//!
+//! Cranelift compiles without its e-graph optimiser (see [`crate::Jit::new`]);
+//! the translation itself does what BPF code gains from: chains of
+//! constant additions are one addition ([`Translator::add_const`]), a
+//! frame slot a basic block stored is read back from the stored value
+//! ([`Translator::remember_store`]), memory offsets stay in the memory
+//! instruction, forward jumps carry no budget check and fault arguments
+//! are set up off the path that goes on.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +27,7 @@ use bpfx_isa::{
 use bpfx_runtime::region::{FRAME_SIZE, MAX_FRAMES, PACKET_REGION};
 use bpfx_runtime::vmctx::{offsets as vmo, status};
 use bpfx_runtime::{Linked, LoadError, ProgId, Runtime};
+use cranelift_codegen::entity::SecondaryMap;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     AbiParam, AtomicRmwOp, Block, BlockArg, Function, InstBuilder, JumpTableData, MemFlagsData, Signature,
@@ -129,12 +138,27 @@ struct ArrayLookup {
     max_entries: u32,
 }
 
-/// Whether helper calls of `bpf_map_lookup_elem` in `rt` reach bpfx's own
-/// (a test may have registered a mock, which an inline lookup would skip).
-fn builtin_lookup(rt: &Runtime) -> bool {
-    let builtin = bpfx_runtime::helpers::BUILTINS.iter().find(|(id, ..)| *id == MAP_LOOKUP_ELEM);
-    match (builtin, rt.helper(MAP_LOOKUP_ELEM)) {
+/// `bpf_tail_call`.
+const TAIL_CALL: HelperId = HelperId(12);
+
+/// Whether calls of helper `id` in `rt` reach bpfx's own (a test may have
+/// registered a mock in its place, which knowing what the built-in does
+/// must not bypass).
+fn builtin(rt: &Runtime, id: HelperId) -> bool {
+    let builtin = bpfx_runtime::helpers::BUILTINS.iter().find(|(b, ..)| *b == id);
+    match (builtin, rt.helper(id)) {
         (Some(&(_, _, builtin)), Some(f)) => builtin as usize == f as usize,
+        _ => false,
+    }
+}
+
+/// Whether the call `insn` may make a tail call: `bpf_tail_call`, any
+/// `callx`, and any helper a user registered (it is handed the VM context);
+/// bpfx's other helpers never do.
+fn may_tail_call(rt: &Runtime, insn: &Insn) -> bool {
+    match *insn {
+        Insn::Call(CallTarget::Helper(id)) => id == TAIL_CALL || !builtin(rt, id),
+        Insn::Callx { .. } => true,
         _ => false,
     }
 }
@@ -195,7 +219,7 @@ pub(crate) fn compile(
     // a plain array: the kernel's JIT inlines these too.
     let mut lookups = vec![None; ops.len()];
     if let Some(proven) = proven
-        && builtin_lookup(rt)
+        && builtin(rt, MAP_LOOKUP_ELEM)
     {
         for (i, (at, insn)) in ops.iter().enumerate() {
             if *insn == Insn::Call(CallTarget::Helper(MAP_LOOKUP_ELEM))
@@ -205,6 +229,8 @@ pub(crate) fn compile(
             }
         }
     }
+
+    let tail_calls: Vec<bool> = ops.iter().map(|(_, insn)| may_tail_call(rt, insn)).collect();
 
     let hints = vec![0u8; ops.len()].into_boxed_slice();
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
@@ -219,9 +245,9 @@ pub(crate) fn compile(
     let mut fctx = FunctionBuilderContext::new();
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let facts = Facts { proven, lookups: &lookups };
+        let known = Known { proven, lookups: &lookups, tail_calls: &tail_calls };
         let mut t =
-            Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of, facts);
+            Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of, known);
         t.translate();
         t.b.seal_all_blocks();
         t.b.finalize(module.target_config());
@@ -258,12 +284,16 @@ struct Fixed {
     base: Value,
 }
 
-/// What the verifier's facts let the translation drop.
-struct Facts<'a> {
+/// What is known at load that lets the translation drop work: the
+/// verifier's facts, and what the runtime's helpers do.
+struct Known<'a> {
     /// The facts, when the program was loaded with them.
     proven: Option<&'a Proven>,
     /// Per instruction, the inline form of a `bpf_map_lookup_elem` call.
     lookups: &'a [Option<ArrayLookup>],
+    /// Per instruction, whether it is a call that may make a tail call
+    /// (see [`may_tail_call`]).
+    tail_calls: &'a [bool],
 }
 
 struct Translator<'a, 'f> {
@@ -275,7 +305,7 @@ struct Translator<'a, 'f> {
     prog: ProgId,
     slot_count: usize,
     target_of: &'a dyn Fn(usize) -> usize,
-    facts: Facts<'a>,
+    known: Known<'a>,
     v: Vars,
     f: Fixed,
     /// The Cranelift block of every instruction that starts a basic block.
@@ -300,6 +330,13 @@ struct Translator<'a, 'f> {
     atomic_sig: cranelift_codegen::ir::SigRef,
     /// See [`Translator::raise_block`].
     raise_at: Option<Block>,
+    /// Values made by [`Translator::add_const`]: each is its base plus its
+    /// constant.
+    sums: SecondaryMap<Value, Option<(Value, i64)>>,
+    /// What the current basic block stored in the frame and nothing may
+    /// have overwritten since, by offset and size (see
+    /// [`Translator::remember_store`]).
+    frame_values: Vec<(i16, Size, Value)>,
 }
 
 const I64: Type = types::I64;
@@ -333,7 +370,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         prog: ProgId,
         slot_count: usize,
         target_of: &'a dyn Fn(usize) -> usize,
-        facts: Facts<'a>,
+        known: Known<'a>,
     ) -> Self {
         let cc = b.func.signature.call_conv;
         let helper_sig = b.import_signature(sig(cc, 6, I64));
@@ -367,7 +404,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             prog,
             slot_count,
             target_of,
-            facts,
+            known,
             v,
             f,
             blocks: Vec::new(),
@@ -383,6 +420,8 @@ impl<'a, 'f> Translator<'a, 'f> {
             tail_sig,
             atomic_sig,
             raise_at: None,
+            sums: SecondaryMap::new(),
+            frame_values: Vec::new(),
         }
     }
 
@@ -410,7 +449,22 @@ impl<'a, 'f> Translator<'a, 'f> {
     /// `left` as it stands at the current instruction.
     fn left_now(&mut self) -> Value {
         let l = self.get(self.v.left);
-        if self.pending == 0 { l } else { self.b.ins().iadd_imm_s(l, -self.pending) }
+        self.add_const(l, -self.pending)
+    }
+
+    /// `v + k`, folded into the constant of the sum that made `v` if one
+    /// did: a chain of constant additions (a counter, a pointer walked in
+    /// steps, the budget taken off block by block) costs Cranelift's
+    /// optimiser time that grows with its length, and is one addition.
+    fn add_const(&mut self, v: Value, k: i64) -> Value {
+        let (base, k0) = self.sums[v].unwrap_or((v, 0));
+        let k = k0.wrapping_add(k);
+        if k == 0 {
+            return base;
+        }
+        let sum = self.b.ins().iadd_imm_s(base, k);
+        self.sums[sum] = Some((base, k));
+        sum
     }
 
     /// Takes the current block's instructions off `left`.
@@ -466,8 +520,13 @@ impl<'a, 'f> Translator<'a, 'f> {
     }
 
     /// Branches to the shared cold block raising `kind` when `cond` holds,
-    /// and to `next` otherwise.
+    /// and to `next` otherwise. The fault's arguments are made on a cold
+    /// edge of their own, not on the path that goes on (where the branch's
+    /// arguments would be set up every time it is not taken).
     fn fault_else(&mut self, cond: Value, kind: i64, i: usize, a: Option<Value>, left: Value, next: Block) {
+        let edge = self.cold_block();
+        self.b.ins().brif(cond, edge, &[], next, &[]);
+        self.enter(edge);
         let a = match a {
             Some(a) => a,
             None => self.iconst(0),
@@ -476,7 +535,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let site = self.iconst(self.site(i));
         let raise = self.raise_block();
         let args = [k, site, a, left].map(BlockArg::Value);
-        self.b.ins().brif(cond, raise, &args, next, &[]);
+        self.b.ins().jump(raise, &args);
     }
 
     /// The one block that calls [`exec::raise`] with its parameters (kind,
@@ -579,6 +638,7 @@ impl<'a, 'f> Translator<'a, 'f> {
                 }
                 self.enter_leader(block, late);
                 self.pending = 0;
+                self.frame_values.clear();
                 open = true;
             }
             debug_assert!(open, "every instruction after a terminator starts a block");
@@ -686,17 +746,21 @@ impl<'a, 'f> Translator<'a, 'f> {
                 self.set_reg(dst, c);
             }
             Insn::Load { size, signed, dst, src, off } => {
-                let addr = self.checked_addr(i, src, off, size, 0);
+                if let Some(value) = self.stored(src, off, size, signed) {
+                    self.set_reg(dst, value);
+                    return true;
+                }
+                let (addr, off) = self.checked_addr(i, src, off, size, 0);
                 let f = mem();
                 let ins = self.b.ins();
                 let value = match (size, signed) {
-                    (Size::B, false) => ins.uload8(I64, f, addr, 0),
-                    (Size::H, false) => ins.uload16(I64, f, addr, 0),
-                    (Size::W, false) => ins.uload32(f, addr, 0),
-                    (Size::DW, _) => ins.load(I64, f, addr, 0),
-                    (Size::B, true) => ins.sload8(I64, f, addr, 0),
-                    (Size::H, true) => ins.sload16(I64, f, addr, 0),
-                    (Size::W, true) => ins.sload32(f, addr, 0),
+                    (Size::B, false) => ins.uload8(I64, f, addr, off),
+                    (Size::H, false) => ins.uload16(I64, f, addr, off),
+                    (Size::W, false) => ins.uload32(f, addr, off),
+                    (Size::DW, _) => ins.load(I64, f, addr, off),
+                    (Size::B, true) => ins.sload8(I64, f, addr, off),
+                    (Size::H, true) => ins.sload16(I64, f, addr, off),
+                    (Size::W, true) => ins.sload32(f, addr, off),
                 };
                 self.set_reg(dst, value);
             }
@@ -705,17 +769,21 @@ impl<'a, 'f> Translator<'a, 'f> {
                     Src::Reg(r) => self.reg(r),
                     Src::Imm(imm) => self.iconst(i64::from(imm)),
                 };
-                let addr = self.checked_addr(i, dst, off, size, 1);
+                self.remember_store(dst, off, size, value);
+                let (addr, off) = self.checked_addr(i, dst, off, size, 1);
                 let f = mem();
                 let ins = self.b.ins();
                 match size {
-                    Size::B => ins.istore8(f, value, addr, 0),
-                    Size::H => ins.istore16(f, value, addr, 0),
-                    Size::W => ins.istore32(f, value, addr, 0),
-                    Size::DW => ins.store(f, value, addr, 0),
+                    Size::B => ins.istore8(f, value, addr, off),
+                    Size::H => ins.istore16(f, value, addr, off),
+                    Size::W => ins.istore32(f, value, addr, off),
+                    Size::DW => ins.store(f, value, addr, off),
                 };
             }
-            Insn::Atomic { size, op, dst, src, off } => self.atomic(i, size, op, dst, src, off),
+            Insn::Atomic { size, op, dst, src, off } => {
+                self.frame_values.clear();
+                self.atomic(i, size, op, dst, src, off);
+            }
             Insn::Ja { .. } => {
                 self.flush();
                 let t = (self.target_of)(i);
@@ -764,8 +832,8 @@ impl<'a, 'f> Translator<'a, 'f> {
                 }
                 return false;
             }
-            Insn::Call(CallTarget::Helper(_)) if self.facts.lookups[i].is_some() => {
-                let lookup = self.facts.lookups[i].expect("matched above");
+            Insn::Call(CallTarget::Helper(_)) if self.known.lookups[i].is_some() => {
+                let lookup = self.known.lookups[i].expect("matched above");
                 self.inline_lookup(lookup);
             }
             Insn::Call(CallTarget::Helper(id)) => {
@@ -849,6 +917,13 @@ impl<'a, 'f> Translator<'a, 'f> {
     }
 
     fn alu(&mut self, width: Width, op: AluOp, dst: Reg, src: Src) {
+        if let (Width::W64, AluOp::Add | AluOp::Sub, Src::Imm(imm)) = (width, op, src) {
+            let a = self.reg(dst);
+            let k = if op == AluOp::Add { i64::from(imm) } else { i64::from(imm).wrapping_neg() };
+            let r = self.add_const(a, k);
+            self.set_reg(dst, r);
+            return;
+        }
         let a = self.reg(dst);
         let b = self.src_value(width, src);
         let r = match width {
@@ -948,23 +1023,58 @@ impl<'a, 'f> Translator<'a, 'f> {
         }
     }
 
+    /// Whether `size` bytes at `base + off` lie in the current frame, through
+    /// an `r10` that nothing writes.
+    fn in_frame(&self, base: Reg, off: i16, size: Size) -> bool {
+        base == Reg::R10 && self.r10_fixed && off >= -(FRAME_SIZE as i16) && i64::from(off) + size.bytes() as i64 <= 0
+    }
+
+    /// Records a store of `value` (its low `size` bytes) to `base + off`:
+    /// in the frame, what a later load of the same slot in this basic
+    /// block reads back; anywhere else, it may have overwritten any of the
+    /// frame (a pointer may point into it).
+    fn remember_store(&mut self, base: Reg, off: i16, size: Size, value: Value) {
+        if !self.in_frame(base, off, size) {
+            self.frame_values.clear();
+            return;
+        }
+        let end = i32::from(off) + size.bytes() as i32;
+        self.frame_values.retain(|&(o, s, _)| i32::from(o) + s.bytes() as i32 <= i32::from(off) || end <= i32::from(o));
+        self.frame_values.push((off, size, value));
+    }
+
+    /// What a load of `size` bytes at `base + off` reads when this basic
+    /// block stored exactly that slot of the frame last (a spilled register
+    /// filled again): the stored value, zero-extended from `size`.
+    fn stored(&mut self, base: Reg, off: i16, size: Size, signed: bool) -> Option<Value> {
+        if !self.in_frame(base, off, size) || (signed && size != Size::DW) {
+            return None;
+        }
+        let &(_, _, value) = self.frame_values.iter().find(|&&(o, s, _)| o == off && s == size)?;
+        Some(match size {
+            Size::DW => value,
+            _ => self.b.ins().band_imm_s(value, (1i64 << (8 * size.bytes())) - 1),
+        })
+    }
+
     /// The address of instruction `i`'s access (`size` bytes at `base +
     /// off`), checked against the region table unless it is known to be
-    /// inside one; `kind` is 0 for a load, 1 for a store, 2 for an atomic.
-    fn checked_addr(&mut self, i: usize, base: Reg, off: i16, size: Size, kind: u64) -> Value {
+    /// inside one, as a value and an offset to add to it (an unchecked
+    /// access folds the offset into the memory instruction); `kind` is 0
+    /// for a load, 1 for a store, 2 for an atomic.
+    fn checked_addr(&mut self, i: usize, base: Reg, off: i16, size: Size, kind: u64) -> (Value, i32) {
         let bytes = size.bytes() as i64;
         let b = self.reg(base);
-        let addr = self.b.ins().iadd_imm_s(b, i64::from(off));
-        let off = i64::from(off);
-        if base == Reg::R10 && self.r10_fixed && off >= -(FRAME_SIZE as i64) && off + bytes <= 0 {
+        if self.in_frame(base, off, size) {
             // Inside the current frame, which the stack region always holds.
-            return addr;
+            return (b, i32::from(off));
         }
-        if self.facts.proven.is_some_and(|p| p.access_is_safe(self.ops[i].0)) {
+        if self.known.proven.is_some_and(|p| p.access_is_safe(self.ops[i].0)) {
             // The verifier proved it inside its region (writable when it
             // writes) on every path: the check could never fail.
-            return addr;
+            return (b, i32::from(off));
         }
+        let addr = self.b.ins().iadd_imm_s(b, i64::from(off));
         let hint_ptr = self.iconst(self.hints[i..].as_ptr() as i64);
         let hint = self.b.ins().uload8(I64, trusted(), hint_ptr, 0);
         let stride = self.b.ins().imul_imm_s(hint, i64::from(vmo::region::SIZE));
@@ -999,11 +1109,12 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.enter(fault);
         self.b.ins().return_(&[code]);
         self.enter(cont);
-        addr
+        (addr, 0)
     }
 
     fn atomic(&mut self, i: usize, size: Size, op: AtomicOp, dst: Reg, src: Reg, off: i16) {
-        let addr = self.checked_addr(i, dst, off, size, 2);
+        let (addr, off) = self.checked_addr(i, dst, off, size, 2);
+        let addr = if off == 0 { addr } else { self.b.ins().iadd_imm_s(addr, i64::from(off)) };
         let wide = size == Size::DW;
         let ty = if wide { I64 } else { I32 };
         let s = self.reg(src);
@@ -1057,6 +1168,8 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     /// A call to the helper `f` (id `id`, for messages) at instruction `i`.
     fn helper_call(&mut self, i: usize, f: Value, id: Value) -> bool {
+        // Helpers may write the stack (through a pointer argument).
+        self.frame_values.clear();
         let vm = self.f.vm;
         let budget = self.f.budget;
         let left = self.left_now();
@@ -1070,6 +1183,12 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.def_var(self.v.left, left);
         self.pending = 0;
         let st = self.b.ins().uload32(trusted(), vm, vmo::STATUS);
+        if !self.known.tail_calls[i] {
+            // Only a fault can stop a helper that cannot tail-call.
+            self.fault_if(st, kind::HELPER, i, Some(id), left);
+            self.set_reg(Reg::R0, r0);
+            return true;
+        }
         let slow = self.cold_block();
         let cont = self.b.create_block();
         self.b.ins().brif(st, slow, &[], cont, &[]);

@@ -336,10 +336,37 @@ fn array_lookups_with_facts_compile_inline() {
     let (_, called) = size(&array, Some(&only_accesses), false);
     assert_eq!(r0, Some(1));
     assert!(inline + 64 < called, "inline lookup {inline} bytes, helper call {called}");
-    // A mock registered for the helper is called, not bypassed.
+    // A mock registered for the helper is called, not bypassed (and,
+    // handed the VM context, might even make a tail call: more code).
     let (r0, mocked) = size(&array, Some(&facts), true);
-    assert_eq!((r0, mocked), (Some(99), called));
+    assert_eq!(r0, Some(99));
+    assert!(mocked >= called, "mocked helper call {mocked} bytes, built-in {called}");
     // A per-CPU array keeps the helper call.
     let percpu = array_lookup_program(MapType::PercpuArray);
     assert_eq!(size(&percpu, Some(&array_lookup_facts(&percpu)), false).1, called);
+}
+
+/// The JIT reads a frame slot this basic block stored back from the
+/// stored value; every other write that may reach the slot must be seen.
+#[test]
+fn frame_loads_see_every_write_to_the_slot() {
+    for source in [
+        // Through another pointer into the frame.
+        "r1 = 7\n*(u64 *)(r10 - 8) = r1\nr2 = r10\nr2 += -8\nr3 = 9\n*(u64 *)(r2 + 0) = r3\nr0 = *(u64 *)(r10 - 8)\nexit",
+        // A narrower store into the slot, then the whole slot.
+        "r1 = -1\n*(u64 *)(r10 - 8) = r1\n*(u8 *)(r10 - 5) = 0\nr0 = *(u64 *)(r10 - 8)\nexit",
+        // A wider store over a narrower slot, then the narrow slot.
+        "r1 = 0x1ff\n*(u16 *)(r10 - 8) = r1\nr1 = 0x1234567890 ll\n*(u64 *)(r10 - 8) = r1\nr0 = *(u16 *)(r10 - 8)\nexit",
+        // The same slot read narrower, signed and unsigned.
+        "r1 = -2\n*(u32 *)(r10 - 8) = r1\nr0 = *(u32 *)(r10 - 8)\nr2 = *(s32 *)(r10 - 8)\nr0 += r2\nexit",
+        // An atomic on the slot.
+        "r1 = 5\n*(u64 *)(r10 - 8) = r1\nr2 = 3\nlock *(u64 *)(r10 - 8) += r2\nr0 = *(u64 *)(r10 - 8)\nexit",
+        // A helper writing the slot (bpf_probe_read_kernel of the input).
+        "r6 = r1\nr1 = 0\n*(u64 *)(r10 - 8) = r1\nr1 = r10\nr1 += -8\nr2 = 8\nr3 = r6\ncall 113\nr0 = *(u64 *)(r10 - 8)\nexit",
+        // A callee's frame is another frame: the caller's slot is intact.
+        "r1 = 4\n*(u64 *)(r10 - 8) = r1\ncall f\nr0 = *(u64 *)(r10 - 8)\nexit\nf:\nr1 = 6\n*(u64 *)(r10 - 8) = r1\nr0 = 0\nexit",
+    ] {
+        let out = agree(&program(source), Input::Raw((1..=8).collect()), &Setup::default());
+        assert!(out.runs[0].exit.r0().is_some(), "{source}: {}", out.runs[0].exit);
+    }
 }
