@@ -2,9 +2,12 @@
 //! testkit's generator, fixed seed, bounded cases), the regression inputs
 //! fuzzing found (`tests/regressions/*.bin`), and hand-written programs for
 //! what generation does not reach (tail calls, deep recursion, budgets
-//! spent in callbacks). Generated programs that run without a fault run
-//! again on a JIT told that every access is safe (true of such a run):
-//! unchecked accesses must leave exactly what checked ones do.
+//! spent in callbacks). Generated programs run again on a JIT loaded with
+//! facts: with the verifier's, whenever it accepts one (as a raw, an XDP
+//! and a tc program, as its soundness test judges them), and, when the
+//! program ran without a fault, with every access marked safe (true of
+//! such a run). Unchecked accesses and inline lookups must leave exactly
+//! what the checked ones and the helper left.
 
 use arbitrary::Unstructured;
 use bpfx_isa::abi::{MapType, ProgType};
@@ -12,7 +15,7 @@ use bpfx_isa::{InsnIdx, MapSpec, Program, Proven, asm};
 use bpfx_jit::Jit;
 use bpfx_runtime::{Config, Context, Engine, Exit, Fault, LoadError, Runtime};
 use bpfx_testkit::diff::{self, Input, Setup};
-use bpfx_testkit::generate;
+use bpfx_testkit::{generate, proven};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, RngSeed};
 
@@ -22,15 +25,34 @@ fn check_bytes(bytes: &[u8]) -> Result<bool, String> {
     let Ok(g) = generate::program(&mut Unstructured::new(bytes)) else { return Ok(false) };
     let setup = generate::setup();
     let interp = diff::check(&g.program, &g.input, &setup)?;
+    check_verified(&g)?;
     if !diff::never_faulted(&interp) {
         return Ok(false);
     }
-    let proven = diff::every_access_safe(&g.program);
-    let jit = diff::outcome_proven(&mut Jit::new().expect("host"), &g.program, Some(&proven), &g.input, &setup);
+    let all = diff::every_access_safe(&g.program);
+    let jit = diff::outcome_proven(&mut Jit::new().expect("host"), &g.program, Some(&all), &g.input, &setup);
     match diff::judge(&g.program, &g.input, &setup, &interp, &jit) {
         Some(d) => Err(format!("with every access unchecked: {d}")),
         None => Ok(true),
     }
+}
+
+/// Runs the raw, XDP and tc forms of a generated program that the verifier
+/// accepts on the JIT with its facts; returns how many it accepted.
+fn check_verified(g: &generate::Generated) -> Result<usize, String> {
+    let Input::Raw(mem) = &g.input else { return Err("the generator gave a program no raw input".into()) };
+    let retyped = |prog_type| Program { prog_type, ..g.program.clone() };
+    let mut accepted = 0;
+    for (program, input) in [
+        (g.program.clone(), g.input.clone()),
+        (retyped(ProgType::Xdp), Input::Xdp(mem.clone())),
+        (retyped(ProgType::SchedCls), Input::Skb(mem.clone())),
+    ] {
+        let ran = proven::check(&program, &input, &generate::setup())
+            .map_err(|d| format!("as {}: {d}", program.prog_type))?;
+        accepted += usize::from(ran.is_some());
+    }
+    Ok(accepted)
 }
 
 proptest! {
@@ -44,33 +66,40 @@ proptest! {
     }
 }
 
-/// A deterministic byte stream (xorshift64*) for one case.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-        })
-        .collect()
-}
-
-/// The proptest above cannot say how many of its cases ran unchecked; this
-/// one counts, so that generation drifting towards programs that always
-/// fault cannot leave the unchecked path untested.
+/// The proptest above cannot say how many of its cases ran with facts;
+/// this one counts, so that generation drifting towards programs that
+/// always fault cannot leave the unchecked path untested.
 #[test]
 fn many_generated_programs_run_with_every_access_unchecked() {
     let cases = 300;
     let mut unchecked = 0;
     for seed in 0..cases {
-        match check_bytes(&bytes(seed, 1024)) {
+        match check_bytes(&generate::bytes(seed, 1024)) {
             Ok(ran) => unchecked += usize::from(ran),
             Err(d) => panic!("seed {seed}: {d}"),
         }
     }
     assert!(unchecked >= 60, "only {unchecked} of {cases} generated programs ran without a fault");
+}
+
+/// The verifier accepts few generated programs (one in a few hundred),
+/// and short ones most: this runs many short ones so that dozens of
+/// accepted ones run with its facts.
+#[test]
+fn generated_programs_the_verifier_accepts_agree_with_its_facts() {
+    let cases = 3000;
+    let mut verified = 0;
+    for seed in 0..cases {
+        let Ok(g) = generate::program(&mut Unstructured::new(&generate::bytes(seed, 16 + (seed as usize % 5) * 4)))
+        else {
+            continue;
+        };
+        match check_verified(&g) {
+            Ok(n) => verified += n,
+            Err(d) => panic!("seed {seed}: {d}"),
+        }
+    }
+    assert!(verified >= 20, "the verifier accepted only {verified} forms of {cases} generated programs");
 }
 
 #[test]

@@ -19,6 +19,7 @@
 //! itself, the case is inconclusive, not a failure.
 
 use bpfx_interpreter::Interpreter;
+use bpfx_isa::abi::ProgType;
 use bpfx_isa::{HelperId, Insn, Program, Proven};
 use bpfx_jit::Jit;
 use bpfx_runtime::maps::Entry;
@@ -37,6 +38,10 @@ pub enum Input {
     Xdp(Vec<u8>),
     /// A socket buffer (tc, socket filter).
     Skb(Vec<u8>),
+    /// An Ethernet frame in the context `BPF_PROG_TEST_RUN` gives a
+    /// program of this type ([`Context::test_run`]); the frame must be one
+    /// it takes.
+    TestRun(ProgType, Vec<u8>),
 }
 
 impl Input {
@@ -45,6 +50,8 @@ impl Input {
             Input::Raw(mem) => Context::raw(mem),
             Input::Xdp(packet) => Context::xdp(packet, 1, 0),
             Input::Skb(packet) => Context::skb(packet, 1),
+            Input::TestRun(prog_type, frame) => Context::test_run(*prog_type, frame)
+                .unwrap_or_else(|r| panic!("a test input the {prog_type} test run refuses: {}", r.reason)),
         }
     }
 }
@@ -102,41 +109,74 @@ pub fn outcome_proven(
     input: &Input,
     setup: &Setup,
 ) -> Outcome {
+    let mut outs = outcomes(engine, program, proven, std::slice::from_ref(input), setup);
+    outs.pop().expect("one outcome per input")
+}
+
+/// Loads `program` on `engine` once, in a fresh runtime, and runs it on
+/// each input in turn (`setup.runs` times each, map state carrying over
+/// from one to the next): what each input's runs left behind.
+pub fn outcomes(
+    engine: &mut dyn Engine,
+    program: &Program,
+    proven: Option<&Proven>,
+    inputs: &[Input],
+    setup: &Setup,
+) -> Vec<Outcome> {
+    outcomes_in(engine, program, proven, inputs, setup, Order::RuntimeFirst)
+}
+
+/// Which is allocated first: the runtime (its stack and maps) or the
+/// inputs' contexts. Flipping it moves the regions relative to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    RuntimeFirst,
+    ContextsFirst,
+}
+
+/// [`outcomes`], allocating in the given order.
+pub fn outcomes_in(
+    engine: &mut dyn Engine,
+    program: &Program,
+    proven: Option<&Proven>,
+    inputs: &[Input],
+    setup: &Setup,
+    order: Order,
+) -> Vec<Outcome> {
+    let mut contexts: Vec<Context> =
+        if order == Order::ContextsFirst { inputs.iter().map(Input::context).collect() } else { Vec::new() };
     let mut rt = Runtime::new(setup.config.clone());
+    if order == Order::RuntimeFirst {
+        contexts = inputs.iter().map(Input::context).collect();
+    }
     if setup.suite_helper_5 {
         rt.register_helper(HelperId(5), helper_fn!(HelperId(5), suite_helper_5))
             .expect("helper 5 fits the helper table");
     }
-    let mut ctx = input.context();
-    let mut out = Outcome {
-        load: Ok(()),
-        runs: Vec::new(),
-        mem: Vec::new(),
-        packet: None,
-        maps: Vec::new(),
-        trace: Vec::new(),
-        redirect: None,
-        layout: Layout { spans: Vec::new() },
-    };
     let loaded = match proven {
         Some(proven) => engine.load_proven(&mut rt, program, proven),
         None => engine.load(&mut rt, program),
     };
-    match loaded {
-        Ok(prog) => {
+    let mut outs = Vec::with_capacity(inputs.len());
+    for mut ctx in contexts {
+        let mut runs = Vec::new();
+        if let Ok(prog) = loaded {
             for _ in 0..setup.runs {
-                out.runs.push(engine.run(&mut rt, prog, &mut ctx).expect("the program was loaded by this engine"));
+                runs.push(engine.run(&mut rt, prog, &mut ctx).expect("the program was loaded by this engine"));
             }
         }
-        Err(e) => out.load = Err(e),
+        outs.push(Outcome {
+            load: loaded.clone().map(drop),
+            runs,
+            mem: ctx.mem(),
+            packet: ctx.packet().map(|p| (p.bytes(), p.metadata())),
+            maps: rt.maps().map(|(_, m)| m.dump()).collect(),
+            trace: rt.take_trace(),
+            redirect: rt.redirect(),
+            layout: Layout::new(rt.regions()),
+        });
     }
-    out.mem = ctx.mem();
-    out.packet = ctx.packet().map(|p| (p.bytes(), p.metadata()));
-    out.maps = rt.maps().map(|(_, m)| m.dump()).collect();
-    out.trace = rt.take_trace();
-    out.redirect = rt.redirect();
-    out.layout = Layout::new(rt.regions());
-    out
+    outs
 }
 
 /// Where a runtime's regions were in its last run.
@@ -322,19 +362,34 @@ pub fn check(program: &Program, input: &Input, setup: &Setup) -> Result<Outcome,
 /// changes with where its regions lie.
 pub fn judge(program: &Program, input: &Input, setup: &Setup, interp: &Outcome, other: &Outcome) -> Option<String> {
     let d = difference(interp, other)?;
-    (!layout_dependent(program, input, setup, interp)).then_some(d)
+    let rerun = |order| {
+        let mut outs = outcomes_in(&mut Interpreter::new(), program, None, std::slice::from_ref(input), setup, order);
+        outs.pop().expect("one outcome per input")
+    };
+    (!layout_dependent(interp, rerun)).then_some(d)
 }
 
-/// Whether the interpreter, run again with its regions moved, leaves an
-/// outcome the oracle cannot match with `first`.
-fn layout_dependent(program: &Program, input: &Input, setup: &Setup, first: &Outcome) -> bool {
-    // Live blocks of the sizes a runtime allocates take the places the
-    // previous runtimes freed, so the next one lands elsewhere.
-    [(24, 8), (64, 8), (520, 4), (4104, 2), (65_544, 1)].into_iter().any(|(size, count)| {
-        let _taken: Vec<Vec<u8>> = (0..count).map(|_| vec![1u8; size]).collect();
-        let again = outcome(&mut Interpreter::new(), program, input, setup);
-        difference(first, &again).is_some()
-    })
+/// Whether the interpreter's outcome `first`, made again by `rerun` with
+/// the regions moved, comes out different: then where memory lies decides
+/// it (a pointer compared with one into another region, its bits mixed
+/// into data), and a difference from another engine proves nothing.
+pub fn layout_dependent(first: &Outcome, rerun: impl Fn(Order) -> Outcome) -> bool {
+    let first = std::slice::from_ref(first);
+    layout_dependent_all(first, |order| vec![rerun(order)])
+}
+
+/// [`layout_dependent`] for the outcomes of a sequence of inputs: whether
+/// any of them comes out different when `rerun` makes them again.
+pub fn layout_dependent_all(first: &[Outcome], rerun: impl Fn(Order) -> Vec<Outcome>) -> bool {
+    let differs = |again: Vec<Outcome>| first.iter().zip(&again).any(|(a, b)| difference(a, b).is_some());
+    // The regions in the other order; then live blocks of the sizes a
+    // runtime allocates, taking the places the previous runtimes freed so
+    // that the next one lands elsewhere.
+    differs(rerun(Order::ContextsFirst))
+        || [(24, 8), (64, 8), (520, 4), (4104, 2), (65_544, 1)].into_iter().any(|(size, count)| {
+            let _taken: Vec<Vec<u8>> = (0..count).map(|_| vec![1u8; size]).collect();
+            differs(rerun(Order::RuntimeFirst))
+        })
 }
 
 /// Facts that call every memory access of `program` safe. They hold for

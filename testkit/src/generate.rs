@@ -17,7 +17,7 @@ use bpfx_isa::{
     AluOp, AtomicOp, CallTarget, Endian, HelperId, Insn, JmpCond, LdImm64Kind, MapSpec, PacketLoad, Program, Reg, Size,
     Src, SwapBits, Width,
 };
-use bpfx_runtime::Config;
+use bpfx_runtime::{Config, Context};
 
 use crate::diff::{Input, Setup};
 
@@ -291,4 +291,104 @@ pub fn program(u: &mut Unstructured) -> Result<Generated> {
     let len = u.int_in_range(0..=64)?;
     let mem = (0..len).map(|_| u.arbitrary()).collect::<Result<Vec<u8>>>()?;
     Ok(Generated { program, input: Input::Raw(mem) })
+}
+
+/// A deterministic byte stream (xorshift64*): the same `seed` always gives
+/// the same bytes, so a test over them reproduces.
+pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
+/// Ethernet frames to run packet programs on: what parsers meet (IPv4 UDP
+/// and TCP, with and without IP options, ICMP, IPv6 TCP and UDP, ARP, a
+/// VLAN tag), each cut short at every header boundary, and random frames
+/// of random lengths with and without a plausible IP header, 14 to 1,514
+/// bytes (an XDP test run takes all of them; see [`test_runs`]).
+pub fn frames() -> Vec<Vec<u8>> {
+    fn eth(ethertype: u16, rest: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(rest);
+        f
+    }
+    fn ipv4(proto: u8, options: usize, l4: &[u8]) -> Vec<u8> {
+        let ihl = 5 + options / 4;
+        let total = (ihl * 4 + l4.len()) as u16;
+        let mut h = vec![0x40 | ihl as u8, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        h[2..4].copy_from_slice(&total.to_be_bytes());
+        h.extend(std::iter::repeat_n(1, options));
+        h.extend_from_slice(l4);
+        h
+    }
+    fn ipv6(next: u8, l4: &[u8]) -> Vec<u8> {
+        let mut h = vec![0x60, 0, 0, 0, 0, l4.len() as u8, next, 64];
+        h.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        h.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        h.extend_from_slice(l4);
+        h
+    }
+    let dns = [&[0x9c, 0x40, 0, 53, 0, 20, 0, 0][..], &[0xab; 12]].concat();
+    let udp = [0x9c, 0x41, 0x1f, 0x90, 0, 8, 0, 0];
+    let syn = [&[0x9c, 0x42, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0][..], &[0; 6]].concat();
+    let icmp = [8, 0, 0xf7, 0xff, 0, 1, 0, 1];
+    let arp = [0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 2, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1];
+    let mut vlan = vec![0, 5, 0x08, 0x00];
+    vlan.extend_from_slice(&ipv4(17, 0, &dns));
+    let whole = [
+        eth(0x0800, &ipv4(17, 0, &dns)),
+        eth(0x0800, &ipv4(6, 0, &syn)),
+        eth(0x0800, &ipv4(6, 12, &syn)),
+        eth(0x0800, &ipv4(1, 0, &icmp)),
+        eth(0x86dd, &ipv6(6, &syn)),
+        eth(0x86dd, &ipv6(17, &udp)),
+        eth(0x0806, &arp),
+        eth(0x8100, &vlan),
+    ];
+    let mut frames = Vec::new();
+    for f in &whole {
+        // Cut at every header boundary a parser checks against data_end.
+        for cut in [14, 15, 18, 33, 34, 35, 38, 41, 42, 53, 54, 61, 62, 74] {
+            if cut < f.len() {
+                frames.push(f[..cut].to_vec());
+            }
+        }
+        let mut padded = f.clone();
+        padded.resize(padded.len().max(60), 0);
+        frames.push(padded);
+    }
+    for seed in 0..24u64 {
+        let len = 14 + (bytes(seed, 2).iter().map(|&b| usize::from(b)).sum::<usize>() % 300);
+        let mut f = bytes(1000 + seed, len);
+        match seed % 3 {
+            0 => f[12..14].copy_from_slice(&[0x08, 0x00]),
+            1 => f[12..14].copy_from_slice(&[0x86, 0xdd]),
+            _ => {}
+        }
+        if seed % 3 == 0 && len > 14 {
+            f[14] = 0x45;
+        }
+        frames.push(f);
+    }
+    let mut big = eth(0x0800, &ipv4(17, 0, &dns));
+    big.resize(1514, 0x5a);
+    frames.push(big);
+    frames
+}
+
+/// [`frames`] as inputs of a program of `prog_type`: those its test run
+/// takes (the kernel refuses an skb whose IP header is cut short).
+pub fn test_runs(prog_type: ProgType) -> Vec<Input> {
+    frames()
+        .into_iter()
+        .filter(|f| Context::test_run(prog_type, f).is_ok())
+        .map(|f| Input::TestRun(prog_type, f))
+        .collect()
 }
