@@ -9,7 +9,10 @@
 //!   `BPF_PROG_TEST_RUN` with `repeat` = criterion's iteration count, timed
 //!   by the kernel itself (its duration is whole nanoseconds per run);
 //! - `bpfx-jit`: `Engine::run` repeated on one test-run context (as the
-//!   kernel's `repeat` reruns on one buffer), timed around the loop;
+//!   kernel's `repeat` reruns on one buffer), timed around the loop; the
+//!   program loaded with the verifier's facts, as `bpfx run` loads it (the
+//!   JIT then checks no access the verifier proved and inlines array
+//!   lookups, as the kernel's JIT does);
 //! - `<engine>/empty`: an empty program of each type (`r0 = verdict;
 //!   exit`), each side's fixed cost per run.
 //!
@@ -28,13 +31,12 @@ use std::hint::black_box;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bpfx_benches::assemble;
+use bpfx_benches::{assemble, load};
 use bpfx_isa::Program;
 use bpfx_isa::abi::ProgType;
 use bpfx_jit::Jit;
 use bpfx_loader::kernel::{Bpf, KernelError, Prog, ProgLoadOptions, TestRun};
 use bpfx_loader::{LoadOptions, Object};
-use bpfx_runtime::context::convert::convert;
 use bpfx_runtime::{Context, Engine, ProgId, Runtime};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -111,12 +113,15 @@ struct Loaded {
 }
 
 impl Loaded {
+    /// Loads `program` as `bpfx run` does: with the verifier's facts when
+    /// it accepts the program (it does all of these), as the kernel's JIT
+    /// compiles after its verifier.
     fn new(program: &Program) -> Loaded {
-        let converted = convert(program).unwrap_or_else(|e| panic!("{}: {e}", program.name));
         let mut rt = Runtime::default();
         let mut jit = Jit::new().expect("the host runs the jit");
-        let prog = jit.load(&mut rt, &converted).unwrap_or_else(|e| panic!("{}: {e}", program.name));
-        Loaded { rt, jit, prog, prog_type: program.prog_type }
+        let loaded = load(&mut jit, &mut rt, program).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("bpfx-jit/{}: accesses proved safe: {:?}", program.name, loaded.proven_accesses);
+        Loaded { rt, jit, prog: loaded.prog, prog_type: program.prog_type }
     }
 
     /// `iters` runs on one context made from `packet`.

@@ -1,10 +1,18 @@
 //! The programs bpfx's benches run, shared with the tests that check every
-//! engine computes the same results on them.
+//! engine computes the same results on them, and how the benches load them
+//! onto bpfx's engines ([`load`]: as the CLI does, with the verifier's facts
+//! when it accepts the program).
 //!
-//! Both are written in LLVM's BPF syntax and assembled by `bpfx-isa`; the
-//! benches hand the very same bytecode to each engine.
+//! The programs are written in LLVM's BPF syntax and assembled by
+//! `bpfx-isa`; the benches hand the very same bytecode to each engine,
+//! but for the packet parser's first two loads, which each engine gets in
+//! the form it reads a packet's bounds in ([`PACKET_PARSER_XDP`] for bpfx,
+//! [`PACKET_PARSER`] for rbpf).
 
-use bpfx_isa::{Insn, asm};
+use bpfx_isa::{Insn, Program, asm};
+use bpfx_runtime::context::convert::{convert, convert_proven};
+use bpfx_runtime::{Engine, ProgId, Runtime};
+use bpfx_verifier::{Options, verify};
 
 /// A loop of 1,000 iterations of five ALU and jump instructions: 5,003
 /// instructions executed. Returns a checksum of the loop's values.
@@ -62,6 +70,41 @@ out:
 /// Instructions [`PACKET_PARSER`] has, and executes on [`packet`].
 pub const PACKET_PARSER_INSNS: u64 = 26;
 
+/// [`PACKET_PARSER`] as a C compiler emits it for an XDP program: the
+/// packet's start and end are the `u32` fields `data` and `data_end` of
+/// `struct xdp_md`, which the runtime turns into loads of the real
+/// pointers (as the kernel does), so that the verifier can prove the
+/// packet reads. The same 26 instructions otherwise.
+pub const PACKET_PARSER_XDP: &str = "
+    r2 = *(u32 *)(r1 + 0x0)
+    r3 = *(u32 *)(r1 + 0x4)
+    r0 = 0
+    r4 = r2
+    r4 += 14
+    if r4 > r3 goto out
+    r5 = *(u16 *)(r2 + 12)
+    if r5 != 0x8 goto out
+    r4 = r2
+    r4 += 34
+    if r4 > r3 goto out
+    r5 = *(u8 *)(r2 + 14)
+    r5 &= 0xf
+    if r5 != 5 goto out
+    r5 = *(u8 *)(r2 + 23)
+    if r5 != 17 goto out
+    r4 = r2
+    r4 += 42
+    if r4 > r3 goto out
+    r6 = *(u32 *)(r2 + 26)
+    r5 = *(u16 *)(r2 + 36)
+    r5 = be16 r5
+    r0 = 1
+    if r5 != 53 goto out
+    r0 = 2
+out:
+    exit
+";
+
 /// A 64-byte Ethernet/IPv4/UDP frame to port 53.
 pub fn packet() -> [u8; 64] {
     let mut p = [0u8; 64];
@@ -91,4 +134,31 @@ pub fn rbpf_mbuff(packet: &[u8]) -> [u8; 16] {
 /// Assembles one of the programs above.
 pub fn assemble(source: &str) -> Vec<Insn> {
     asm::assemble(source).unwrap_or_else(|e| panic!("bench program does not assemble: {e}"))
+}
+
+/// A program loaded onto an engine by [`load`].
+#[derive(Debug, Clone, Copy)]
+pub struct Loaded {
+    pub prog: ProgId,
+    /// Accesses the verifier proved safe, when it accepted the program.
+    pub proven_accesses: Option<usize>,
+}
+
+/// Loads `program` onto `engine` as `bpfx run` does: the verifier judges
+/// it first, and when it accepts, its facts go to the engine (the JIT then
+/// drops the checks of the accesses proved safe and inlines array
+/// lookups); packet programs have their context accesses converted for
+/// bpfx's contexts. `Err` says why the program cannot be loaded.
+pub fn load(engine: &mut dyn Engine, rt: &mut Runtime, program: &Program) -> Result<Loaded, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", program.name);
+    let (program, proven) = match verify(program, &Options::default()).proven {
+        Some(proven) => convert_proven(program, &proven).map_err(|e| fail(&e))?,
+        None => (convert(program).map_err(|e| fail(&e))?, None),
+    };
+    let prog = match &proven {
+        Some(proven) => engine.load_proven(rt, &program, proven),
+        None => engine.load(rt, &program),
+    }
+    .map_err(|e| fail(&e))?;
+    Ok(Loaded { prog, proven_accesses: proven.map(|p| p.safe_access_count()) })
 }

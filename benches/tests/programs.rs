@@ -1,11 +1,12 @@
 //! The bench programs compute the same results, and execute the counts of
-//! instructions the benches are named for, on bpfx's interpreter and on
-//! rbpf's.
+//! instructions the benches are named for, on bpfx's engines (loaded as the
+//! benches load them) and on rbpf's interpreter.
 
 use bpfx_benches::*;
 use bpfx_interpreter::Interpreter;
 use bpfx_isa::abi::ProgType;
 use bpfx_isa::{Program, encode_bytes};
+use bpfx_jit::Jit;
 use bpfx_runtime::{Context, Engine, Exit, Runtime};
 
 fn bpfx(source: &str, ctx: &mut Context) -> (Exit, u64) {
@@ -26,16 +27,37 @@ fn alu_loop_agrees_with_rbpf() {
     assert_eq!(exit, Exit::Return(theirs));
 }
 
+/// Makes a fresh engine (one serves one runtime).
+type MakeEngine = fn() -> Box<dyn Engine>;
+
+/// The XDP form of the packet parser on one of bpfx's engines, loaded as
+/// the benches load it: its result, instructions run, and how many
+/// accesses the verifier proved safe.
+fn bpfx_xdp(make: MakeEngine, packet: &[u8]) -> (Exit, u64, Option<usize>) {
+    let mut engine = make();
+    let engine = engine.as_mut();
+    let mut rt = Runtime::default();
+    let program = Program::new("packet-parser", ProgType::Xdp, assemble(PACKET_PARSER_XDP));
+    let loaded = load(engine, &mut rt, &program).unwrap();
+    let r = engine.run(&mut rt, loaded.prog, &mut Context::xdp(packet, 1, 0)).unwrap();
+    (r.exit, r.insns, loaded.proven_accesses)
+}
+
 #[test]
 fn packet_parser_agrees_with_rbpf() {
     let bytes = encode_bytes(&assemble(PACKET_PARSER));
     assert_eq!(bytes.len() as u64 / 8, PACKET_PARSER_INSNS);
-    let (exit, insns) = bpfx(PACKET_PARSER, &mut Context::xdp(&packet(), 1, 0));
-    assert_eq!(exit, Exit::Return(2));
-    assert_eq!(insns, PACKET_PARSER_INSNS);
+    assert_eq!(assemble(PACKET_PARSER_XDP).len() as u64, PACKET_PARSER_INSNS);
     let mut other = packet();
     other[37] = 54;
-    assert_eq!(bpfx(PACKET_PARSER, &mut Context::xdp(&other, 1, 0)).0, Exit::Return(1));
+    let engines: [(&str, MakeEngine); 2] =
+        [("interp", || Box::new(Interpreter::new())), ("jit", || Box::new(Jit::new().unwrap()))];
+    for (name, engine) in engines {
+        // Both context loads and all five packet loads are proved safe.
+        assert_eq!(bpfx_xdp(engine, &packet()), (Exit::Return(2), PACKET_PARSER_INSNS, Some(7)), "{name}");
+        assert_eq!(bpfx_xdp(engine, &other).0, Exit::Return(1), "{name}");
+        assert_eq!(bpfx_xdp(engine, &other[..40]).0, Exit::Return(0), "{name}: a packet cut short");
+    }
     let p = packet();
     let vm = rbpf::EbpfVmMbuff::new(Some(&bytes)).unwrap();
     assert_eq!(vm.execute_program(&p, &rbpf_mbuff(&p)).unwrap(), 2);

@@ -6,7 +6,7 @@
 use bpfx_interpreter::Interpreter;
 use bpfx_isa::{Program, Proven};
 use bpfx_jit::Jit;
-use bpfx_runtime::context::convert::{convert, converts};
+use bpfx_runtime::context::convert::convert_proven;
 use bpfx_verifier::{Options, verify};
 
 use crate::diff::{
@@ -25,25 +25,34 @@ pub struct Verified {
     pub proven: Proven,
 }
 
-/// What the engines run when the verifier accepts `program`; `Ok(None)`
-/// when it rejects it, `Err` when the runtime cannot convert a program the
-/// verifier accepted.
-pub fn verified(program: &Program) -> Result<Option<Verified>, String> {
-    let Some(proven) = verify(program, &Options::default()).proven else { return Ok(None) };
-    if !converts(program.prog_type) {
-        return Ok(Some(Verified { program: program.clone(), proven }));
-    }
-    let converted =
-        convert(program).map_err(|e| format!("the verifier accepted a program the runtime refuses: {e}"))?;
-    let proven = proven.carried_to(&converted);
-    Ok(Some(Verified { program: converted, proven }))
+/// What the verifier's facts about a program come to for the engines.
+#[derive(Debug, Clone)]
+pub enum Facts {
+    /// The verifier rejected the program.
+    Rejected,
+    /// It accepted the program, but its facts do not carry over to the
+    /// program converted for bpfx's contexts (the CLI then runs it with
+    /// every access checked).
+    Withheld,
+    Verified(Box<Verified>),
+}
+
+/// What the engines run when the verifier accepts `program`: the program
+/// converted and the facts carried to it, as the CLI loads them. `Err`
+/// when the runtime cannot convert a program the verifier accepted.
+pub fn verified(program: &Program) -> Result<Facts, String> {
+    let Some(proven) = verify(program, &Options::default()).proven else { return Ok(Facts::Rejected) };
+    let (program, proven) = convert_proven(program, &proven)
+        .map_err(|e| format!("the verifier accepted a program the runtime refuses: {e}"))?;
+    Ok(proven.map_or(Facts::Withheld, |proven| Facts::Verified(Box::new(Verified { program, proven }))))
 }
 
 /// Runs `program` on the interpreter and on the JIT with the verifier's
-/// facts, when the verifier accepts it (`Ok(None)` when it does not);
+/// facts, when there are facts to run with (`Ok(None)` when not);
 /// `Err` names the first difference the layout does not explain.
 pub fn check(program: &Program, input: &Input, setup: &Setup) -> Result<Option<(Verified, Outcome)>, String> {
-    let Some(v) = verified(program)? else { return Ok(None) };
+    let Facts::Verified(v) = verified(program)? else { return Ok(None) };
+    let v = *v;
     let interp = outcome(&mut Interpreter::new(), &v.program, input, setup);
     let mut jit = Jit::new().map_err(|e| e.to_string())?;
     let with_facts = outcome_proven(&mut jit, &v.program, Some(&v.proven), input, setup);

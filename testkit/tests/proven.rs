@@ -15,7 +15,7 @@ use bpfx_isa::{CallTarget, HelperId, Insn, Program};
 use bpfx_loader::{LoadOptions, Object};
 use bpfx_runtime::context::convert::converts;
 use bpfx_testkit::diff::Setup;
-use bpfx_testkit::proven::Compared;
+use bpfx_testkit::proven::{Compared, Facts};
 use bpfx_testkit::{corpus, generate, proven};
 
 /// What the programs of one test came to.
@@ -25,6 +25,8 @@ struct Tally {
     /// Of a type with no test-run context.
     other_types: usize,
     rejected: usize,
+    /// Accepted, but the facts do not carry over to the converted program.
+    withheld: usize,
     compared: usize,
     /// Accesses the JIT ran unchecked, over the compared programs.
     unchecked: usize,
@@ -41,9 +43,16 @@ impl Tally {
             self.other_types += 1;
             return Ok(());
         }
-        let Some(v) = proven::verified(program).map_err(|e| format!("{}: {e}", program.name))? else {
-            self.rejected += 1;
-            return Ok(());
+        let v = match proven::verified(program).map_err(|e| format!("{}: {e}", program.name))? {
+            Facts::Verified(v) => v,
+            Facts::Rejected => {
+                self.rejected += 1;
+                return Ok(());
+            }
+            Facts::Withheld => {
+                self.withheld += 1;
+                return Ok(());
+            }
         };
         self.compared += 1;
         self.unchecked += v.proven.safe_access_count();
@@ -66,13 +75,15 @@ impl Tally {
     fn report(&self, what: &str) {
         eprintln!(
             "{what}: {} programs, {} compared with {} accesses unchecked and {} array lookups inline; \
-             {} rejected by the verifier, {} of types with no test-run context; \
+             {} rejected by the verifier, {} accepted with facts that do not carry over to the converted \
+             program, {} of types with no test-run context; \
              results depending on where memory lies (not compared): {:?}",
             self.programs,
             self.compared,
             self.unchecked,
             self.inline_lookups,
             self.rejected,
+            self.withheld,
             self.other_types,
             self.layout_dependent
         );
@@ -97,7 +108,7 @@ fn the_assembly_corpus_runs_the_same_with_the_verifiers_facts() {
         tally.judge(&program).unwrap_or_else(|e| panic!("{e}"));
     }
     tally.report("assembly corpus");
-    assert!(tally.compared >= 50 && tally.unchecked >= 100, "too little was compared: {tally:?}");
+    assert!(tally.compared >= 60 && tally.unchecked >= 60, "too little was compared: {tally:?}");
 }
 
 #[test]
@@ -118,7 +129,7 @@ fn the_c_corpus_runs_the_same_with_the_verifiers_facts() {
         judge_object(&mut tally, path, &bytes).unwrap_or_else(|e| panic!("{e}"));
     }
     tally.report("C corpus");
-    assert!(tally.compared >= 10 && tally.unchecked >= 50, "too little was compared: {tally:?}");
+    assert!(tally.compared >= 5 && tally.unchecked >= 20, "too little was compared: {tally:?}");
 }
 
 #[test]
