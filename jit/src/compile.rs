@@ -124,6 +124,73 @@ fn named_regs(insns: &[Insn]) -> [bool; 10] {
     named
 }
 
+/// The registers (`r0`..`r9`) whose value at an entry point some path from
+/// it may read before writing, by backward liveness: the only ones the
+/// entry block loads from the state (without the e-graph optimiser, a
+/// load nobody reads would stay). `exit` reads `r0`..`r5` (the state
+/// returns them; a caller frame sees them); a call that may make a tail
+/// call or enter a subprogram reads every register.
+fn live_at_entries(
+    ops: &[(InsnIdx, Insn)],
+    target_of: &dyn Fn(usize) -> usize,
+    entries: &BTreeMap<usize, u32>,
+    tail_calls: &[bool],
+) -> [bool; 10] {
+    const ALL: u16 = 0x3ff;
+    const RETURNED: u16 = 0x3f;
+    const ARGS: u16 = 0x3e;
+    let bit = |r: Reg| if r.num() < 10 { 1u16 << r.num() } else { 0 };
+    let src_bit = |src: Src| if let Src::Reg(r) = src { bit(r) } else { 0 };
+    let n = ops.len();
+    // Per instruction: registers read, registers written, and whether it
+    // may go on to the next one.
+    let effects: Vec<(u16, u16, bool)> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, (_, insn))| match *insn {
+            Insn::Alu { op: AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32, dst, src, .. } => {
+                (src_bit(src), bit(dst), true)
+            }
+            Insn::Alu { dst, src, .. } => (bit(dst) | src_bit(src), bit(dst), true),
+            Insn::Neg { dst, .. } | Insn::Endian { dst, .. } => (bit(dst), bit(dst), true),
+            Insn::LdImm64 { dst, .. } => (0, bit(dst), true),
+            Insn::Load { dst, src, .. } => (bit(src), bit(dst), true),
+            Insn::Store { dst, src, .. } => (bit(dst) | src_bit(src), 0, true),
+            Insn::Atomic { op: AtomicOp::CmpXchg, dst, src, .. } => (bit(dst) | bit(src) | 1, 1, true),
+            Insn::Atomic { op, dst, src, .. } => (bit(dst) | bit(src), if op.fetches() { bit(src) } else { 0 }, true),
+            Insn::Jump { dst, src, .. } => (bit(dst) | src_bit(src), 0, true),
+            Insn::Ja { .. } => (0, 0, false),
+            Insn::MayGoto { .. } => (0, 0, true),
+            Insn::Exit => (RETURNED, 0, false),
+            Insn::Call(CallTarget::Local(_)) => (ALL, 0, false),
+            Insn::Call(_) if tail_calls[i] => (ALL, 1, true),
+            Insn::Call(_) => (ARGS, 1, true),
+            Insn::Callx { .. } => (ALL, 1, true),
+            Insn::PacketLoad { mode, .. } => (if let PacketLoad::Ind(r) = mode { bit(r) } else { 0 }, 1, true),
+        })
+        .collect();
+    // Live registers before each instruction; past the end nothing is read.
+    let mut live = vec![0u16; n + 1];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in (0..n).rev() {
+            let (reads, writes, falls) = effects[i];
+            let mut out = if falls { live[i + 1] } else { 0 };
+            if matches!(ops[i].1, Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. }) {
+                out |= live[target_of(i)];
+            }
+            let before = reads | (out & !writes);
+            if before != live[i] {
+                live[i] = before;
+                changed = true;
+            }
+        }
+    }
+    let at_entries = entries.keys().fold(0, |acc, &e| acc | live[e]);
+    std::array::from_fn(|r| at_entries & (1 << r) != 0)
+}
+
 /// `bpf_map_lookup_elem`.
 const MAP_LOOKUP_ELEM: HelperId = HelperId(1);
 
@@ -245,7 +312,8 @@ pub(crate) fn compile(
     let mut fctx = FunctionBuilderContext::new();
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let known = Known { proven, lookups: &lookups, tail_calls: &tail_calls };
+        let entry_live = live_at_entries(&ops, &target_of, &entries, &tail_calls);
+        let known = Known { proven, lookups: &lookups, tail_calls: &tail_calls, entry_live };
         let mut t =
             Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of, known);
         t.translate();
@@ -279,7 +347,6 @@ struct Fixed {
     st: Value,
     regions: Value,
     stack_top: Value,
-    budget: Value,
     /// The frame depth the entry runs in.
     base: Value,
 }
@@ -294,6 +361,8 @@ struct Known<'a> {
     /// Per instruction, whether it is a call that may make a tail call
     /// (see [`may_tail_call`]).
     tail_calls: &'a [bool],
+    /// See [`live_at_entries`].
+    entry_live: [bool; 10],
 }
 
 struct Translator<'a, 'f> {
@@ -391,7 +460,6 @@ impl<'a, 'f> Translator<'a, 'f> {
             st,
             regions: load(&mut b, vm, vmo::REGIONS),
             stack_top: load(&mut b, vm, vmo::STACK_TOP),
-            budget: load(&mut b, st, sto::BUDGET),
             base: b.ins().uload32(trusted(), st, sto::DEPTH),
         };
         let insns: Vec<Insn> = ops.iter().map(|(_, i)| *i).collect();
@@ -576,11 +644,16 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     /// Sets `r10` and the stack region for frame `depth`.
     fn enter_frame(&mut self, depth: Value) {
+        self.set_r10(depth);
+        self.set_stack(depth);
+    }
+
+    /// Sets `r10` to the top of frame `depth`.
+    fn set_r10(&mut self, depth: Value) {
         let top = self.f.stack_top;
         let off = self.b.ins().imul_imm_s(depth, FRAME_SIZE as i64);
         let r10 = self.b.ins().isub(top, off);
         self.set_reg(Reg::R10, r10);
-        self.set_stack(depth);
     }
 
     fn translate(&mut self) {
@@ -675,11 +748,13 @@ impl<'a, 'f> Translator<'a, 'f> {
             self.b.def_var(var, value);
         }
         for r in 0..10 {
-            let named = r != 0 && self.named[r];
+            let named = r != 0 && self.named[r] && self.known.entry_live[r];
             let value = if named { load(&mut self.b, I64, st, sto::REGS + 8 * r as i32) } else { self.iconst(0) };
             self.b.def_var(self.v.regs[r], value);
         }
-        self.enter_frame(base);
+        // Whoever starts the function (a run, a callback entry, a tail
+        // call) has the stack region at the entry's frame already.
+        self.set_r10(base);
         // One small block per entry point: the budget check of a callback's
         // entry, then its first instruction.
         let mut by_index: Vec<(u32, usize)> = self.entries.iter().map(|(&op, &index)| (index, op)).collect();
@@ -1171,7 +1246,9 @@ impl<'a, 'f> Translator<'a, 'f> {
         // Helpers may write the stack (through a pointer argument).
         self.frame_values.clear();
         let vm = self.f.vm;
-        let budget = self.f.budget;
+        // Loaded here, not at entry: without the e-graph optimiser an
+        // unused load at entry would stay in every program.
+        let budget = self.b.ins().load(I64, trusted(), self.f.st, sto::BUDGET);
         let left = self.left_now();
         let count = self.b.ins().isub(budget, left);
         self.b.ins().store(trusted(), count, vm, vmo::INSN_COUNT);

@@ -100,7 +100,8 @@ fn unsite(site: i64) -> (ProgId, InsnIdx) {
 ///
 /// # Safety
 /// `vm` must be the live context of a run on the runtime `code` was loaded
-/// into.
+/// into, its stack region holding frames `0..=st.depth` (compiled code
+/// does not set it at entry).
 unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState) -> u32 {
     // SAFETY: the compiled function reads and writes only `vm`, `st`, the
     // run's memory through checked accesses, and the program's hints.
@@ -335,6 +336,7 @@ pub(crate) unsafe extern "C" fn callback_entry(
             stop: None,
         };
         let mut st = st;
+        (*vm).set_frames(depth);
         let outcome = call(vm, code, &mut st);
         (*vm).set_frames(depth - 1);
         match finish(vm, outcome, &mut st) {
