@@ -5,13 +5,16 @@
 //! Before a program is loaded, the verifier judges it as root's kernel
 //! would; when it accepts, its facts ([`Proven`]) go to the engine, and the
 //! JIT drops the run-time checks of the accesses proved safe — what the
-//! kernel's JIT does after its verifier. A program the verifier rejects
-//! still runs, with every access checked: offline, a fault is a report,
-//! not a crash. `--check-all` keeps every check for any program (to tell a
+//! kernel's JIT does after its verifier. The facts go with the program
+//! the engine runs, after the runtime's context conversion, only when the
+//! conversion rewrote exactly the accesses the verifier saw through the
+//! context pointer (`convert_proven`). A program the verifier rejects, or
+//! whose facts do not carry over, still runs, with every access checked:
+//! offline, a fault is a report, not a crash. `--check-all` keeps every check for any program (to tell a
 //! verifier bug from a program bug).
 
 use bpfx_isa::{Program, Proven};
-use bpfx_runtime::context::convert::{convert, converts};
+use bpfx_runtime::context::convert::{convert, convert_proven, converts};
 use bpfx_runtime::{Engine, ProgId, Runtime};
 use bpfx_verifier::{Options, verify};
 
@@ -43,12 +46,12 @@ impl Loading {
         let right_context = self.convert || !converts(program.prog_type);
         let uses_facts = self.trust_verifier && right_context && engine.name() == "jit";
         let proven = uses_facts.then(|| verify(program, &Options::default()).proven).flatten();
-        let (program, proven) = if self.convert {
-            let converted = convert(program).map_err(|e| e.to_string())?;
-            let proven = proven.map(|p| p.carried_to(&converted));
-            (converted, proven)
-        } else {
-            (program.clone(), proven)
+        // Facts cross the conversion only when it rewrote exactly the
+        // accesses the verifier saw through the context pointer.
+        let (program, proven) = match (self.convert, proven) {
+            (true, Some(proven)) => convert_proven(program, &proven).map_err(|e| e.to_string())?,
+            (true, None) => (convert(program).map_err(|e| e.to_string())?, None),
+            (false, proven) => (program.clone(), proven),
         };
         let loaded = match &proven {
             Some(proven) => engine.load_proven(rt, &program, proven),

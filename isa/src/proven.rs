@@ -44,6 +44,14 @@ pub struct Proven {
     safe_accesses: BTreeSet<InsnIdx>,
     /// Helper calls whose `r1` is the same map on every path.
     call_maps: BTreeMap<InsnIdx, MapIdx>,
+    /// Accesses made through the context pointer on every visit: what a
+    /// context conversion rewrites.
+    context_accesses: BTreeSet<InsnIdx>,
+    /// Accesses made through the context pointer on some visits and not on
+    /// others. A conversion rewrites an instruction for all its visits, so
+    /// no converted program is the one proved (the kernel refuses such an
+    /// instruction).
+    mixed_accesses: BTreeSet<InsnIdx>,
 }
 
 impl Proven {
@@ -66,6 +74,8 @@ impl Proven {
                 .collect(),
             safe_accesses: BTreeSet::new(),
             call_maps: BTreeMap::new(),
+            context_accesses: BTreeSet::new(),
+            mixed_accesses: BTreeSet::new(),
         }
     }
 
@@ -79,14 +89,49 @@ impl Proven {
             && self.maps == subject.maps
     }
 
-    /// These facts for `rewritten`, a rewrite of the program they were
-    /// proved for that keeps every instruction's slot index and what each
-    /// access reaches and each call receives: the runtime's context
-    /// conversion, which turns a `u32` load of `xdp_md.data` into a load of
-    /// the real pointer, is the rewrite this is for. The caller vouches for
-    /// the rewrite; the facts are then tied to `rewritten`.
-    pub fn carried_to(&self, rewritten: &Program) -> Proven {
-        Proven { safe_accesses: self.safe_accesses.clone(), call_maps: self.call_maps.clone(), ..Proven::new(rewritten) }
+    /// These facts for `rewritten`, the program they were proved for with
+    /// its context accesses converted (the runtime's conversion turns a
+    /// `u32` load of `xdp_md.data` into a load of the real pointer, moves
+    /// scalar fields): `Some` only when `rewritten` has the same program
+    /// type, attach type, map shapes and instruction slots, differs from
+    /// the proved program exactly at the accesses seen through the context
+    /// pointer on every visit (each still a load, store or atomic through
+    /// the same registers), and no access was seen through it on some
+    /// visits only. Anything else — a context access left as it was, or
+    /// another instruction changed — is not the program proved, and its
+    /// unchecked accesses could land anywhere.
+    pub fn carried_to(&self, rewritten: &Program) -> Option<Proven> {
+        let subject = Proven::new(rewritten);
+        let same_frame = self.prog_type == subject.prog_type
+            && self.expected_attach_type == subject.expected_attach_type
+            && self.maps == subject.maps
+            && self.insns.len() == subject.insns.len()
+            && self.mixed_accesses.is_empty();
+        if !same_frame {
+            return None;
+        }
+        let mut changed = BTreeSet::new();
+        for ((at, old), new) in crate::with_slots(&self.insns).zip(&subject.insns) {
+            if old == new {
+                continue;
+            }
+            let same_access = match (*old, *new) {
+                (Insn::Load { dst, src, .. }, Insn::Load { dst: d, src: s, .. }) => (dst, src) == (d, s),
+                (Insn::Store { dst, src, .. }, Insn::Store { dst: d, src: s, .. }) => (dst, src) == (d, s),
+                (Insn::Atomic { dst, src, .. }, Insn::Atomic { dst: d, src: s, .. }) => (dst, src) == (d, s),
+                _ => false,
+            };
+            if !same_access {
+                return None;
+            }
+            changed.insert(at);
+        }
+        (changed == self.context_accesses).then(|| Proven {
+            safe_accesses: self.safe_accesses.clone(),
+            call_maps: self.call_maps.clone(),
+            context_accesses: self.context_accesses.clone(),
+            ..subject
+        })
     }
 
     /// Records that the access at `at` stays inside its region on every path.
@@ -97,6 +142,29 @@ impl Proven {
     /// Records that the helper call at `at` always receives map `map` in `r1`.
     pub fn add_call_map(&mut self, at: InsnIdx, map: MapIdx) {
         self.call_maps.insert(at, map);
+    }
+
+    /// Records that every visit of the access at `at` went through the
+    /// context pointer.
+    pub fn add_context_access(&mut self, at: InsnIdx) {
+        self.context_accesses.insert(at);
+    }
+
+    /// Records that some visits of the access at `at` went through the
+    /// context pointer and others did not: the facts then hold for no
+    /// converted program ([`Proven::carried_to`]).
+    pub fn add_mixed_access(&mut self, at: InsnIdx) {
+        self.mixed_accesses.insert(at);
+    }
+
+    /// The accesses made through the context pointer on every visit.
+    pub fn context_accesses(&self) -> impl Iterator<Item = InsnIdx> + '_ {
+        self.context_accesses.iter().copied()
+    }
+
+    /// The accesses made through the context pointer on some visits only.
+    pub fn mixed_accesses(&self) -> impl Iterator<Item = InsnIdx> + '_ {
+        self.mixed_accesses.iter().copied()
     }
 
     /// Whether the access at `at` was proved to stay inside its region.
@@ -142,17 +210,52 @@ mod tests {
         assert!(!proven.is_for(&other_attach));
     }
 
-    #[test]
-    fn carried_facts_belong_to_the_rewritten_program() {
-        let p = program("r0 = *(u32 *)(r1 + 0)\nexit");
+    /// Facts for an XDP program reading `data` (slot 0, through the
+    /// context) and a stack slot (slot 1), as the verifier records them.
+    fn xdp_facts() -> (Program, Proven) {
+        let p = program("r0 = *(u32 *)(r1 + 0)\nr2 = *(u64 *)(r10 - 8)\nexit");
         let mut proven = Proven::new(&p);
         proven.add_safe_access(InsnIdx(0));
-        proven.add_call_map(InsnIdx(1), MapIdx(0));
-        let rewritten = program("r0 = *(u64 *)(r1 + 0)\nexit");
-        let carried = proven.carried_to(&rewritten);
+        proven.add_safe_access(InsnIdx(1));
+        proven.add_call_map(InsnIdx(2), MapIdx(0));
+        proven.add_context_access(InsnIdx(0));
+        (p, proven)
+    }
+
+    #[test]
+    fn facts_carry_to_a_rewrite_of_exactly_the_context_accesses() {
+        let (p, proven) = xdp_facts();
+        assert_eq!(proven.context_accesses().collect::<Vec<_>>(), [InsnIdx(0)]);
+        let rewritten = program("r0 = *(u64 *)(r1 + 0)\nr2 = *(u64 *)(r10 - 8)\nexit");
+        let carried = proven.carried_to(&rewritten).expect("the rewrite touches the context access only");
         assert!(carried.is_for(&rewritten) && !carried.is_for(&p));
-        assert!(carried.access_is_safe(InsnIdx(0)));
-        assert_eq!(carried.call_map(InsnIdx(1)), Some(MapIdx(0)));
+        assert!(carried.access_is_safe(InsnIdx(0)) && carried.access_is_safe(InsnIdx(1)));
+        assert_eq!(carried.call_map(InsnIdx(2)), Some(MapIdx(0)));
+        assert_eq!(carried.context_accesses().collect::<Vec<_>>(), [InsnIdx(0)]);
+    }
+
+    #[test]
+    fn facts_do_not_carry_to_any_other_rewrite() {
+        let (p, proven) = xdp_facts();
+        assert_eq!(proven.carried_to(&p), None, "nothing rewritten: the context access reads the uapi offset");
+        for (why, source) in [
+            ("a stack access rewritten instead", "r0 = *(u32 *)(r1 + 0)\nr2 = *(u64 *)(r10 - 16)\nexit"),
+            ("a stack access rewritten too", "r0 = *(u64 *)(r1 + 0)\nr2 = *(u64 *)(r10 - 16)\nexit"),
+            ("through another register", "r0 = *(u64 *)(r2 + 0)\nr2 = *(u64 *)(r10 - 8)\nexit"),
+            ("no longer a load", "r0 = 0\nr2 = *(u64 *)(r10 - 8)\nexit"),
+            ("an instruction more", "r0 = *(u64 *)(r1 + 0)\nr2 = *(u64 *)(r10 - 8)\nexit\nexit"),
+        ] {
+            assert_eq!(proven.carried_to(&program(source)), None, "{why}");
+        }
+        let rewritten = program("r0 = *(u64 *)(r1 + 0)\nr2 = *(u64 *)(r10 - 8)\nexit");
+        let mut other_type = rewritten.clone();
+        other_type.prog_type = ProgType::SchedCls;
+        assert_eq!(proven.carried_to(&other_type), None, "another program type");
+        let mut mixed = proven.clone();
+        mixed.add_mixed_access(InsnIdx(1));
+        assert_eq!(mixed.mixed_accesses().collect::<Vec<_>>(), [InsnIdx(1)]);
+        assert_eq!(mixed.carried_to(&rewritten), None, "an access through the context on some visits only");
+        assert!(proven.carried_to(&rewritten).is_some());
     }
 
     #[test]

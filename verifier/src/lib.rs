@@ -37,9 +37,9 @@
 //! checked: the context of other program types (a raw `--mem` buffer of
 //! unknown size), map keys handed to callbacks (helper scratch), memory a
 //! global function receives, values of other map types, the legacy packet
-//! loads; and every access of a program whose context accesses the
-//! runtime's conversion attributes otherwise than the verifier (after
-//! conversion it is another program).
+//! loads. The facts also name the accesses made through the context
+//! pointer, so that they carry over to the runtime's converted program only
+//! when the conversion rewrote exactly those (`Proven::carried_to`).
 //!
 //! What it is not: it executes nothing (no engine is a dependency) and
 //! makes no syscalls; the kernel's verdict is asked by the tests, through

@@ -3,9 +3,12 @@
 //! receives. Held against the corpus (every accepted program gets facts
 //! for itself, every rejected one none), against targeted programs (each
 //! pointer kind, one instruction reaching two kinds, call sites given one
-//! map or two), and against the runtime itself: every context access the
-//! verifier marks lands inside the context region the runtime builds, and
-//! every map value it marks inside its map's memory.
+//! map or two), and against the runtime itself: the accesses the verifier
+//! saw through the context pointer are the ones the runtime's conversion
+//! rewrites (so the facts carry over to every corpus and test program, and
+//! to none converted otherwise), every context access the verifier marks
+//! lands inside the context region the runtime builds, and every map value
+//! it marks inside its map's memory.
 
 #[allow(dead_code)]
 mod support;
@@ -16,7 +19,7 @@ use bpfx_interpreter::Interpreter;
 use bpfx_isa::abi::{MapType, ProgType};
 use bpfx_isa::{FuncInfo, Insn, InsnIdx, MapIdx, MapSpec, Program, Proven, assemble};
 use bpfx_loader::{LoadOptions, Object};
-use bpfx_runtime::context::convert::convert;
+use bpfx_runtime::context::convert::{convert_proven, converts};
 use bpfx_runtime::region::CONTEXT_REGION;
 use bpfx_runtime::{Context, Engine, Exit, Runtime};
 use bpfx_verifier::{Options, verify};
@@ -265,9 +268,9 @@ fn context_accesses_are_marked_only_in_the_types_the_runtime_converts() {
 }
 
 /// The same program, spilling the context through r10 or through a copy of
-/// it: the runtime's conversion follows only the first, so after
-/// conversion the second reads `data` and `data_end` from the `cb` words
-/// it wrote (the verifier and the kernel see the context there).
+/// it; then it writes the `cb` words where a context access the runtime
+/// left unconverted would read `data` and `data_end` (at 76 and 80 of its
+/// context region), and stores into the packet through them.
 fn spilled_context(through: &str) -> Program {
     program(
         ProgType::SchedCls,
@@ -294,20 +297,81 @@ fn spilled_context(through: &str) -> Program {
     )
 }
 
+/// The slots of the accesses the verifier saw through the context pointer.
+fn context_slots(proven: &Proven) -> Vec<InsnIdx> {
+    proven.context_accesses().collect()
+}
+
+#[test]
+fn a_spill_through_a_copy_of_r10_keeps_its_facts_across_the_conversion() {
+    for through in ["r10", "r2"] {
+        let p = spilled_context(through);
+        let proven = facts(&p);
+        assert_eq!(marks(&p), [true; 7], "through {through}");
+        assert_eq!(context_slots(&proven), [1, 3, 7, 8].map(InsnIdx), "through {through}");
+        let (converted, carried) = convert_proven(&p, &proven).expect("converts");
+        let carried = carried.unwrap_or_else(|| panic!("through {through}: the conversion disagrees"));
+        assert_eq!(carried.safe_access_count(), 7);
+        // And the converted program does what the proof says: the store
+        // lands in the packet.
+        let mut rt = Runtime::default();
+        let mut engine = Interpreter::new();
+        let prog = engine.load(&mut rt, &converted).expect("loads");
+        let mut ctx = Context::skb(&[0; 64], 1);
+        let run = engine.run(&mut rt, prog, &mut ctx).expect("runs");
+        assert_eq!(run.exit, Exit::Return(0), "through {through}");
+        assert_eq!(ctx.data_out()[13], 7, "through {through}");
+    }
+}
+
 #[test]
 fn a_program_the_runtime_converts_otherwise_gets_no_facts() {
-    assert_eq!(marks(&spilled_context("r10")), [true; 7]);
-    let diverging = spilled_context("r2");
-    assert_eq!(facts(&diverging).safe_access_count(), 0);
-    // What a mark there would let through: the store lands where the
-    // program's cb words say.
-    let converted = convert(&diverging).expect("conversion accepts it");
-    let mut rt = Runtime::default();
-    let mut engine = Interpreter::new();
-    let prog = engine.load(&mut rt, &converted).expect("loads");
-    let mut ctx = Context::skb(&[0; 64], 1);
-    let run = engine.run(&mut rt, prog, &mut ctx).expect("runs");
-    assert!(matches!(run.exit, Exit::Fault { at: InsnIdx(13), .. }), "{:?}", run.exit);
+    // The verifier never visits the context read the branch skips (r0 is
+    // 0); the conversion, which does not evaluate branches, rewrites it.
+    let p = program(
+        ProgType::Xdp,
+        &[],
+        "
+        r2 = 0
+        *(u64 *)(r10 - 8) = r2
+        r0 = 0
+        if r0 == 0 goto +1
+        r0 = *(u32 *)(r1 + 12)
+        r0 = *(u64 *)(r10 - 8)
+        r0 = 2
+        exit",
+    );
+    let proven = facts(&p);
+    assert_eq!(marks(&p), [true, false, true], "the skipped read is never visited");
+    assert_eq!(context_slots(&proven), []);
+    let (converted, carried) = convert_proven(&p, &proven).expect("converts");
+    assert_ne!(converted.insns[4], p.insns[4]);
+    assert_eq!(carried, None);
+}
+
+#[test]
+fn an_access_through_the_context_on_some_paths_only_voids_the_facts() {
+    let p = program(
+        ProgType::Xdp,
+        &[],
+        "
+        r2 = r10
+        r2 += -8
+        r3 = 0
+        *(u64 *)(r2 + 0) = r3
+        r3 = *(u32 *)(r1 + 12)
+        if r3 == 0 goto +1
+        r2 = r1
+        r0 = *(u32 *)(r2 + 0)
+        r0 = 2
+        exit",
+    );
+    // The kernel refuses an instruction used with two kinds of pointer;
+    // bpfx accepts it, and its facts say so and carry to nothing.
+    let proven = facts(&p);
+    assert_eq!(proven.mixed_accesses().collect::<Vec<_>>(), [InsnIdx(7)]);
+    assert_eq!(context_slots(&proven), [InsnIdx(4)]);
+    assert!(convert_proven(&p, &proven).is_err(), "the conversion refuses it too");
 }
 
 #[test]
@@ -326,16 +390,28 @@ fn memory_a_global_function_receives_is_not_marked() {
 }
 
 /// Facts for every program `programs` yields: `Some` exactly when accepted,
-/// and for that very program; returns (accepted, accesses, marked).
-fn check_facts(programs: impl IntoIterator<Item = (String, Program)>, failures: &mut Vec<String>) -> [usize; 3] {
+/// and for that very program; returns (accepted, accesses, marked), marked
+/// counting the facts the engines get once the runtime converted the
+/// program, and the programs whose facts the conversion withholds (it
+/// rewrote other accesses than the verifier saw through the context, or
+/// refuses the program), with why.
+fn check_facts(
+    programs: impl IntoIterator<Item = (String, Program)>,
+    failures: &mut Vec<String>,
+) -> ([usize; 3], Vec<String>) {
     let mut counts = [0; 3];
+    let mut withheld = Vec::new();
     for (name, p) in programs {
         let report = verify(&p, &Options::default());
         match (report.accepted(), &report.proven) {
             (true, Some(proven)) if proven.is_for(&p) => {
                 counts[0] += 1;
                 counts[1] += accesses(&p).len();
-                counts[2] += proven.safe_access_count();
+                match convert_proven(&p, proven) {
+                    Ok((_, Some(carried))) => counts[2] += carried.safe_access_count(),
+                    Ok((_, None)) => withheld.push(format!("{name}: the conversion rewrote other accesses")),
+                    Err(e) => withheld.push(format!("{name}: the conversion refuses it: {e}")),
+                }
             }
             (true, Some(_)) => failures.push(format!("{name}: facts for another program")),
             (true, None) => failures.push(format!("{name}: accepted without facts")),
@@ -343,7 +419,7 @@ fn check_facts(programs: impl IntoIterator<Item = (String, Program)>, failures: 
             (false, None) => {}
         }
     }
-    counts
+    (counts, withheld)
 }
 
 fn share([accepted, accesses, marked]: [usize; 3], what: &str) -> String {
@@ -368,13 +444,17 @@ fn accepted_programs_and_only_they_get_facts_for_themselves() {
             Err(e) => failures.push(e),
         }
     }
-    let counts = check_facts(corpus, &mut failures);
+    let (counts, withheld) = check_facts(corpus, &mut failures);
     eprintln!("proven: corpus: {}", share(counts, "corpus programs"));
     assert!(counts[2] > 0, "no access of the corpus was marked");
+    // The runtime's conversion finds the context accesses where the
+    // verifier sees them, so no program the compiler made loses its facts.
+    failures.extend(withheld);
     match test_programs() {
         Ok(programs) => {
-            let counts = check_facts(programs, &mut failures);
+            let (counts, withheld) = check_facts(programs, &mut failures);
             eprintln!("proven: tests/progs: {}", share(counts, "test programs"));
+            failures.extend(withheld);
         }
         Err(why) => eprintln!("proven: tests/progs skipped: {why}"),
     }
@@ -431,7 +511,7 @@ fn every_marked_context_access_lands_in_the_runtimes_context_region() {
     let frame: Vec<u8> = [[0u8; 12].as_slice(), &[0x08, 0x00], &[0x45; 50]].concat();
     let mut converted_types = 0;
     for prog_type in ProgType::ALL.iter().copied() {
-        let converts = bpfx_runtime::context::convert::converts(prog_type);
+        let converts = converts(prog_type);
         let mut accepted = 0;
         for off in -8i16..232 {
             for (ty, bytes) in [("u8", 1), ("u16", 2), ("u32", 4), ("u64", 8)] {
@@ -441,10 +521,13 @@ fn every_marked_context_access_lands_in_the_runtimes_context_region() {
                     accepted += 1;
                     let at = accesses(&p)[0];
                     assert_eq!(proven.access_is_safe(at), converts, "{prog_type}: {access}");
+                    assert_eq!(context_slots(&proven), [at], "{prog_type}: {access}");
                     if !converts {
                         continue;
                     }
-                    let converted = convert(&p).unwrap_or_else(|e| panic!("{prog_type}: {access}: {e}"));
+                    let (converted, carried) =
+                        convert_proven(&p, &proven).unwrap_or_else(|e| panic!("{prog_type}: {access}: {e}"));
+                    assert!(carried.is_some_and(|c| c.access_is_safe(at)), "{prog_type}: {access}: facts withheld");
                     let (new_off, new_size) = match converted.insns[usize::from(write)] {
                         Insn::Load { size, off, .. } | Insn::Store { size, off, .. } => (off, size.bytes()),
                         other => panic!("{prog_type}: {access} became {other}"),
@@ -557,4 +640,186 @@ fn every_marked_map_value_lies_in_its_maps_memory() {
     }
     eprintln!("proven: map values marked for {}", marked_types.join(", "));
     assert!(marked_types.iter().any(|t| t == "array") && marked_types.iter().any(|t| t == "hash"));
+}
+
+/// XDP programs that move the context pointer around as compilers do and
+/// as the runtime's conversion must follow: copies, spills and fills
+/// through r10 and through copies of it, calls that get the context or a
+/// pointer to their caller's stack (and write the context there), and
+/// `bpf_loop` callbacks that get it in their `callback_ctx`; context reads
+/// through whichever register, on paths split by random numbers (so that
+/// no branch is dead: the conversion, which joins paths, refuses an access
+/// a dead path would make ambiguous).
+mod flows {
+    use arbitrary::{Result, Unstructured};
+
+    /// Registers that hold the context, stack pointers or numbers.
+    const HOLDERS: [&str; 4] = ["r1", "r6", "r7", "r8"];
+
+    pub fn program(u: &mut Unstructured) -> Result<String> {
+        let mut lines: Vec<String> =
+            ["r0 = 0", "r6 = r1", "r7 = r10", "r7 += -16", "r8 = r10", "r8 += -24"].map(String::from).to_vec();
+        // Spills of the context and of stack pointers for the fills and
+        // the functions to find.
+        lines.extend(
+            ["r6", "r6", "r8", "r7"].iter().enumerate().map(|(k, r)| format!("*(u64 *)(r10 - {}) = {r}", 8 * (k + 1))),
+        );
+        // A line per slot but for `ld_pseudo`, whose callback target is
+        // fixed up once the program's length is known.
+        let mut callbacks = Vec::new();
+        let ops = u.int_in_range(3..=14)?;
+        let mut labels = 0;
+        for op in 0..ops {
+            let a = *u.choose(&HOLDERS)?;
+            let b = *u.choose(&HOLDERS)?;
+            let k = 8 * u.int_in_range(1..=4)?;
+            let far = 8 * u.int_in_range(2..=4)?;
+            match u.int_in_range(0..=10)? {
+                0 | 1 => lines.push(format!("{a} = {b}")),
+                2 => lines.extend([format!("{a} = r10"), format!("{a} += -{far}")]),
+                3 => lines.push(format!("*(u64 *)(r10 - {k}) = {b}")),
+                4 => lines.push(format!("*(u64 *)({a} + 0) = {b}")),
+                5 => lines.push(format!("{a} = *(u64 *)(r10 - {k})")),
+                6 => lines.push(format!("{a} = *(u64 *)({b} + 0)")),
+                7 => lines.push(format!("r0 = *(u32 *)({a} + 12)")),
+                8 if op + 1 < ops => {
+                    // A fresh number for each branch, so that no two are
+                    // correlated and no path is dead.
+                    labels += 1;
+                    lines.extend([
+                        "call 7".into(),
+                        "r1 = r10".into(),
+                        "r1 += -32".into(),
+                        format!("if r0 == 0 goto L{labels}"),
+                    ]);
+                    let to = u.int_in_range(op + 1..=ops)?;
+                    callbacks.push((to, format!("L{labels}:")));
+                }
+                9 => {
+                    let sub = if u.arbitrary()? { "reads" } else { "writes" };
+                    lines.extend([
+                        format!("r1 = {b}"),
+                        "r2 = r10".into(),
+                        format!("r2 += -{far}"),
+                        format!("call local {sub}"),
+                        "r1 = r10".into(),
+                        "r1 += -32".into(),
+                    ]);
+                }
+                _ => lines.extend([
+                    "r1 = 2".into(),
+                    "ld_pseudo r2, 4, CALLBACK".into(),
+                    "r3 = r10".into(),
+                    format!("r3 += -{far}"),
+                    "r4 = 0".into(),
+                    "call 181".into(),
+                    "r1 = r10".into(),
+                    "r1 += -32".into(),
+                ]),
+            }
+            for (_, label) in callbacks.iter().filter(|(to, _)| *to == op + 1) {
+                lines.push(label.clone());
+            }
+        }
+        lines.extend(["r0 = 2", "exit"].map(String::from));
+        // Functions, those called only (the kernel refuses unreachable
+        // code): one reads the context through r1 and a spill of its
+        // caller's through r2; one spills r1 there; the callback reads its
+        // callback_ctx's first word as the context.
+        let called = |name: &str, lines: &[String]| lines.iter().any(|l| l == &format!("call local {name}"));
+        if called("reads", &lines) {
+            lines.extend(
+                ["reads:", "r0 = *(u32 *)(r1 + 12)", "r3 = *(u64 *)(r2 + 0)", "r0 = *(u32 *)(r3 + 12)", "exit"]
+                    .map(String::from),
+            );
+        }
+        if called("writes", &lines) {
+            lines.extend(["writes:", "*(u64 *)(r2 + 0) = r1", "r0 = 0", "exit"].map(String::from));
+        }
+        let slot = |lines: &[String]| -> usize {
+            lines.iter().filter(|l| !l.ends_with(':')).map(|l| if l.starts_with("ld_pseudo") { 2 } else { 1 }).sum()
+        };
+        let callback = slot(&lines);
+        if lines.iter().any(|l| l.contains("CALLBACK")) {
+            lines.extend(
+                ["callback:", "r3 = *(u64 *)(r2 + 0)", "r0 = *(u32 *)(r3 + 12)", "r0 = 0", "exit"].map(String::from),
+            );
+        }
+        let mut text = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            if line.contains("CALLBACK") {
+                let at = slot(&lines[..i]);
+                text.push_str(&line.replace("CALLBACK", &(callback - at - 1).to_string()));
+            } else {
+                text.push_str(line);
+            }
+            text.push('\n');
+        }
+        Ok(text)
+    }
+}
+
+/// Generated programs moving the context pointer around: wherever the
+/// verifier accepts one, the runtime's conversion rewrites exactly the
+/// accesses the verifier saw through the context pointer, so the facts
+/// carry over (unless the verifier saw an access through the context on
+/// some paths only, which the kernel refuses and the conversion cannot
+/// rewrite either), and the converted program runs without a fault.
+#[test]
+fn the_conversion_rewrites_what_the_verifier_saw_through_the_context() {
+    const CASES: u64 = 6000;
+    let (mut accepted, mut carried, mut mixed) = (0, 0, 0);
+    // Context accesses the facts carried, and those in called functions.
+    let (mut context, mut in_functions) = (0, 0);
+    for seed in 0..CASES {
+        let data = support::bytes(seed, 128);
+        let Ok(text) = flows::program(&mut arbitrary::Unstructured::new(&data)) else { continue };
+        let insns = assemble(&text).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
+        let mut p = Program::new("flows", ProgType::Xdp, insns);
+        p.license = "GPL".into();
+        // The functions, by the slot of the line after their label.
+        let mut slot = 0;
+        let mut starts = Vec::new();
+        for line in text.lines() {
+            match line {
+                "reads:" | "writes:" | "callback:" => starts.push(slot),
+                l if l.starts_with("ld_pseudo") => slot += 2,
+                l if !l.ends_with(':') => slot += 1,
+                _ => {}
+            }
+        }
+        static_funcs(&mut p, &starts);
+        let report = verify(&p, &Options::default());
+        let Some(proven) = report.proven else { continue };
+        accepted += 1;
+        let converted = convert_proven(&p, &proven);
+        if proven.mixed_accesses().next().is_some() {
+            mixed += 1;
+            assert!(!matches!(converted, Ok((_, Some(_)))), "seed {seed}: facts carried across a mixed access\n{text}");
+            continue;
+        }
+        let (converted, facts) =
+            converted.unwrap_or_else(|e| panic!("seed {seed}: the conversion refuses it: {e}\n{text}"));
+        let Some(facts) = facts else {
+            let ours: Vec<InsnIdx> =
+                p.slots().zip(&converted.insns).filter(|((_, a), b)| a != b).map(|((at, _), _)| at).collect();
+            panic!(
+                "seed {seed}: the verifier saw the context at {:?}, the conversion rewrote {ours:?}\n{text}",
+                context_slots(&proven)
+            );
+        };
+        carried += 1;
+        context += context_slots(&facts).len();
+        in_functions += context_slots(&facts).iter().filter(|&&at| starts.first().is_some_and(|&f| at.0 >= f)).count();
+        let mut rt = Runtime::default();
+        let mut engine = Interpreter::new();
+        let id = engine.load(&mut rt, &converted).expect("loads");
+        let mut ctx = Context::xdp(&[0x45; 64], 1, 0);
+        let run = engine.run(&mut rt, id, &mut ctx).expect("runs");
+        assert!(matches!(run.exit, Exit::Return(_)), "seed {seed}: {}\n{text}", run.exit);
+    }
+    eprintln!(
+        "proven: {accepted} of {CASES} generated context flows accepted: {carried} converted as the verifier saw them ({context} context accesses, {in_functions} in callees and callbacks), {mixed} with an access through the context on some paths only"
+    );
+    assert!(in_functions > 100 && context - in_functions > 100, "too few accepted programs read the context");
 }

@@ -184,7 +184,7 @@ pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
                         .any(|i| matches!(i, Insn::Alu { op: AluOp::Add | AluOp::Sub, src: Src::Reg(_), .. })),
             };
             match v.check_load().and_then(|()| v.run()).and_then(|()| v.check_stack_depth()) {
-                Ok(()) => (Verdict::Accepted, Vec::new(), v.stats, Some(v.proofs.finish(prog, &v.cfg.by_slot))),
+                Ok(()) => (Verdict::Accepted, Vec::new(), v.stats, Some(v.proofs.finish(prog))),
                 Err(e) => {
                     let (f, st) = *e;
                     let (at, state, path) = match &st {

@@ -30,14 +30,15 @@
 //! for good; a path cut short by pruning is covered by the state that
 //! subsumed it, whose pointers have the same kinds.
 //!
-//! A program whose context accesses the runtime's conversion attributes
-//! differently from the verifier ([`conversion`]) gets no facts at all:
-//! after conversion it is not the program that was proved.
-
-mod conversion;
+//! The facts also say which accesses went through the context pointer
+//! (on every visit, or on some only). The runtime rewrites context
+//! accesses before a program runs, as the kernel does, and the facts carry
+//! over to the rewritten program only when it rewrote exactly those
+//! ([`Proven::carried_to`]); a program it attributes otherwise runs with
+//! every access checked, since it is not the program proved.
 
 use bpfx_isa::abi::{MapType, ProgType};
-use bpfx_isa::{Insn, InsnIdx, MapIdx, Program, Proven};
+use bpfx_isa::{InsnIdx, MapIdx, Program, Proven};
 
 use crate::state::{RegState, RegType};
 
@@ -138,25 +139,18 @@ impl Proofs {
         }
     }
 
-    /// The facts, for `prog` (its instructions by slot: `by_slot`) once
-    /// it was accepted: none at all when the runtime's conversion would
-    /// attribute an access otherwise than the visits did (or refuse the
-    /// program).
-    pub(crate) fn finish(self, prog: &Program, by_slot: &[Option<&Insn>]) -> Proven {
+    /// The facts, for `prog` once it was accepted.
+    pub(crate) fn finish(self, prog: &Program) -> Proven {
         let mut proven = Proven::new(prog);
-        if converts(prog.prog_type) {
-            let Some(rewritten) = conversion::rewritten(by_slot) else { return proven };
-            let agrees = self.accesses.iter().zip(&rewritten).all(|(&bits, &rewritten)| {
-                let never = if rewritten { seen::NOT_CTX } else { seen::CTX };
-                bits & never == 0
-            });
-            if !agrees {
-                return proven;
-            }
-        }
         for (s, &bits) in self.accesses.iter().enumerate() {
+            let at = InsnIdx(s as u32);
             if bits & (seen::SAFE | seen::UNSAFE) == seen::SAFE {
-                proven.add_safe_access(InsnIdx(s as u32));
+                proven.add_safe_access(at);
+            }
+            match bits & (seen::CTX | seen::NOT_CTX) {
+                seen::CTX => proven.add_context_access(at),
+                0 | seen::NOT_CTX => {}
+                _ => proven.add_mixed_access(at),
             }
         }
         for (s, seen) in self.calls.iter().enumerate() {

@@ -11,6 +11,22 @@ use bpfx_loader::kernel::{
     Bpf, BtfPolicy, KernelError, LogLevel, ObjectLoadOptions, ProgLoadOptions, ProgramSelection,
 };
 
+/// A deterministic byte stream (xorshift64*) for generated case `seed`
+/// (the proofs and soundness tests generate programs; the corpus test,
+/// which compiles this module too, does not).
+#[allow(dead_code)]
+pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
 pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
 }
