@@ -58,6 +58,7 @@ fn live_replays_of_the_packet_programs_match_the_kernel() {
         ("tests/build/global_data.o", "xdp_global"),
         ("tests/build/calls.o", "xdp_calls"),
         ("tests/build/calls.o", "xdp_callbacks"),
+        ("tests/build/loop_cb.o", "xdp_loop"),
         ("tests/build/btf_maps.o", "xdp_maps_all"),
     ] {
         for engine in ["interp", "jit"] {
