@@ -44,14 +44,10 @@ pub struct Proven {
     safe_accesses: BTreeSet<InsnIdx>,
     /// Helper calls whose `r1` is the same map on every path.
     call_maps: BTreeMap<InsnIdx, MapIdx>,
-    /// Accesses made through the context pointer on every visit: what a
-    /// context conversion rewrites.
+    /// Accesses made through the context pointer: what a context
+    /// conversion rewrites. The verifier refuses an access that reaches the
+    /// context on some paths only, as the kernel does.
     context_accesses: BTreeSet<InsnIdx>,
-    /// Accesses made through the context pointer on some visits and not on
-    /// others. A conversion rewrites an instruction for all its visits, so
-    /// no converted program is the one proved (the kernel refuses such an
-    /// instruction).
-    mixed_accesses: BTreeSet<InsnIdx>,
 }
 
 impl Proven {
@@ -75,7 +71,6 @@ impl Proven {
             safe_accesses: BTreeSet::new(),
             call_maps: BTreeMap::new(),
             context_accesses: BTreeSet::new(),
-            mixed_accesses: BTreeSet::new(),
         }
     }
 
@@ -95,9 +90,8 @@ impl Proven {
     /// scalar fields): `Some` only when `rewritten` has the same program
     /// type, attach type, map shapes and instruction slots, differs from
     /// the proved program exactly at the accesses seen through the context
-    /// pointer on every visit (each still a load, store or atomic through
-    /// the same registers), and no access was seen through it on some
-    /// visits only. Anything else — a context access left as it was, or
+    /// pointer (each still a load, store or atomic through the same
+    /// registers). Anything else — a context access left as it was, or
     /// another instruction changed — is not the program proved, and its
     /// unchecked accesses could land anywhere.
     pub fn carried_to(&self, rewritten: &Program) -> Option<Proven> {
@@ -105,8 +99,7 @@ impl Proven {
         let same_frame = self.prog_type == subject.prog_type
             && self.expected_attach_type == subject.expected_attach_type
             && self.maps == subject.maps
-            && self.insns.len() == subject.insns.len()
-            && self.mixed_accesses.is_empty();
+            && self.insns.len() == subject.insns.len();
         if !same_frame {
             return None;
         }
@@ -150,21 +143,9 @@ impl Proven {
         self.context_accesses.insert(at);
     }
 
-    /// Records that some visits of the access at `at` went through the
-    /// context pointer and others did not: the facts then hold for no
-    /// converted program ([`Proven::carried_to`]).
-    pub fn add_mixed_access(&mut self, at: InsnIdx) {
-        self.mixed_accesses.insert(at);
-    }
-
     /// The accesses made through the context pointer on every visit.
     pub fn context_accesses(&self) -> impl Iterator<Item = InsnIdx> + '_ {
         self.context_accesses.iter().copied()
-    }
-
-    /// The accesses made through the context pointer on some visits only.
-    pub fn mixed_accesses(&self) -> impl Iterator<Item = InsnIdx> + '_ {
-        self.mixed_accesses.iter().copied()
     }
 
     /// Whether the access at `at` was proved to stay inside its region.
@@ -251,10 +232,6 @@ mod tests {
         let mut other_type = rewritten.clone();
         other_type.prog_type = ProgType::SchedCls;
         assert_eq!(proven.carried_to(&other_type), None, "another program type");
-        let mut mixed = proven.clone();
-        mixed.add_mixed_access(InsnIdx(1));
-        assert_eq!(mixed.mixed_accesses().collect::<Vec<_>>(), [InsnIdx(1)]);
-        assert_eq!(mixed.carried_to(&rewritten), None, "an access through the context on some visits only");
         assert!(proven.carried_to(&rewritten).is_some());
     }
 

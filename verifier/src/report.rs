@@ -61,6 +61,9 @@ codes! {
     SpillSize = "spill-size",
     /// A context field the program type may not access this way.
     CtxAccess = "ctx-access",
+    /// One memory instruction reached with the context (or a socket) on one
+    /// path and another kind of pointer on another.
+    MixedPointers = "mixed-pointers",
     /// A packet write where the program type may only read.
     PktWrite = "pkt-write",
     /// An offset from a variable that is not bounded.

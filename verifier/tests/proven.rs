@@ -19,10 +19,10 @@ use bpfx_interpreter::Interpreter;
 use bpfx_isa::abi::{MapType, ProgType};
 use bpfx_isa::{FuncInfo, Insn, InsnIdx, MapIdx, MapSpec, Program, Proven, assemble};
 use bpfx_loader::{LoadOptions, Object};
-use bpfx_runtime::context::convert::{convert_proven, converts};
+use bpfx_runtime::context::convert::{convert, convert_proven, converts};
 use bpfx_runtime::region::CONTEXT_REGION;
 use bpfx_runtime::{Context, Engine, Exit, Runtime};
-use bpfx_verifier::{Options, verify};
+use bpfx_verifier::{Code, Options, verify};
 use support::{build_c, clang_available, corpus_dir, corpus_files, read_asm};
 
 fn program(prog_type: ProgType, maps: &[MapSpec], text: &str) -> Program {
@@ -350,7 +350,7 @@ fn a_program_the_runtime_converts_otherwise_gets_no_facts() {
 }
 
 #[test]
-fn an_access_through_the_context_on_some_paths_only_voids_the_facts() {
+fn an_access_through_the_context_on_some_paths_only_is_refused() {
     let p = program(
         ProgType::Xdp,
         &[],
@@ -366,12 +366,13 @@ fn an_access_through_the_context_on_some_paths_only_voids_the_facts() {
         r0 = 2
         exit",
     );
-    // The kernel refuses an instruction used with two kinds of pointer;
-    // bpfx accepts it, and its facts say so and carry to nothing.
-    let proven = facts(&p);
-    assert_eq!(proven.mixed_accesses().collect::<Vec<_>>(), [InsnIdx(7)]);
-    assert_eq!(context_slots(&proven), [InsnIdx(4)]);
-    assert!(convert_proven(&p, &proven).is_err(), "the conversion refuses it too");
+    // The kernel refuses an instruction used with the context and another
+    // kind of pointer (it rewrites context accesses per instruction), and so
+    // does bpfx: no facts, and the conversion refuses it too.
+    let report = verify(&p, &Options::default());
+    assert_eq!(report.diagnostics.first().map(|d| d.code), Some(Code::MixedPointers), "{report:?}");
+    assert!(report.proven.is_none());
+    assert!(convert(&p).is_err(), "the conversion refuses it too");
 }
 
 #[test]
@@ -768,7 +769,7 @@ mod flows {
 #[test]
 fn the_conversion_rewrites_what_the_verifier_saw_through_the_context() {
     const CASES: u64 = 6000;
-    let (mut accepted, mut carried, mut mixed) = (0, 0, 0);
+    let (mut accepted, mut carried) = (0, 0);
     // Context accesses the facts carried, and those in called functions.
     let (mut context, mut in_functions) = (0, 0);
     for seed in 0..CASES {
@@ -792,14 +793,8 @@ fn the_conversion_rewrites_what_the_verifier_saw_through_the_context() {
         let report = verify(&p, &Options::default());
         let Some(proven) = report.proven else { continue };
         accepted += 1;
-        let converted = convert_proven(&p, &proven);
-        if proven.mixed_accesses().next().is_some() {
-            mixed += 1;
-            assert!(!matches!(converted, Ok((_, Some(_)))), "seed {seed}: facts carried across a mixed access\n{text}");
-            continue;
-        }
-        let (converted, facts) =
-            converted.unwrap_or_else(|e| panic!("seed {seed}: the conversion refuses it: {e}\n{text}"));
+        let (converted, facts) = convert_proven(&p, &proven)
+            .unwrap_or_else(|e| panic!("seed {seed}: the conversion refuses it: {e}\n{text}"));
         let Some(facts) = facts else {
             let ours: Vec<InsnIdx> =
                 p.slots().zip(&converted.insns).filter(|((_, a), b)| a != b).map(|((at, _), _)| at).collect();
@@ -819,7 +814,7 @@ fn the_conversion_rewrites_what_the_verifier_saw_through_the_context() {
         assert!(matches!(run.exit, Exit::Return(_)), "seed {seed}: {}\n{text}", run.exit);
     }
     eprintln!(
-        "proven: {accepted} of {CASES} generated context flows accepted: {carried} converted as the verifier saw them ({context} context accesses, {in_functions} in callees and callbacks), {mixed} with an access through the context on some paths only"
+        "proven: {accepted} of {CASES} generated context flows accepted: {carried} converted as the verifier saw them ({context} context accesses, {in_functions} in callees and callbacks)"
     );
     assert!(in_functions > 100 && context - in_functions > 100, "too few accepted programs read the context");
 }

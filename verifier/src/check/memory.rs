@@ -17,8 +17,35 @@ impl<'p> Verifier<'p> {
     ) -> Res<RegState> {
         let p = self.read(st, ptr_reg)?;
         let loaded = self.check_mem_access(st, p, ptr_reg, off, size, access, value)?;
+        self.same_pointer_kind(st.pc, p.ty)?;
         self.proofs.access(self.prog, st.pc, &p, access == Access::Write);
         Ok(loaded)
+    }
+
+    /// The kernel's `save_aux_ptr_type`: the context and sockets are
+    /// accessed by instructions the kernel rewrites for that pointer kind,
+    /// so an instruction that reaches one of them on some path must reach
+    /// the same kind on every path.
+    fn same_pointer_kind(&mut self, at: InsnIdx, ty: RegType) -> Res<()> {
+        // The kernel's base types: which map, frame or size does not count.
+        let kind = match ty {
+            RegType::Stack { .. } => RegType::Stack { frame: 0 },
+            RegType::MapValue { .. } => RegType::MapValue { map: 0 },
+            RegType::MapKey { .. } => RegType::MapKey { map: 0 },
+            RegType::Mem { .. } => RegType::Mem { size: 0 },
+            other => other,
+        };
+        let rewritten = |t: RegType| matches!(t, RegType::Ctx | RegType::SockCommon);
+        let first = *self.pointer_kinds.entry(at).or_insert(kind);
+        if first != kind && (rewritten(first) || rewritten(kind)) {
+            return fail(
+                Code::MixedPointers,
+                "same insn cannot be used with different pointers".to_string(),
+                "this access reaches the context (or a socket) on one path and other memory on another; the kernel \
+                 rewrites context accesses per instruction, so give each path its own access",
+            );
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

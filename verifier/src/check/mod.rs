@@ -132,6 +132,9 @@ pub(crate) struct Verifier<'p> {
     global_seen: HashSet<InsnIdx>,
     /// What the walk proves for the engines, gathered visit by visit.
     proofs: Proofs,
+    /// The pointer kind each memory instruction saw first (the kernel's
+    /// `insn_aux_data.ptr_type`).
+    pointer_kinds: HashMap<InsnIdx, RegType>,
 }
 
 /// What an unprivileged pointer arithmetic instruction saw on one path:
@@ -177,6 +180,7 @@ pub(crate) fn verify(prog: &Program, opts: &Options) -> Report {
                 global_queue: Vec::new(),
                 global_seen: HashSet::new(),
                 proofs: Proofs::new(prog),
+                pointer_kinds: HashMap::new(),
                 prune: opts.privileged
                     || !prog
                         .insns

@@ -77,13 +77,13 @@ impl CallMap {
 }
 
 /// What the visits of one access showed, as bits: whether some visit was
-/// safe, some not, and whether the pointer was the context on some visit,
-/// something else on another.
+/// safe, some not, and whether the pointer was the context (the walk
+/// refuses an access that reaches the context on some visits only, as the
+/// kernel does, so in an accepted program that is every visit).
 mod seen {
     pub const SAFE: u8 = 1;
     pub const UNSAFE: u8 = 2;
     pub const CTX: u8 = 4;
-    pub const NOT_CTX: u8 = 8;
 }
 
 /// The facts gathered during one verification.
@@ -127,7 +127,9 @@ impl Proofs {
         };
         if let Some(bits) = self.accesses.get_mut(at.index()) {
             *bits |= if safe { seen::SAFE } else { seen::UNSAFE };
-            *bits |= if p.ty == RegType::Ctx { seen::CTX } else { seen::NOT_CTX };
+            if p.ty == RegType::Ctx {
+                *bits |= seen::CTX;
+            }
         }
     }
 
@@ -147,10 +149,8 @@ impl Proofs {
             if bits & (seen::SAFE | seen::UNSAFE) == seen::SAFE {
                 proven.add_safe_access(at);
             }
-            match bits & (seen::CTX | seen::NOT_CTX) {
-                seen::CTX => proven.add_context_access(at),
-                0 | seen::NOT_CTX => {}
-                _ => proven.add_mixed_access(at),
+            if bits & seen::CTX != 0 {
+                proven.add_context_access(at);
             }
         }
         for (s, seen) in self.calls.iter().enumerate() {
