@@ -69,6 +69,8 @@ impl<'p> Verifier<'p> {
         let mut alloc_size = 0u32;
         let mut release: Option<u32> = None;
         let mut callback: Option<InsnIdx> = None;
+        // A lookup that cannot miss: an array's index known and in range.
+        let mut cannot_miss = false;
         for (i, &kind) in proto.args.iter().enumerate() {
             let r = Reg::new(i as u8 + 1).expect("at most five arguments");
             let rn = r.num();
@@ -141,7 +143,16 @@ impl<'p> Verifier<'p> {
                     let spec = self.map(m)?;
                     let size = if kind == ArgKind::MapKey { spec.key_size } else { spec.value_size };
                     let usage = if kind == ArgKind::UninitMapValue { MemUse::Fill } else { MemUse::Read };
+                    let (map_type, max_entries) = (spec.map_type, spec.max_entries);
                     self.helper_mem(st, r, v, u64::from(size), usage, name)?;
+                    // Only for a loader with CAP_BPF, as the kernel.
+                    if kind == ArgKind::MapKey
+                        && self.opts.privileged
+                        && name == "map_lookup_elem"
+                        && matches!(map_type, MapType::Array | MapType::PercpuArray)
+                    {
+                        cannot_miss = constant_key(st, &v, size).is_some_and(|k| k < u64::from(max_entries));
+                    }
                 }
                 ArgKind::ReadMem | ArgKind::ReadMemOrNull | ArgKind::WriteMem => {
                     mem = Some((r, v, kind == ArgKind::WriteMem, kind == ArgKind::ReadMemOrNull));
@@ -258,7 +269,13 @@ impl<'p> Verifier<'p> {
             Some(at) => Some(self.enter_callback(st, at, map)?),
             None => None,
         };
-        let r0 = self.ret_value(proto, map, alloc_size, st, pc);
+        let r0 = match map {
+            // Since Linux 6.14 the kernel's verifier knows such a lookup
+            // returns a value, and does not walk the NULL branch (6.12's
+            // sources, which the tables follow, do not yet).
+            Some(map) if cannot_miss => RegState::pointer(RegType::MapValue { map }),
+            _ => self.ret_value(proto, map, alloc_size, st, pc),
+        };
         let frame = st.cur_mut();
         for r in 1..=5 {
             frame.regs[r] = RegState::NOT_INIT;
@@ -656,4 +673,28 @@ impl<'p> Verifier<'p> {
 
 pub(super) fn gpl_compatible(license: &str) -> bool {
     matches!(license, "GPL" | "GPL v2" | "GPL and additional rights" | "Dual BSD/GPL" | "Dual MIT/GPL" | "Dual MPL/GPL")
+}
+
+/// The value of a `size`-byte map key on the stack at `key`, when the
+/// verifier knows it (the kernel's `get_constant_map_key`): bytes stored as
+/// zeros, or a spilled constant of exactly the key's size at the start of
+/// its slot.
+fn constant_key(st: &State, key: &RegState, size: u32) -> Option<u64> {
+    let RegType::Stack { frame } = key.ty else { return None };
+    let off = i64::from(key.off).checked_add(key.var.value()? as i64)?;
+    if !(-STACK_SIZE..0).contains(&off) {
+        return None;
+    }
+    let (spi, b) = locate(off);
+    let slot = st.frames.get(usize::from(frame))?.slot(spi);
+    let size = size as usize;
+    let run = |kind: ByteKind| slot.bytes[b..].iter().take_while(|&&k| k == kind).count();
+    if run(ByteKind::Zero) >= size {
+        return Some(0);
+    }
+    let spilled_scalar = slot.bytes[0] == ByteKind::Spill && slot.spill.is_scalar();
+    if spilled_scalar && run(ByteKind::Spill) == size {
+        return slot.spill.var.value();
+    }
+    None
 }
