@@ -82,6 +82,19 @@ kernel_enum! {
     }
 }
 
+impl ProgType {
+    /// Whether programs of this type run on a packet, through `struct
+    /// xdp_md` or `struct __sk_buff`: the contexts `BPF_PROG_TEST_RUN` builds
+    /// from a frame, which bpfx's runtime builds and whose accesses it
+    /// converts as the kernel's verifier does.
+    pub fn runs_on_packet(self) -> bool {
+        matches!(
+            self,
+            ProgType::Xdp | ProgType::SchedCls | ProgType::SchedAct | ProgType::SocketFilter | ProgType::CgroupSkb
+        )
+    }
+}
+
 kernel_enum! {
     /// A map type (`BPF_MAP_TYPE_*`).
     pub enum MapType {

@@ -87,12 +87,10 @@ pub enum ConvertError {
     TooComplex { visits: usize },
 }
 
-/// Whether `prog_type` runs on a packet context bpfx converts.
+/// Whether `prog_type` runs on a packet context bpfx converts
+/// ([`ProgType::runs_on_packet`]).
 pub fn converts(prog_type: ProgType) -> bool {
-    matches!(
-        prog_type,
-        ProgType::Xdp | ProgType::SchedCls | ProgType::SchedAct | ProgType::SocketFilter | ProgType::CgroupSkb
-    )
+    prog_type.runs_on_packet()
 }
 
 /// `program` with its context accesses rewritten for bpfx's context

@@ -11,8 +11,8 @@
 //! - stack: the runtime's stack region covers every live frame, 512 bytes
 //!   each, and the verifier bounds an access within its frame's 512 bytes;
 //! - context, packet and packet metadata: only in the program types whose
-//!   context the runtime builds and converts ([`converts`]); the context
-//!   region holds the uapi struct (read-only for XDP, where the kernel
+//!   context the runtime builds and converts ([`ProgType::runs_on_packet`];
+//!   every other type runs on raw `--mem` bytes); the context region holds the uapi struct (read-only for XDP, where the kernel
 //!   allows no write), the packet regions are `data..data_end` and
 //!   `data_meta..data`, which is what the verifier's ranges are proved
 //!   against;
@@ -44,17 +44,6 @@ use crate::state::{RegState, RegType};
 
 /// `BPF_F_RDONLY_PROG`: the runtime makes the map's memory read-only.
 const MAP_RDONLY_PROG: u32 = 1 << 7;
-
-/// Whether bpfx's runtime builds this program type's context and converts
-/// its context accesses: `bpfx_runtime::context::convert::converts`
-/// (`runtime/src/context/convert.rs`), restated since the verifier depends
-/// on no runtime. Every other type runs on raw `--mem` bytes.
-fn converts(prog_type: ProgType) -> bool {
-    matches!(
-        prog_type,
-        ProgType::Xdp | ProgType::SchedCls | ProgType::SchedAct | ProgType::SocketFilter | ProgType::CgroupSkb
-    )
-}
 
 /// The map the visits of one helper call passed in `r1`, so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,8 +95,8 @@ impl Proofs {
         let safe = match p.ty {
             RegType::Stack { .. } => true,
             // The runtime's XDP context region is read-only.
-            RegType::Ctx => converts(prog.prog_type) && !(write && prog.prog_type == ProgType::Xdp),
-            RegType::Packet | RegType::PacketMeta => converts(prog.prog_type),
+            RegType::Ctx => prog.prog_type.runs_on_packet() && !(write && prog.prog_type == ProgType::Xdp),
+            RegType::Packet | RegType::PacketMeta => prog.prog_type.runs_on_packet(),
             RegType::MapValue { map } => prog.maps.get(map as usize).is_some_and(|m| {
                 matches!(
                     m.map_type,
