@@ -31,16 +31,13 @@ loop:
 /// Instructions [`ALU_LOOP`] executes.
 pub const ALU_LOOP_INSNS: u64 = 5003;
 
-/// A 26-instruction packet parser: Ethernet, IPv4 (no options), UDP, then
-/// the destination port. `r1` points at a context whose first two 64-bit
-/// words are the packet's start and end (bpfx's XDP context; rbpf's
-/// metadata buffer laid out the same way, [`rbpf_mbuff`]). Returns 2 for UDP to port
-/// 53, 1 for other UDP, 0 for anything else; on [`packet`] it runs every
-/// one of its instructions.
-pub const PACKET_PARSER: &str = "
-    r2 = *(u64 *)(r1 + 0x0)
-    r3 = *(u64 *)(r1 + 0x8)
-    r0 = 0
+/// The parser, after `head` has put the packet's start in `r2` and its end
+/// in `r3`.
+macro_rules! packet_parser {
+    ($head:literal) => {
+        concat!(
+            $head,
+            "    r0 = 0
     r4 = r2
     r4 += 14
     if r4 > r3 goto out
@@ -65,7 +62,18 @@ pub const PACKET_PARSER: &str = "
     r0 = 2
 out:
     exit
-";
+"
+        )
+    };
+}
+
+/// A 26-instruction packet parser: Ethernet, IPv4 (no options), UDP, then
+/// the destination port. `r1` points at a context whose first two 64-bit
+/// words are the packet's start and end (bpfx's XDP context; rbpf's
+/// metadata buffer laid out the same way, [`rbpf_mbuff`]). Returns 2 for UDP to port
+/// 53, 1 for other UDP, 0 for anything else; on [`packet`] it runs every
+/// one of its instructions.
+pub const PACKET_PARSER: &str = packet_parser!("\n    r2 = *(u64 *)(r1 + 0x0)\n    r3 = *(u64 *)(r1 + 0x8)\n");
 
 /// Instructions [`PACKET_PARSER`] has, and executes on [`packet`].
 pub const PACKET_PARSER_INSNS: u64 = 26;
@@ -75,35 +83,7 @@ pub const PACKET_PARSER_INSNS: u64 = 26;
 /// `struct xdp_md`, which the runtime turns into loads of the real
 /// pointers (as the kernel does), so that the verifier can prove the
 /// packet reads. The same 26 instructions otherwise.
-pub const PACKET_PARSER_XDP: &str = "
-    r2 = *(u32 *)(r1 + 0x0)
-    r3 = *(u32 *)(r1 + 0x4)
-    r0 = 0
-    r4 = r2
-    r4 += 14
-    if r4 > r3 goto out
-    r5 = *(u16 *)(r2 + 12)
-    if r5 != 0x8 goto out
-    r4 = r2
-    r4 += 34
-    if r4 > r3 goto out
-    r5 = *(u8 *)(r2 + 14)
-    r5 &= 0xf
-    if r5 != 5 goto out
-    r5 = *(u8 *)(r2 + 23)
-    if r5 != 17 goto out
-    r4 = r2
-    r4 += 42
-    if r4 > r3 goto out
-    r6 = *(u32 *)(r2 + 26)
-    r5 = *(u16 *)(r2 + 36)
-    r5 = be16 r5
-    r0 = 1
-    if r5 != 53 goto out
-    r0 = 2
-out:
-    exit
-";
+pub const PACKET_PARSER_XDP: &str = packet_parser!("\n    r2 = *(u32 *)(r1 + 0x0)\n    r3 = *(u32 *)(r1 + 0x4)\n");
 
 /// A 64-byte Ethernet/IPv4/UDP frame to port 53.
 pub fn packet() -> [u8; 64] {

@@ -778,23 +778,7 @@ mod tests {
     fn a_callback_gets_the_context_through_its_callback_ctx() {
         // bpf_loop(4, cb, &(struct { void *ctx; }){ ctx }, 0), as
         // tests/progs/loop_cb.c does; the callback reads data_end.
-        let p = program(
-            ProgType::Xdp,
-            "
-            *(u64 *)(r10 - 16) = r1
-            r3 = r10
-            r3 += -16
-            r1 = 4
-            ld_pseudo r2, 4, 5
-            r4 = 0
-            call 181
-            r0 = 2
-            exit
-            r3 = *(u64 *)(r2 + 0)
-            r0 = *(u32 *)(r3 + 4)
-            r0 = 0
-            exit",
-        );
+        let (p, _) = loop_program();
         assert_eq!(rewritten(&p), [10]);
         assert_eq!(convert(&p).unwrap().insns[10], load(Size::DW, Reg::R0, Reg::R3, 8));
 
@@ -1005,8 +989,9 @@ mod tests {
         assert!(rewrites > 100, "only {rewrites} accesses were rewritten");
     }
 
-    /// The callback program above, with facts as the verifier records them
-    /// (every access safe; the callback's second load through the context).
+    /// A program whose `bpf_loop` callback reads the context through its
+    /// `callback_ctx`, with facts as the verifier records them (every access
+    /// safe; the callback's second load through the context).
     fn loop_program() -> (Program, Proven) {
         let p = program(
             ProgType::Xdp,
