@@ -24,6 +24,7 @@ use bpfx_isa::{
     AluOp, AtomicOp, CallTarget, Endian, HelperId, Insn, InsnIdx, JmpCond, LdImm64Kind, MapIdx, PacketLoad, Program,
     Proven, Reg, Size, Src, SwapBits, Width,
 };
+use bpfx_runtime::ContextKind;
 use bpfx_runtime::region::{FRAME_SIZE, MAX_FRAMES, PACKET_REGION};
 use bpfx_runtime::vmctx::{offsets as vmo, status};
 use bpfx_runtime::{Linked, LoadError, ProgId, Runtime};
@@ -52,6 +53,9 @@ pub(crate) struct Compiled {
     _hints: Box<[u8]>,
     /// Bytes of machine code in the function.
     pub code_bytes: usize,
+    /// The context kind the verifier's facts were proved for, when they
+    /// cover context or packet accesses: runs on another are refused.
+    pub context: Option<ContextKind>,
     module: Option<JITModule>,
 }
 
@@ -328,7 +332,7 @@ pub(crate) fn compile(
     // SAFETY: the function was compiled with exactly `CompiledFn`'s
     // signature in the host's default calling convention.
     let func = unsafe { std::mem::transmute::<*const u8, CompiledFn>(raw) };
-    Ok(Compiled { func, entries, _hints: hints, code_bytes, module: Some(module) })
+    Ok(Compiled { func, entries, _hints: hints, code_bytes, context: None, module: Some(module) })
 }
 
 /// The BPF registers and the run state that changes as Cranelift variables.

@@ -41,7 +41,7 @@ mod exec;
 use std::sync::Arc;
 
 use bpfx_isa::{Program, Proven};
-use bpfx_runtime::{Context, Engine, LoadError, ProgId, RunError, RunResult, Runtime, RuntimeBinding};
+use bpfx_runtime::{Context, ContextKind, Engine, LoadError, ProgId, RunError, RunResult, Runtime, RuntimeBinding};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 
@@ -104,7 +104,13 @@ impl Jit {
         bpfx_runtime::code::check_targets(program)?;
         let linked = rt.link(program)?;
         let start = std::time::Instant::now();
-        let code = compile::compile(self.isa(), program, rt, &linked, proven)?;
+        let mut code = compile::compile(self.isa(), program, rt, &linked, proven)?;
+        // Unchecked packet and context accesses hold only on the context the
+        // verifier judged (a packet program run on raw bytes would take its
+        // "packet pointers" from them).
+        if proven.is_some() && program.prog_type.runs_on_packet() {
+            code.context = Some(ContextKind::of(program.prog_type));
+        }
         self.last_compile_ns = start.elapsed().as_nanos() as u64;
         let index = linked.id.0 as usize;
         if self.programs.len() <= index {
@@ -152,6 +158,9 @@ impl Engine for Jit {
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
         self.runtime.check(rt, prog)?;
         let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
+        if let Some(expected) = code.context.filter(|&k| k != ctx.kind()) {
+            return Err(RunError::WrongContext { prog, expected, given: ctx.kind() });
+        }
         // SAFETY: `ctx` is borrowed for the whole call and not touched until
         // `end_run`; meanwhile the runtime is reached only through `vm`, the
         // context `begin_run` reset for this run, and `self` (the callback

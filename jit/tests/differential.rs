@@ -13,7 +13,7 @@ use arbitrary::Unstructured;
 use bpfx_isa::abi::{MapType, ProgType};
 use bpfx_isa::{InsnIdx, MapSpec, Program, Proven, asm};
 use bpfx_jit::Jit;
-use bpfx_runtime::{Config, Context, Engine, Exit, Fault, LoadError, Runtime};
+use bpfx_runtime::{Config, Context, ContextKind, Engine, Exit, Fault, LoadError, RunError, Runtime};
 use bpfx_testkit::diff::{self, Input, Setup};
 use bpfx_testkit::{generate, proven};
 use proptest::prelude::*;
@@ -398,4 +398,22 @@ fn frame_loads_see_every_write_to_the_slot() {
         let out = agree(&program(source), Input::Raw((1..=8).collect()), &Setup::default());
         assert!(out.runs[0].exit.r0().is_some(), "{source}: {}", out.runs[0].exit);
     }
+}
+
+#[test]
+fn a_packet_program_with_facts_runs_only_on_its_own_context() {
+    // Facts about packet and context accesses hold on the context the
+    // verifier judged; on raw bytes the program's "packet pointers" would be
+    // whatever the bytes say, so such a run is refused rather than made
+    // unchecked.
+    let p = Program::new("xdp", ProgType::Xdp, asm::assemble("r0 = 2\nexit").unwrap());
+    let mut rt = Runtime::default();
+    let mut jit = Jit::new().expect("host");
+    let prog = jit.load_proven(&mut rt, &p, &Proven::new(&p)).expect("loads");
+    let err = jit.run(&mut rt, prog, &mut Context::raw(&[0; 16])).unwrap_err();
+    assert_eq!(err, RunError::WrongContext { prog, expected: ContextKind::Xdp, given: ContextKind::Raw });
+    let r = jit.run(&mut rt, prog, &mut Context::xdp(&[0; 64], 1, 0)).expect("its own context");
+    assert_eq!(r.exit, Exit::Return(2));
+    let unproven = jit.load(&mut rt, &p).expect("loads");
+    assert!(jit.run(&mut rt, unproven, &mut Context::raw(&[0; 16])).is_ok(), "without facts every access is checked");
 }

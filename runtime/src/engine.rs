@@ -208,4 +208,8 @@ pub enum RunError {
     UnknownProgram(ProgId),
     #[error("this engine serves another runtime; use one engine per runtime")]
     OtherRuntime,
+    /// A program loaded with the verifier's facts about its packet context
+    /// run on another kind of context, where those facts do not hold.
+    #[error("program {prog} was proved for a {expected:?} context, not the {given:?} context it was given")]
+    WrongContext { prog: ProgId, expected: crate::ContextKind, given: crate::ContextKind },
 }

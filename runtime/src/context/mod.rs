@@ -319,6 +319,18 @@ pub enum ContextKind {
     Skb,
 }
 
+impl ContextKind {
+    /// The context a program of `prog_type` runs on in bpfx: its packet
+    /// context for the types that run on a packet, raw bytes otherwise.
+    pub fn of(prog_type: ProgType) -> ContextKind {
+        match prog_type {
+            ProgType::Xdp => ContextKind::Xdp,
+            t if t.runs_on_packet() => ContextKind::Skb,
+            _ => ContextKind::Raw,
+        }
+    }
+}
+
 /// The input of one run. The runtime holds it while the program runs;
 /// afterwards the caller reads the memory or packet as the program left it.
 #[derive(Debug)]
