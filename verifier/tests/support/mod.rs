@@ -4,41 +4,30 @@
 
 use std::path::{Path, PathBuf};
 
-use bpfx_isa::abi::{AttachType, MapType, ProgType};
-use bpfx_isa::{MapSpec, Program, assemble};
+use bpfx_isa::abi::ProgType;
+use bpfx_isa::{Program, assemble};
 use bpfx_loader::Object;
 use bpfx_loader::kernel::{
     Bpf, BtfPolicy, KernelError, LogLevel, ObjectLoadOptions, ProgLoadOptions, ProgramSelection,
 };
 
-/// A deterministic byte stream (xorshift64*) for generated case `seed`
-/// (the proofs and soundness tests generate programs; the corpus test,
-/// which compiles this module too, does not).
+/// A deterministic byte stream for generated case `seed`
+/// ([`bpfx_testkit::generate::bytes`]; the proofs and soundness tests
+/// generate programs, the corpus test, which compiles this module too,
+/// does not).
 #[allow(dead_code)]
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-        })
-        .collect()
+    bpfx_testkit::generate::bytes(seed, len)
 }
 
 pub fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
+    bpfx_testkit::corpus::dir()
 }
 
 /// Every corpus file with the given extension, sorted by name.
 pub fn corpus_files(ext: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
-        .expect("tests/corpus is readable")
-        .map(|e| e.expect("corpus entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .collect();
-    files.sort();
+    let files = bpfx_testkit::corpus::files(ext);
+    assert!(!files.is_empty(), "no .{ext} files in {}", corpus_dir().display());
     files
 }
 
@@ -50,59 +39,19 @@ pub struct AsmCase {
     pub expect: Option<String>,
 }
 
-/// Reads a corpus `.s` file. Its leading comment lines set the program:
-/// `; type: xdp`, `; license: GPL` (the default), `; attach: NAME`,
-/// `; map: NAME TYPE key=K value=V entries=N [flags=F]` (map `i` is the
-/// `i`-th such line, `ld_pseudo rN, 1, i` loads it), `; expect: CODE`.
+/// Reads a corpus `.s` file ([`bpfx_testkit::corpus::read_asm`] reads the
+/// program from its header) and its `; expect: CODE` line.
 pub fn read_asm(path: &Path) -> Result<AsmCase, String> {
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_owned();
+    let program = bpfx_testkit::corpus::read_asm(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let insns = assemble(&text).map_err(|e| format!("{}:{e}", path.display()))?;
-    let mut program = Program::new(name.clone(), ProgType::SocketFilter, insns);
-    program.license = "GPL".into();
-    let mut expect = None;
-    for line in text.lines().map(str::trim).take_while(|l| l.starts_with(';')) {
-        let Some((key, value)) = line.trim_start_matches(';').split_once(':') else { continue };
-        let value = value.trim();
-        match key.trim() {
-            "type" => {
-                program.prog_type =
-                    ProgType::from_name(value).ok_or_else(|| format!("{}: unknown type {value}", path.display()))?
-            }
-            "license" => program.license = value.to_owned(),
-            "attach" => {
-                program.expected_attach_type = Some(
-                    AttachType::from_name(value)
-                        .ok_or_else(|| format!("{}: unknown attach {value}", path.display()))?,
-                )
-            }
-            "expect" => expect = Some(value.to_owned()),
-            "map" => program.maps.push(parse_map(value).map_err(|e| format!("{}: {e}", path.display()))?),
-            _ => {}
-        }
-    }
-    Ok(AsmCase { name, program, expect })
-}
-
-fn parse_map(text: &str) -> Result<MapSpec, String> {
-    let mut words = text.split_whitespace();
-    let name = words.next().ok_or("map without a name")?.to_owned();
-    let ty = words.next().ok_or("map without a type")?;
-    let map_type = MapType::from_name(ty).ok_or_else(|| format!("unknown map type {ty}"))?;
-    let mut spec = MapSpec { name, map_type, ..MapSpec::default() };
-    for w in words {
-        let (k, v) = w.split_once('=').ok_or_else(|| format!("bad map field {w}"))?;
-        let v: u32 = if let Some(hex) = v.strip_prefix("0x") { u32::from_str_radix(hex, 16) } else { v.parse() }
-            .map_err(|_| format!("bad number in {w}"))?;
-        match k {
-            "key" => spec.key_size = v,
-            "value" => spec.value_size = v,
-            "entries" => spec.max_entries = v,
-            "flags" => spec.flags = v,
-            _ => return Err(format!("unknown map field {k}")),
-        }
-    }
-    Ok(spec)
+    let expect = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| l.starts_with(';'))
+        .filter_map(|l| l.trim_start_matches(';').split_once(':'))
+        .find(|(key, _)| key.trim() == "expect")
+        .map(|(_, value)| value.trim().to_owned());
+    Ok(AsmCase { name: program.name.clone(), program, expect })
 }
 
 /// The kernel's verdict on a program.
@@ -164,23 +113,9 @@ pub struct CExpect {
 /// reads it; also returns the expected rejection, if any.
 pub fn build_c(path: &Path) -> Result<(Object, Option<CExpect>), String> {
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corpus");
-    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("prog");
-    let obj = out_dir.join(format!("{stem}.o"));
-    let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
-    let status = std::process::Command::new("clang-19")
-        .args(["-O2", "-g", "-Wall", "-Werror", "-target", "bpf", "-I", &multiarch, "-c"])
-        .arg(path)
-        .arg("-o")
-        .arg(&obj)
-        .status()
-        .map_err(|e| format!("clang-19: {e}"))?;
-    if !status.success() {
-        return Err(format!("{}: clang-19 failed", path.display()));
-    }
-    let bytes = std::fs::read(&obj).map_err(|e| format!("{}: {e}", obj.display()))?;
+    let bytes = bpfx_testkit::corpus::build_c(path, &out_dir)?;
     let object = bpfx_loader::Object::load(&bytes, &bpfx_loader::LoadOptions::default())
-        .map_err(|e| format!("{}: {e}", obj.display()))?;
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let expect = text.lines().enumerate().find_map(|(i, l)| {
         let code = l.split("// error: ").nth(1)?;
@@ -191,14 +126,10 @@ pub fn build_c(path: &Path) -> Result<(Object, Option<CExpect>), String> {
 
 /// Whether clang-19 can build the C corpus here; the reason when not.
 pub fn clang_available() -> Result<(), String> {
-    match std::process::Command::new("clang-19").arg("--version").output() {
-        Ok(o) if o.status.success() => {}
-        _ => return Err("clang-19 not found; scripts/install-deps installs it".into()),
+    match bpfx_testkit::corpus::clang_missing() {
+        Some(why) => Err(format!("{why}; scripts/install-deps installs clang-19 and libbpf-dev")),
+        None => Ok(()),
     }
-    if !Path::new("/usr/include/bpf/bpf_helpers.h").exists() {
-        return Err("/usr/include/bpf/bpf_helpers.h not found; scripts/install-deps installs libbpf-dev".into());
-    }
-    Ok(())
 }
 
 /// `kernel.unprivileged_bpf_disabled`, which must be 0 for a loader
