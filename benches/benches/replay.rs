@@ -1,7 +1,9 @@
 //! Replay throughput: packets per second through `examples/xdp_count.c`
 //! (an XDP parser counting into a map) over a generated capture of
 //! 1,000,000 frames (IPv4 TCP/UDP/ICMP, IPv6, ARP), read from pcap bytes
-//! and replayed on each engine, context building and conversion included.
+//! and replayed on each engine, context building and conversion included,
+//! the program loaded as `bpfx run --pcap` loads it (verified, the JIT
+//! given the verifier's facts).
 //! Groups: `interp/replay-1m`, `jit/replay-1m`.
 
 use std::process::Command;
@@ -10,7 +12,6 @@ use std::time::Duration;
 use bpfx_interpreter::Interpreter;
 use bpfx_jit::Jit;
 use bpfx_loader::{LoadOptions, Object};
-use bpfx_runtime::context::convert::convert;
 use bpfx_runtime::replay::{CaptureFormat, Frame, Outcome, Replayer, read_capture, write_capture};
 use bpfx_runtime::{Engine, Runtime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -44,7 +45,7 @@ fn replay(c: &mut Criterion) {
     assert!(built.success());
     let bytes = std::fs::read(format!("{root}/tests/build/xdp_count.o")).expect("xdp_count.o");
     let object = Object::load(&bytes, &LoadOptions::default()).expect("loads");
-    let program = convert(&object.programs()[0]).expect("converts");
+    let program = object.programs()[0].clone();
     let pcap = capture();
     let engines: [(&str, MakeEngine); 2] =
         [("interp", || Box::new(Interpreter::new())), ("jit", || Box::new(Jit::new().expect("jit")))];
@@ -56,7 +57,9 @@ fn replay(c: &mut Criterion) {
                 let frames = read_capture(&pcap).expect("reads").frames;
                 let mut rt = Runtime::default();
                 let mut engine = make();
-                let prog = engine.load(&mut rt, &program).expect("loads");
+                // As `bpfx run --pcap` loads it: converted, the JIT given the
+                // verifier's facts.
+                let prog = bpfx_benches::load(engine.as_mut(), &mut rt, &program).expect("loads").prog;
                 let mut r = Replayer::new(engine.as_ref(), &mut rt, prog, program.prog_type);
                 let mut ran = 0usize;
                 for f in &frames {
