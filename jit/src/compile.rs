@@ -207,6 +207,9 @@ struct ArrayLookup {
     base: u64,
     stride: u64,
     max_entries: u32,
+    /// For a per-CPU array, the values each key has (one per CPU the map
+    /// was made for): the value is the run's CPU's.
+    per_cpu: Option<u32>,
 }
 
 /// `bpf_tail_call`.
@@ -234,16 +237,23 @@ fn may_tail_call(rt: &Runtime, insn: &Insn) -> bool {
     }
 }
 
-/// The inline form of a lookup in the program's map `map`, when it is a
-/// plain array (not per-CPU: a value per CPU; not of maps: its values are
-/// map handles).
+/// The inline form of a lookup in the program's map `map`, when it is an
+/// array or a per-CPU array (not an array of maps: its values are map
+/// handles).
 fn array_lookup(rt: &Runtime, linked: &Linked, map: MapIdx) -> Option<ArrayLookup> {
     let m = rt.map(*linked.maps.get(map.0 as usize)?)?;
-    if m.spec().map_type != MapType::Array {
-        return None;
-    }
+    let per_cpu = match m.spec().map_type {
+        MapType::Array => None,
+        MapType::PercpuArray => Some(m.cpus()),
+        _ => return None,
+    };
     let memory = m.memory()?;
-    Some(ArrayLookup { base: memory.base as u64, stride: memory.stride as u64, max_entries: m.spec().max_entries })
+    Some(ArrayLookup {
+        base: memory.base as u64,
+        stride: memory.stride as u64,
+        max_entries: m.spec().max_entries,
+        per_cpu,
+    })
 }
 
 /// Compiles a program that passed [`bpfx_runtime::code::check_targets`] and was linked as
@@ -1321,7 +1331,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         true
     }
 
-    /// `bpf_map_lookup_elem` on a plain array, inline: `r0` = the value of
+    /// `bpf_map_lookup_elem` on an array or per-CPU array, inline: `r0` = the value of
     /// the `u32` key at `r2` if it is below `max_entries`, else NULL, as the
     /// helper computes it. The key pointer needs no check: the verifier
     /// that named the map checked the call's arguments too. `r1`..`r5` keep
@@ -1329,8 +1339,20 @@ impl<'a, 'f> Translator<'a, 'f> {
     fn inline_lookup(&mut self, l: ArrayLookup) {
         let r2 = self.reg(Reg::R2);
         let key = self.b.ins().uload32(mem(), r2, 0);
-        let inside = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, key, i64::from(l.max_entries));
-        let off = self.b.ins().imul_imm_s(key, l.stride as i64);
+        let mut inside = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, key, i64::from(l.max_entries));
+        // A per-CPU array keeps each key's values side by side, one per
+        // CPU: `(key * copies + cpu) * stride`, as the helper computes it.
+        let slot = match l.per_cpu {
+            None => key,
+            Some(copies) => {
+                let cpu = self.b.ins().uload32(trusted(), self.f.vm, vmo::CPU);
+                let cpu_inside = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, cpu, i64::from(copies));
+                inside = self.b.ins().band(inside, cpu_inside);
+                let first = self.b.ins().imul_imm_s(key, i64::from(copies));
+                self.b.ins().iadd(first, cpu)
+            }
+        };
+        let off = self.b.ins().imul_imm_s(slot, l.stride as i64);
         let addr = self.b.ins().iadd_imm_s(off, l.base as i64);
         let null = self.iconst(0);
         let r0 = self.b.ins().select(inside, addr, null);

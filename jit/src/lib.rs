@@ -23,10 +23,10 @@
 //! [`bpfx_isa::Proven`]), an access proved to stay inside its region is a
 //! plain load or store, as in the kernel's JIT: no hint, no region lookup,
 //! no writability check; and a `bpf_map_lookup_elem` whose map the
-//! verifier pinned to one plain array is a bounds check and an address
-//! computed inline, as the kernel's JIT does it (per-CPU arrays, maps of
-//! maps and a helper a test replaced keep the call). Every other access
-//! keeps its inline check.
+//! verifier pinned to one array or per-CPU array (the run's CPU read from
+//! the VM context) is a bounds check and an address computed inline, as the
+//! kernel's JIT does it (other maps, maps of maps and a helper a test
+//! replaced keep the call). Every other access keeps its inline check.
 //!
 //! What it is not: a verifier. Like the interpreter it runs whatever it is
 //! given, and checks every access nobody proved safe (it proves only

@@ -319,15 +319,18 @@ fn inline_array_lookups_agree_with_the_helper() {
     for map_type in [MapType::Array, MapType::PercpuArray, MapType::Hash] {
         let p = array_lookup_program(map_type);
         let proven = array_lookup_facts(&p);
-        for key in [0u32, 3, 4, u32::MAX] {
+        // A per-CPU array's value is the run's CPU's: the last of three
+        // CPUs as well as the first (the final maps are compared too).
+        let configs = [Config::default(), Config { cpus: 3, cpu: 2, ..Config::default() }];
+        for (key, config) in [0u32, 3, 4, u32::MAX].into_iter().flat_map(|k| configs.clone().map(|c| (k, c))) {
             let mut mem = vec![0u8; 48];
             mem[..4].copy_from_slice(&key.to_le_bytes());
             let input = Input::Raw(mem);
-            let setup = Setup { runs: 3, ..Setup::default() };
+            let setup = Setup { runs: 3, config, ..Setup::default() };
             let interp = diff::outcome(&mut bpfx_interpreter::Interpreter::new(), &p, &input, &setup);
             let jit = diff::outcome_proven(&mut Jit::new().expect("host"), &p, Some(&proven), &input, &setup);
             if let Some(d) = diff::judge(&p, &input, &setup, &interp, &jit) {
-                panic!("{map_type} key {key}: {d}");
+                panic!("{map_type} key {key} cpu {}: {d}", setup.config.cpu);
             }
             let hit = key < 4 && map_type != MapType::Hash;
             let r0: Vec<u64> = interp.runs.iter().map(|r| r.exit.r0().expect("returns")).collect();
@@ -370,9 +373,13 @@ fn array_lookups_with_facts_compile_inline() {
     let (r0, mocked) = size(&array, Some(&facts), true);
     assert_eq!(r0, Some(99));
     assert!(mocked >= called, "mocked helper call {mocked} bytes, built-in {called}");
-    // A per-CPU array keeps the helper call.
+    // A per-CPU array's lookup is inline too; a hash map's stays a call.
     let percpu = array_lookup_program(MapType::PercpuArray);
-    assert_eq!(size(&percpu, Some(&array_lookup_facts(&percpu)), false).1, called);
+    let (r0, percpu_inline) = size(&percpu, Some(&array_lookup_facts(&percpu)), false);
+    assert_eq!(r0, Some(1));
+    assert!(percpu_inline + 64 < called, "inline per-CPU lookup {percpu_inline} bytes, helper call {called}");
+    let hash = array_lookup_program(MapType::Hash);
+    assert_eq!(size(&hash, Some(&array_lookup_facts(&hash)), false).1, called);
 }
 
 /// The JIT reads a frame slot this basic block stored back from the

@@ -159,6 +159,7 @@ impl Runtime {
                 callback_env: std::ptr::null_mut(),
                 runtime: std::ptr::null_mut(),
                 fault_at: u32::MAX,
+                cpu: 0,
                 fault: None,
             }))),
             regions_stale: true,
@@ -494,6 +495,7 @@ impl Runtime {
         v.maps = self.map_slots.as_ptr();
         v.stack_top = top;
         v.insn_budget = self.config.insn_budget;
+        v.cpu = self.config.cpu;
     }
 
     /// Ends a run: lets go of the context and lets the maps that have

@@ -101,6 +101,9 @@ pub struct VmCtx {
     /// Where a fault inside a callback happened, when one did (`u32::MAX`
     /// otherwise): the engine reports it rather than the helper's call site.
     pub fault_at: u32,
+    /// The CPU runs pretend to be on ([`crate::Config::cpu`]): which value of
+    /// a per-CPU map a lookup gets.
+    pub cpu: u32,
     /// Why the run faulted, when `status` is `FAULT`.
     pub fault: Option<Fault>,
 }
@@ -174,6 +177,7 @@ pub mod offsets {
     pub const CALLBACK_ENV: i32 = 80;
     pub const RUNTIME: i32 = 88;
     pub const FAULT_AT: i32 = 96;
+    pub const CPU: i32 = 100;
 
     /// [`crate::region::Region`].
     pub mod region {
@@ -221,6 +225,7 @@ mod tests {
             (offsets::CALLBACK_ENV, offset_of!(VmCtx, callback_env)),
             (offsets::RUNTIME, offset_of!(VmCtx, runtime)),
             (offsets::FAULT_AT, offset_of!(VmCtx, fault_at)),
+            (offsets::CPU, offset_of!(VmCtx, cpu)),
         ];
         for (i, (declared, actual)) in vm.into_iter().enumerate() {
             assert_eq!(declared as usize, actual, "VmCtx field {i}");
