@@ -38,13 +38,13 @@ pub(crate) struct Loaded {
 impl Loading {
     /// Loads `program` on `engine` into `rt`; `Err` says why it was refused.
     pub fn load(self, engine: &mut dyn Engine, rt: &mut Runtime, program: &Program) -> Result<Loaded, String> {
-        // Only the JIT has checks to drop; the interpreter checks every
-        // access whatever it is told, so it is not told anything. The facts
+        // Only an engine with checks to drop (the JIT) is told anything; the
+        // interpreter checks every access whatever it is told. The facts
         // hold only on the context the verifier judged: a packet program
         // run on raw `--mem` bytes gets none (its "packet pointers" are
         // whatever the bytes say).
         let right_context = self.convert || !converts(program.prog_type);
-        let uses_facts = self.trust_verifier && right_context && engine.name() == "jit";
+        let uses_facts = self.trust_verifier && right_context && engine.uses_facts();
         let proven = uses_facts.then(|| verify(program, &Options::default()).proven).flatten();
         // Facts cross the conversion only when it rewrote exactly the
         // accesses the verifier saw through the context pointer.

@@ -151,6 +151,10 @@ impl Engine for Jit {
         self.load_with(rt, program, Some(proven))
     }
 
+    fn uses_facts(&self) -> bool {
+        true
+    }
+
     fn compile_ns(&self) -> Option<u64> {
         Some(self.last_compile_ns)
     }

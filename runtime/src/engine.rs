@@ -100,6 +100,13 @@ pub trait Engine {
     /// Runs a program loaded by this engine on `ctx`.
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError>;
 
+    /// Whether [`Engine::load_proven`] makes use of the verifier's facts
+    /// (drops checks, inlines lookups): callers need not verify for an
+    /// engine that checks everything anyway.
+    fn uses_facts(&self) -> bool {
+        false
+    }
+
     /// Nanoseconds the last successful [`Engine::load`] spent compiling,
     /// for an engine that compiles (`--json`'s `"compile_ns"`).
     fn compile_ns(&self) -> Option<u64> {
