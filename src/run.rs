@@ -12,8 +12,9 @@
 //! the interpreter and the JIT, each in its own runtime, and exits 1 when
 //! their results (`r0` or fault, instruction count, memory, trace) differ.
 //! `--repeat N` runs the program N times on the same input (rewrites
-//! accumulate, as with `BPF_PROG_TEST_RUN`'s repeat) and reports the last
-//! run, with `"ns_per_run"`: the mean time of one run, set-up excluded.
+//! accumulate, as with `BPF_PROG_TEST_RUN`'s repeat; a run that faults
+//! ends the repetition) and reports the last run, with `"ns_per_run"`: the
+//! mean time of one run, loading excluded.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -260,11 +261,8 @@ fn execute(
     }
     let mut ctx = Context::raw(mem);
     let start = std::time::Instant::now();
-    let mut result = engine.run(&mut rt, prog, &mut ctx).map_err(|e| anyhow!("{e}"))?;
-    for _ in 1..args.repeat {
-        result = engine.run(&mut rt, prog, &mut ctx).map_err(|e| anyhow!("{e}"))?;
-    }
-    let ns_per_run = start.elapsed().as_nanos() as f64 / args.repeat as f64;
+    let (result, runs) = engine.run_repeated(&mut rt, prog, &mut ctx, args.repeat).map_err(|e| anyhow!("{e}"))?;
+    let ns_per_run = start.elapsed().as_nanos() as f64 / runs as f64;
     let trace = rt.take_trace();
     Ok(Ok(Ran { engine: engine.name(), result, trace, mem: ctx.mem(), compile_ns, proven_accesses, ns_per_run }))
 }

@@ -8,8 +8,8 @@
 //! - `kernel-jit`: the program loaded with bpf(2) and run by
 //!   `BPF_PROG_TEST_RUN` with `repeat` = criterion's iteration count, timed
 //!   by the kernel itself (its duration is whole nanoseconds per run);
-//! - `bpfx-jit`: `Engine::run` repeated on one test-run context (as the
-//!   kernel's `repeat` reruns on one buffer), timed around the loop; the
+//! - `bpfx-jit`: `Engine::run_repeated` on one test-run context (as the
+//!   kernel's `repeat` reruns on one buffer), timed around the call; the
 //!   program loaded with the verifier's facts, as `bpfx run` loads it (the
 //!   JIT then checks no access the verifier proved and inlines array
 //!   lookups, as the kernel's JIT does);
@@ -128,11 +128,11 @@ impl Loaded {
     fn time(&mut self, packet: &[u8], iters: u64) -> Duration {
         let mut ctx = Context::test_run(self.prog_type, packet).expect("the packet makes a test-run context");
         let start = Instant::now();
-        for _ in 0..iters {
-            let r = self.jit.run(&mut self.rt, self.prog, &mut ctx).expect("runs");
-            black_box(r.exit.r0());
-        }
-        start.elapsed()
+        let (r, runs) = self.jit.run_repeated(&mut self.rt, self.prog, &mut ctx, iters).expect("runs");
+        let elapsed = start.elapsed();
+        assert_eq!(runs, iters, "{:?}", r.exit);
+        black_box(r.exit.r0());
+        elapsed
     }
 }
 

@@ -10,6 +10,7 @@
 //! and the latest ratios.
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use bpfx_benches::*;
 use bpfx_interpreter::Interpreter;
@@ -38,6 +39,19 @@ fn bpfx(c: &mut Criterion, engine: &mut dyn Engine, program: &Program, insns: u6
         b.iter(|| {
             let r = engine.run(&mut rt, prog, &mut ctx).unwrap();
             black_box((r.exit.r0(), r.insns))
+        })
+    });
+    // The runs of one `run_repeated` call, as `BPF_PROG_TEST_RUN`'s repeat
+    // makes them: the checks and set-up of a run once for all, then each
+    // run on the context the one before left.
+    group.bench_function("repeat", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            let (r, runs) = engine.run_repeated(&mut rt, prog, &mut ctx, iters).unwrap();
+            let elapsed = start.elapsed();
+            assert_eq!(runs, iters, "{:?}", r.exit);
+            black_box((r.exit.r0(), r.insns));
+            elapsed
         })
     });
     group.finish();

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use bpfx_isa::{AtomicOp, HelperId, InsnIdx};
 use bpfx_runtime::region::{self, FRAME_SIZE, MAX_FRAMES, PACKET_REGION};
 use bpfx_runtime::vmctx::status;
-use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, VmCtx};
+use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, Stop, TopRun, VmCtx};
 
 use crate::Interpreter;
 use crate::decode::{Code, Kind, NO_REG, Op};
@@ -16,13 +16,6 @@ use bpfx_runtime::code::code_addr_parts;
 /// The kernel's `BPF_MAX_LOOPS`: `may_goto` jumps once a run has passed it
 /// this many times.
 const BPF_MAX_LOOPS: u64 = 8 * 1024 * 1024;
-
-/// Why a frame stopped other than by returning.
-pub(crate) struct Stop {
-    pub at: InsnIdx,
-    pub fault: Fault,
-    pub prog: ProgId,
-}
 
 /// A caller's state, saved by a bpf-to-bpf call.
 #[derive(Clone, Copy)]
@@ -350,6 +343,24 @@ unsafe fn hot_loop(hot: &mut Hot) -> Event {
             step!();
             step!();
         }
+    }
+}
+
+/// A program's run from its start in frame 0, as the runtime's run
+/// protocol makes it ([`bpfx_runtime::Runtime::run_repeated`]).
+pub(crate) struct Top<'a> {
+    pub interp: &'a Interpreter,
+    pub code: &'a Code,
+    pub prog: ProgId,
+}
+
+impl TopRun for Top<'_> {
+    type Stop = Stop;
+
+    #[inline(always)]
+    unsafe fn run(&mut self, vm: *mut VmCtx, args: [u64; 5]) -> Result<(u64, ProgId), Stop> {
+        // SAFETY: as the trait's contract, which is `exec`'s.
+        unsafe { self.interp.exec(vm, self.code, self.prog, 0, args, 0) }
     }
 }
 

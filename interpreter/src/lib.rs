@@ -41,6 +41,27 @@ impl Interpreter {
     fn code(&self, id: ProgId) -> Option<&Code> {
         self.programs.get(id.0 as usize)?.as_ref()
     }
+
+    /// [`Engine::run_repeated`], inlined into [`Engine::run`] too, where a
+    /// single run's loop folds away; `runs` is set to the number of runs.
+    #[inline(always)]
+    fn runs(
+        &self,
+        rt: &mut Runtime,
+        prog: ProgId,
+        ctx: &mut Context,
+        repeat: u64,
+        runs: &mut u64,
+    ) -> Result<RunResult, RunError> {
+        self.runtime.check(rt, prog)?;
+        let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
+        let env = self as *const Interpreter as *mut std::ffi::c_void;
+        // SAFETY: the interpreter reaches the runtime only through the VM
+        // context; the callback entry takes this interpreter, which
+        // outlives the runs.
+        let top = exec::Top { interp: self, code, prog };
+        Ok(unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, top) })
+    }
 }
 
 impl Engine for Interpreter {
@@ -62,22 +83,18 @@ impl Engine for Interpreter {
     }
 
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
-        self.runtime.check(rt, prog)?;
-        let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
-        // SAFETY: `ctx` is borrowed for the whole call and not touched until
-        // `end_run`; meanwhile the runtime is reached only through `vm`,
-        // the context `begin_run` reset for this run.
-        let (result, insns) = unsafe {
-            let (vm, args) = rt.begin_run(ctx);
-            (*vm).callback = Some(exec::callback_entry);
-            (*vm).callback_env = self as *const Interpreter as *mut std::ffi::c_void;
-            let result = self.exec(vm, code, prog, 0, args, 0);
-            (result, (*vm).insn_count)
-        };
-        rt.end_run();
-        match result {
-            Ok((r0, last)) => Ok(RunResult::returned(r0, insns, last)),
-            Err(stop) => Ok(RunResult::faulted(stop.at, stop.fault, insns, stop.prog)),
-        }
+        self.runs(rt, prog, ctx, 1, &mut 0)
+    }
+
+    fn run_repeated(
+        &self,
+        rt: &mut Runtime,
+        prog: ProgId,
+        ctx: &mut Context,
+        repeat: u64,
+    ) -> Result<(RunResult, u64), RunError> {
+        let mut runs = 0;
+        let result = self.runs(rt, prog, ctx, repeat, &mut runs)?;
+        Ok((result, runs))
     }
 }

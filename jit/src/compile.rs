@@ -46,8 +46,8 @@ use bpfx_runtime::code::code_addr;
 pub(crate) struct Compiled {
     pub func: CompiledFn,
     /// Entry points by instruction ordinal: the entry index the function
-    /// dispatches on.
-    entries: BTreeMap<usize, u32>,
+    /// dispatches on, and the instruction's index.
+    entries: BTreeMap<usize, (u32, InsnIdx)>,
     /// Per instruction, the region its access hit last (read and written by
     /// the compiled code; only ever a valid region index).
     _hints: Box<[u8]>,
@@ -60,8 +60,9 @@ pub(crate) struct Compiled {
 }
 
 impl Compiled {
-    /// The entry index of the subprogram starting at instruction `op`.
-    pub(crate) fn entry_of(&self, op: usize) -> Option<u32> {
+    /// The entry index of the subprogram starting at instruction `op`, and
+    /// the index of that instruction.
+    pub(crate) fn entry_of(&self, op: usize) -> Option<(u32, InsnIdx)> {
         self.entries.get(&op).copied()
     }
 }
@@ -334,6 +335,7 @@ pub(crate) fn compile(
         t.b.seal_all_blocks();
         t.b.finalize(module.target_config());
     }
+    crate::dead::remove_dead_reads(&mut ctx.func);
     module.define_function(id, &mut ctx).map_err(|e| fail(&e))?;
     let code_bytes = ctx.compiled_code().map_or(0, |c| c.code_info().total_size as usize);
     module.clear_context(&mut ctx);
@@ -342,6 +344,7 @@ pub(crate) fn compile(
     // SAFETY: the function was compiled with exactly `CompiledFn`'s
     // signature in the host's default calling convention.
     let func = unsafe { std::mem::transmute::<*const u8, CompiledFn>(raw) };
+    let entries = entries.into_iter().map(|(op, index)| (op, (index, ops[op].0))).collect();
     Ok(Compiled { func, entries, _hints: hints, code_bytes, context: None, module: Some(module) })
 }
 
@@ -769,26 +772,20 @@ impl<'a, 'f> Translator<'a, 'f> {
         // Whoever starts the function (a run, a callback entry, a tail
         // call) has the stack region at the entry's frame already.
         self.set_r10(base);
-        // One small block per entry point: the budget check of a callback's
-        // entry, then its first instruction.
+        // Then the entry point's first instruction. (Whoever starts a
+        // callback's entry checks the budget first: a run starts with
+        // budget left, and a tail call checks before it starts.)
         let mut by_index: Vec<(u32, usize)> = self.entries.iter().map(|(&op, &index)| (index, op)).collect();
         by_index.sort_unstable();
-        let targets: Vec<(usize, Block)> = by_index.into_iter().map(|(_, op)| (op, self.b.create_block())).collect();
-        if targets.len() == 1 {
-            self.b.ins().jump(targets[0].1, &[]);
+        let firsts: Vec<Block> =
+            by_index.into_iter().map(|(_, op)| self.blocks[op].expect("entry points start blocks")).collect();
+        if let [first] = firsts[..] {
+            self.b.ins().jump(first, &[]);
         } else {
             let which = self.b.ins().uload32(trusted(), st, sto::ENTRY);
             let which = self.b.ins().ireduce(I32, which);
-            let blocks: Vec<Block> = targets.iter().map(|&(_, blk)| blk).collect();
-            let table = self.jump_table(&blocks);
+            let table = self.jump_table(&firsts);
             self.b.ins().br_table(which, table);
-        }
-        for (op, blk) in targets {
-            self.enter(blk);
-            let left = self.get(self.v.left);
-            let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, left, 0);
-            let first = self.blocks[op].expect("entry points start blocks");
-            self.fault_else(spent, kind::ENTRY_BUDGET, op, None, left, first);
         }
     }
 

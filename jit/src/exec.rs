@@ -5,7 +5,7 @@
 use bpfx_isa::{AtomicOp, HelperId, InsnIdx};
 use bpfx_runtime::region::{self, MAX_FRAMES};
 use bpfx_runtime::vmctx::status;
-use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, VmCtx};
+use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, Stop, TopRun, VmCtx};
 
 use crate::Jit;
 use crate::compile::Compiled;
@@ -28,14 +28,6 @@ pub(crate) mod code {
 
 /// A compiled program: `vm`, then the state it starts from and leaves.
 pub(crate) type CompiledFn = unsafe extern "C" fn(vm: *mut VmCtx, st: *mut ExecState) -> u32;
-
-/// Why a run stopped other than by returning.
-#[derive(Debug)]
-pub(crate) struct Stop {
-    pub at: InsnIdx,
-    pub fault: Fault,
-    pub prog: ProgId,
-}
 
 /// The state of one nested run (the program's entry, a callback or a tail
 /// call), shared with compiled code at the offsets in [`offsets`].
@@ -76,14 +68,12 @@ pub(crate) mod offsets {
 /// Kinds of fault [`raise`] records.
 pub(crate) mod kind {
     pub const BUDGET: i64 = 0;
-    /// Budget spent before a callback's first instruction.
-    pub const ENTRY_BUDGET: i64 = 1;
-    pub const FELL_OFF: i64 = 2;
-    pub const CALL_DEPTH: i64 = 3;
-    pub const UNKNOWN_HELPER: i64 = 4;
-    pub const NO_PACKET: i64 = 5;
+    pub const FELL_OFF: i64 = 1;
+    pub const CALL_DEPTH: i64 = 2;
+    pub const UNKNOWN_HELPER: i64 = 3;
+    pub const NO_PACKET: i64 = 4;
     /// A helper returned with `status` FAULT.
-    pub const HELPER: i64 = 6;
+    pub const HELPER: i64 = 5;
 }
 
 /// A fault site as compiled code passes it: the program in the high half,
@@ -108,21 +98,45 @@ unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState) -> u32 {
     unsafe { (code.func)(vm, st) }
 }
 
-/// Runs a program from its start in frame 0: the body of [`Jit`]'s `run`.
+/// A program's run from its start in frame 0, as the runtime's run
+/// protocol makes it ([`Runtime::run_repeated`]).
 ///
-/// # Safety
-/// As [`call`].
-#[inline(always)]
-pub(crate) unsafe fn run_top(vm: *mut VmCtx, code: &Compiled, args: [u64; 5]) -> Result<(u64, ProgId), Box<Stop>> {
-    // SAFETY: as the function's contract.
-    unsafe {
-        let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
-        let mut regs = [0; 10];
-        regs[1..6].copy_from_slice(&args);
-        let mut st =
-            ExecState { regs, left: budget, budget, loops: BPF_MAX_LOOPS, depth: 0, entry: 0, last: 0, stop: None };
-        let outcome = call(vm, code, &mut st);
-        finish(vm, outcome, &mut st)
+/// [`Runtime::run_repeated`]: bpfx_runtime::Runtime::run_repeated
+pub(crate) struct Top<'a> {
+    code: &'a Compiled,
+    /// Kept from run to run: a run resets what compiled code reads at
+    /// entry or a tail call changes (compiled code writes `last` at every
+    /// exit; `entry` is 0 throughout), and a run that faults (which takes
+    /// `stop`) is the last.
+    st: ExecState,
+}
+
+impl<'a> Top<'a> {
+    pub(crate) fn new(code: &'a Compiled) -> Top<'a> {
+        let st = ExecState { regs: [0; 10], left: 0, budget: 0, loops: 0, depth: 0, entry: 0, last: 0, stop: None };
+        Top { code, st }
+    }
+}
+
+impl TopRun for Top<'_> {
+    type Stop = Box<Stop>;
+
+    #[inline(always)]
+    unsafe fn run(&mut self, vm: *mut VmCtx, args: [u64; 5]) -> Result<(u64, ProgId), Box<Stop>> {
+        // SAFETY: as the trait's contract, which is `call`'s for frame 0.
+        unsafe {
+            let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
+            let st = &mut self.st;
+            // A tail call leaves its registers in the state: all ten are
+            // reset.
+            st.regs = [0, args[0], args[1], args[2], args[3], args[4], 0, 0, 0, 0];
+            st.left = budget;
+            st.budget = budget;
+            st.loops = BPF_MAX_LOOPS;
+            st.depth = 0;
+            let outcome = call(vm, self.code, st);
+            finish(vm, outcome, st)
+        }
     }
 }
 
@@ -216,13 +230,6 @@ pub(crate) unsafe extern "C" fn raise(
     unsafe {
         let fault = match kind {
             kind::BUDGET => Fault::BudgetExhausted { budget: (*vm).insn_budget },
-            kind::ENTRY_BUDGET => {
-                let (prog, at) = unsite(site);
-                (*vm).insn_count = ((*st).budget - left) as u64;
-                (*st).stop =
-                    Some(Box::new(Stop { at, fault: Fault::BudgetExhausted { budget: (*vm).insn_budget }, prog }));
-                return code::FAULT;
-            }
             kind::FELL_OFF => Fault::FellOffEnd,
             kind::CALL_DEPTH => Fault::CallDepth { max: MAX_FRAMES },
             kind::UNKNOWN_HELPER => Fault::UnknownHelper { id: a },
@@ -319,15 +326,21 @@ pub(crate) unsafe extern "C" fn callback_entry(
             let code = jit.code(ProgId(prog))?;
             Some((code, code.entry_of(op)?))
         });
-        let Some((code, entry)) = found else { return (*vm).raise(Fault::BadCallback { target }, None) };
+        let Some((code, (entry, at))) = found else { return (*vm).raise(Fault::BadCallback { target }, None) };
         let depth = match (*vm).callback_frame() {
             Ok(depth) => depth,
             Err(r0) => return r0,
         };
         let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
+        let left = budget.saturating_sub((*vm).insn_count as i64);
+        // The budget is checked at a callback's entry, before its first
+        // instruction (compiled code does not check at entry points).
+        if left < 0 {
+            return (*vm).raise(Fault::BudgetExhausted { budget: (*vm).insn_budget }, Some(at));
+        }
         let st = ExecState {
             regs: [0, r1, r2, r3, r4, r5, 0, 0, 0, 0],
-            left: budget.saturating_sub((*vm).insn_count as i64),
+            left,
             budget,
             loops: BPF_MAX_LOOPS,
             depth,

@@ -36,6 +36,7 @@
 //! bpfx's verifier for this very program.
 
 mod compile;
+mod dead;
 mod exec;
 
 use std::sync::Arc;
@@ -133,6 +134,29 @@ impl Jit {
     fn isa(&self) -> OwnedTargetIsa {
         Arc::clone(&self.isa)
     }
+
+    /// [`Engine::run_repeated`], inlined into [`Engine::run`] too, where a
+    /// single run's loop folds away; `runs` is set to the number of runs.
+    #[inline(always)]
+    fn runs(
+        &self,
+        rt: &mut Runtime,
+        prog: ProgId,
+        ctx: &mut Context,
+        repeat: u64,
+        runs: &mut u64,
+    ) -> Result<RunResult, RunError> {
+        self.runtime.check(rt, prog)?;
+        let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
+        if let Some(expected) = code.context.filter(|&k| k != ctx.kind()) {
+            return Err(RunError::WrongContext { prog, expected, given: ctx.kind() });
+        }
+        let env = self as *const Jit as *mut std::ffi::c_void;
+        // SAFETY: compiled code reaches the runtime only through the VM
+        // context; the callback entry takes this JIT, which outlives the
+        // runs.
+        Ok(unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, exec::Top::new(code)) })
+    }
 }
 
 impl Engine for Jit {
@@ -160,26 +184,18 @@ impl Engine for Jit {
     }
 
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
-        self.runtime.check(rt, prog)?;
-        let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
-        if let Some(expected) = code.context.filter(|&k| k != ctx.kind()) {
-            return Err(RunError::WrongContext { prog, expected, given: ctx.kind() });
-        }
-        // SAFETY: `ctx` is borrowed for the whole call and not touched until
-        // `end_run`; meanwhile the runtime is reached only through `vm`, the
-        // context `begin_run` reset for this run, and `self` (the callback
-        // environment) outlives the run.
-        let (outcome, insns) = unsafe {
-            let (vm, args) = rt.begin_run(ctx);
-            (*vm).callback = Some(exec::callback_entry);
-            (*vm).callback_env = self as *const Jit as *mut std::ffi::c_void;
-            let outcome = exec::run_top(vm, code, args);
-            (outcome, (*vm).insn_count)
-        };
-        rt.end_run();
-        match outcome {
-            Ok((r0, last)) => Ok(RunResult::returned(r0, insns, last)),
-            Err(stop) => Ok(RunResult::faulted(stop.at, stop.fault, insns, stop.prog)),
-        }
+        self.runs(rt, prog, ctx, 1, &mut 0)
+    }
+
+    fn run_repeated(
+        &self,
+        rt: &mut Runtime,
+        prog: ProgId,
+        ctx: &mut Context,
+        repeat: u64,
+    ) -> Result<(RunResult, u64), RunError> {
+        let mut runs = 0;
+        let result = self.runs(rt, prog, ctx, repeat, &mut runs)?;
+        Ok((result, runs))
     }
 }

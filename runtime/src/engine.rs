@@ -44,11 +44,43 @@ impl RunResult {
         RunResult { exit: Exit::Return(r0), insns, prog }
     }
 
-    /// A run that stopped with `fault` at `at`, in `prog`.
+    /// A run that stopped as `stop` says.
     #[cold]
     #[inline(never)]
-    pub fn faulted(at: InsnIdx, fault: crate::Fault, insns: u64, prog: ProgId) -> RunResult {
-        RunResult { exit: Exit::Fault { at, fault }, insns, prog }
+    pub fn faulted(stop: Stop, insns: u64) -> RunResult {
+        RunResult { exit: Exit::Fault { at: stop.at, fault: stop.fault }, insns, prog: stop.prog }
+    }
+}
+
+/// Why a run stopped other than by returning: what an engine's run reports
+/// to [`Runtime::run_repeated`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    pub at: InsnIdx,
+    pub fault: crate::Fault,
+    /// The program running (another than the one started after a tail call).
+    pub prog: ProgId,
+}
+
+/// One top-level run of an engine's program, as [`Runtime::run_repeated`]
+/// makes it: from frame 0 with `r1`..`r5` = `args`. (A trait rather than a
+/// closure so that its one method is inlined into the loop.)
+pub trait TopRun {
+    /// How the engine reports a stop.
+    type Stop: Into<Stop>;
+
+    /// Runs the program; `Ok` holds `r0` and the program whose frame
+    /// exited.
+    ///
+    /// # Safety
+    /// `vm` must be the live context of a run begun on the runtime the
+    /// program was loaded into.
+    unsafe fn run(&mut self, vm: *mut crate::VmCtx, args: [u64; 5]) -> Result<(u64, ProgId), Self::Stop>;
+}
+
+impl From<Box<Stop>> for Stop {
+    fn from(stop: Box<Stop>) -> Stop {
+        *stop
     }
 }
 
@@ -98,7 +130,24 @@ pub trait Engine {
     }
 
     /// Runs a program loaded by this engine on `ctx`.
-    fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError>;
+    fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
+        self.run_repeated(rt, prog, ctx, 1).map(|(result, _)| result)
+    }
+
+    /// Runs a program `repeat` times (at least once) on `ctx`, as
+    /// `BPF_PROG_TEST_RUN`'s `repeat` does: each run starts from the packet,
+    /// context and maps the one before left, and the checks and set-up a
+    /// run needs are made once for all of them ([`Runtime::rerun`] between
+    /// runs), so timing the call measures what the runs cost. A run that
+    /// faults ends the repetition. Returns the last run's result and the
+    /// number of runs made.
+    fn run_repeated(
+        &self,
+        rt: &mut Runtime,
+        prog: ProgId,
+        ctx: &mut Context,
+        repeat: u64,
+    ) -> Result<(RunResult, u64), RunError>;
 
     /// Whether [`Engine::load_proven`] makes use of the verifier's facts
     /// (drops checks, inlines lookups): callers need not verify for an

@@ -332,12 +332,7 @@ impl<'a> Replayer<'a> {
         };
         let before = ctx.data_out();
         let start = Instant::now();
-        let mut result = self.engine.run(self.rt, self.prog, &mut ctx)?;
-        let mut runs = 1u64;
-        while runs < repeat && result.exit.r0().is_some() {
-            result = self.engine.run(self.rt, self.prog, &mut ctx)?;
-            runs += 1;
-        }
+        let (result, runs) = self.engine.run_repeated(self.rt, self.prog, &mut ctx, repeat)?;
         let per_run = start.elapsed().div_f64(runs as f64);
         let retval = result.exit.r0().map_or(0, |r0| r0 as u32);
         let data_out = ctx.data_out();

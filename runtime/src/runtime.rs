@@ -3,6 +3,7 @@
 //! protocol an engine follows for one run.
 
 use std::any::Any;
+use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -13,12 +14,12 @@ use bpfx_isa::{CallTarget, HelperId, Insn, InsnIdx, LdImm64Kind, MapSpec, Progra
 use crate::buffer::Buffer;
 use crate::config::{COARSE_TICK_NS, Clock, Config};
 use crate::context::Context;
-use crate::engine::{LoadError, ProgId};
+use crate::engine::{LoadError, ProgId, RunResult, TopRun};
 use crate::fault::{Access, AccessKind, Fault};
 use crate::helpers;
 use crate::maps::{self, CreateError, Map};
 use crate::region::{self, FRAME_SIZE, MAX_FRAMES, MapId, Region, RegionKind};
-use crate::vmctx::{HelperFn, MapSlot, VmCtx, status};
+use crate::vmctx::{CallbackFn, HelperFn, MapSlot, VmCtx, status};
 
 /// Map handles (what `lddw` of a map loads) are this plus the map's id: an
 /// address no region contains, so a program cannot dereference one.
@@ -417,23 +418,69 @@ impl Runtime {
 
     // The run protocol.
 
-    /// Starts a run on `ctx`: returns the VM context (reset for the run,
-    /// at an address stable for the runtime's life) and `r1`..`r5`.
+    /// The run protocol, for an engine's [`crate::Engine::run_repeated`]:
+    /// starts a run on `ctx`, makes `top` run until a run faults or
+    /// `repeat` runs (at least one) are made, with [`Runtime::rerun`]
+    /// between them, and ends the run. `callback` and `env` are the
+    /// engine's entry for callbacks ([`VmCtx::callback`]). Returns the last
+    /// run's result; `runs` is set to the number of runs.
     ///
-    /// Inlined into the engines: the per-run cost of a short program is
-    /// mostly this and [`Runtime::end_run`], and out of line the returned
-    /// array goes through memory (written in 8-byte stores, read back in
-    /// 16-byte loads, which stalls on store forwarding).
+    /// # Safety
+    /// `top` must reach the runtime only through the VM context it is given
+    /// (as helpers do), and `callback` must accept `env` for as long as the
+    /// runs last.
+    #[inline(always)]
+    pub unsafe fn run_repeated<T: TopRun>(
+        &mut self,
+        ctx: &mut Context,
+        repeat: u64,
+        runs: &mut u64,
+        callback: CallbackFn,
+        env: *mut c_void,
+        mut top: T,
+    ) -> RunResult {
+        let mut made = 1;
+        // Every use of the runtime until the runs end goes through `me`,
+        // the pointer helpers get in the VM context, so none invalidates it.
+        let me: *mut Runtime = self;
+        // SAFETY: `ctx` is borrowed for the whole call and not touched until
+        // `end_run`; meanwhile `top` reaches the runtime only through `vm`,
+        // as the function's contract says, and `rerun` between runs touches
+        // neither the context nor a run in progress.
+        let (outcome, insns) = unsafe {
+            let (vm, args) = (*me).begin_run(ctx);
+            (*vm).runtime = me;
+            (*vm).callback = Some(callback);
+            (*vm).callback_env = env;
+            loop {
+                let outcome = top.run(vm, args);
+                if made >= repeat || outcome.is_err() {
+                    break (outcome, (*vm).insn_count);
+                }
+                (*me).rerun();
+                made += 1;
+            }
+        };
+        // SAFETY: the runs are over; `me` is `self`.
+        unsafe { (*me).end_run() };
+        *runs = made;
+        match outcome {
+            Ok((r0, last)) => RunResult::returned(r0, insns, last),
+            Err(stop) => RunResult::faulted(stop.into(), insns),
+        }
+    }
+
+    /// Starts a run on `ctx`: returns the VM context (reset for the run,
+    /// at an address stable for the runtime's life) and `r1`..`r5`. The
+    /// caller sets the context's runtime and callback.
     ///
     /// # Safety
     /// `ctx` must stay alive and untouched until [`Runtime::end_run`], and
     /// until then the engine must reach the runtime only through the VM
     /// context (as helpers do).
     #[inline(always)]
-    pub unsafe fn begin_run(&mut self, ctx: &mut Context) -> (*mut VmCtx, [u64; 5]) {
+    unsafe fn begin_run(&mut self, ctx: &mut Context) -> (*mut VmCtx, [u64; 5]) {
         self.ctx = ctx;
-        self.redirect = None;
-        self.locks.clear();
         if self.regions_stale {
             self.rebuild_regions();
         }
@@ -441,29 +488,60 @@ impl Runtime {
         let vm = self.vm_ctx.as_ptr();
         // SAFETY: `vm_ctx` is the runtime's own allocation, and no run is
         // using it (runs do not nest); the table has its four fixed entries
-        // since `rebuild_regions`. The fields not reset here only change
-        // with the runtime's maps or configuration, which mark the regions
-        // stale; the fault slot is empty between runs (engines take the
-        // fault).
+        // since `rebuild_regions`.
         unsafe {
-            let v = &mut *vm;
-            let regions = v.regions;
-            // Only the stack's start and length move during a run (and the
-            // packet's, which the context's regions cover).
-            (*regions).start = v.stack_top - FRAME_SIZE;
-            (*regions).len = FRAME_SIZE;
+            let regions = (*vm).regions;
             *regions.add(region::CONTEXT_REGION) = ctx_region;
             *regions.add(region::PACKET_REGION) = packet;
             *regions.add(region::META_REGION) = meta;
+        }
+        self.reset_vm();
+        (vm, ctx.entry_args())
+    }
+
+    /// Between two runs of a repetition on one context (as
+    /// `BPF_PROG_TEST_RUN`'s `repeat` reruns on one buffer): finishes the
+    /// run that returned as [`Runtime::end_run`] does, and resets the VM
+    /// context for the next as [`Runtime::begin_run`] does, keeping the
+    /// context and its regions (which helpers kept current when they moved
+    /// the packet). Only helpers change what `end_run` and `begin_run`
+    /// deal with, so after a run that called none (the helper dispatch
+    /// left `vm` null) the count of instructions is all there is to reset.
+    #[inline(always)]
+    fn rerun(&mut self) {
+        if self.vm.is_null() {
+            // SAFETY: `vm_ctx` is the runtime's own allocation, and no run
+            // is using it (runs do not nest).
+            unsafe { (*self.vm_ctx.as_ptr()).insn_count = 0 };
+            return;
+        }
+        self.vm = std::ptr::null_mut();
+        self.end_maps_run();
+        self.reset_vm();
+    }
+
+    /// What every run starts from: no redirect, no lock held, the stack at
+    /// frame 0 and the VM context's per-run fields cleared.
+    #[inline(always)]
+    fn reset_vm(&mut self) {
+        self.redirect = None;
+        self.locks.clear();
+        // SAFETY: `vm_ctx` is the runtime's own allocation, and no run is
+        // using it (runs do not nest). The fields not reset here only
+        // change with the runtime's maps or configuration, which mark the
+        // regions stale, or are the engine's, which sets them; the fault
+        // slot is empty between runs (engines take the fault).
+        unsafe {
+            let v = &mut *self.vm_ctx.as_ptr();
+            // Only the stack's start and length move during a run (and the
+            // packet's, which the context's regions cover).
+            (*v.regions).start = v.stack_top - FRAME_SIZE;
+            (*v.regions).len = FRAME_SIZE;
             v.status = status::RUNNING;
             v.insn_count = 0;
             v.tail_call_count = 0;
-            v.callback = None;
-            v.callback_env = std::ptr::null_mut();
-            v.runtime = self;
             v.fault_at = u32::MAX;
         }
-        (vm, ctx.entry_args())
     }
 
     /// Builds the region table and the VM context's fixed fields after a
@@ -501,16 +579,21 @@ impl Runtime {
     /// Ends a run: lets go of the context and lets the maps that have
     /// something to finish (listed when they were created) finish the run.
     #[inline(always)]
-    pub fn end_run(&mut self) {
+    fn end_run(&mut self) {
         self.ctx = std::ptr::null_mut();
         self.vm = std::ptr::null_mut();
+        self.end_maps_run();
+    }
+
+    #[inline(always)]
+    fn end_maps_run(&mut self) {
         if !self.end_run_maps.is_empty() {
-            self.end_maps_run();
+            self.end_maps_run_slow();
         }
     }
 
     #[inline(never)]
-    fn end_maps_run(&mut self) {
+    fn end_maps_run_slow(&mut self) {
         for &i in &self.end_run_maps {
             self.maps[i as usize].end_run();
         }

@@ -66,11 +66,15 @@ pub struct Setup {
     /// Runs per engine, on the same runtime and input (map state and
     /// rewrites accumulate, as with `--repeat`).
     pub runs: usize,
+    /// Makes the runs with one [`Engine::run_repeated`] call (which stops
+    /// at a fault, and whose last run is the only result recorded) rather
+    /// than one [`Engine::run`] each.
+    pub repeated: bool,
 }
 
 impl Default for Setup {
     fn default() -> Setup {
-        Setup { config: Config::default(), suite_helper_5: false, runs: 1 }
+        Setup { config: Config::default(), suite_helper_5: false, runs: 1, repeated: false }
     }
 }
 
@@ -156,14 +160,23 @@ pub fn outcomes_in(
     let loaded = match proven {
         Some(proven) => engine.load_proven(&mut rt, program, proven),
         None => engine.load(&mut rt, program),
-    };
+    }
+    .and_then(|prog| rt.apply_initial_slots().map(|()| prog));
     let mut outs = Vec::with_capacity(inputs.len());
     for mut ctx in contexts {
         let mut runs = Vec::new();
-        if let Ok(prog) = loaded {
-            for _ in 0..setup.runs {
-                runs.push(engine.run(&mut rt, prog, &mut ctx).expect("the program was loaded by this engine"));
+        let loaded_here = "the program was loaded by this engine";
+        match loaded {
+            Ok(prog) if setup.repeated => {
+                let (last, _) = engine.run_repeated(&mut rt, prog, &mut ctx, setup.runs as u64).expect(loaded_here);
+                runs.push(last);
             }
+            Ok(prog) => {
+                for _ in 0..setup.runs {
+                    runs.push(engine.run(&mut rt, prog, &mut ctx).expect(loaded_here));
+                }
+            }
+            Err(_) => {}
         }
         outs.push(Outcome {
             load: loaded.clone().map(drop),
@@ -412,8 +425,39 @@ pub fn never_faulted(out: &Outcome) -> bool {
     out.load.is_ok() && out.runs.iter().all(|r| r.exit.r0().is_some())
 }
 
+/// The first difference between `setup.runs` runs of `program` made one
+/// [`Engine::run`] at a time and the same runs made by one
+/// [`Engine::run_repeated`] call, each on a fresh engine from `engine`: the
+/// last run's result and everything the runs left must be the same. Runs
+/// stop at the first fault, as a repetition does. `None` too when the
+/// separate runs differ between two runtimes (where memory lies decides
+/// the outcome).
+pub fn repeat_difference(
+    engine: &dyn Fn() -> Box<dyn Engine>,
+    program: &Program,
+    input: &Input,
+    setup: &Setup,
+) -> Option<String> {
+    let first = outcome(&mut *engine(), program, input, setup);
+    let runs = first.runs.iter().position(|r| r.exit.r0().is_none()).map_or(setup.runs, |k| k + 1);
+    let upto = Setup { runs, repeated: false, ..setup.clone() };
+    let mut separate = outcome(&mut *engine(), program, input, &upto);
+    let again = outcome(&mut *engine(), program, input, &upto);
+    if named_difference(&separate, &again, ["separate", "separate"]).is_some() {
+        return None;
+    }
+    let repeated = outcome(&mut *engine(), program, input, &Setup { repeated: true, ..upto });
+    separate.runs.drain(..separate.runs.len().saturating_sub(1));
+    named_difference(&separate, &repeated, ["separate", "repeated"])
+}
+
 /// The first difference between the interpreter's outcome and the JIT's.
 pub fn difference(interp: &Outcome, jit: &Outcome) -> Option<String> {
+    named_difference(interp, jit, ["interp", "jit"])
+}
+
+/// The first difference between two outcomes, named `names`.
+fn named_difference(interp: &Outcome, jit: &Outcome, names: [&str; 2]) -> Option<String> {
     let moves = Moves::new(&interp.layout, &jit.layout);
     let maps_same = interp.maps.len() == jit.maps.len()
         && interp.maps.iter().zip(&jit.maps).all(|(a, b)| {
@@ -442,7 +486,11 @@ pub fn difference(interp: &Outcome, jit: &Outcome) -> Option<String> {
         ("trace", interp.trace == jit.trace, format!("{:?}", interp.trace), format!("{:?}", jit.trace)),
         ("redirect", interp.redirect == jit.redirect, format!("{:?}", interp.redirect), format!("{:?}", jit.redirect)),
     ];
-    checks.into_iter().find(|c| !c.1).map(|(what, _, a, b)| format!("{what} differ:\n  interp: {a}\n  jit:    {b}"))
+    let [x, y] = names;
+    let width = x.len().max(y.len()) + 1;
+    checks.into_iter().find(|c| !c.1).map(|(what, _, a, b)| {
+        format!("{what} differ:\n  {:width$} {a}\n  {:width$} {b}", format!("{x}:"), format!("{y}:"))
+    })
 }
 
 #[cfg(test)]

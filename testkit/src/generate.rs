@@ -34,7 +34,7 @@ pub const BUDGET: u64 = 4096;
 
 /// How generated programs are run.
 pub fn setup() -> Setup {
-    Setup { config: Config { insn_budget: BUDGET, ..Config::default() }, suite_helper_5: false, runs: 2 }
+    Setup { config: Config { insn_budget: BUDGET, ..Config::default() }, runs: 2, ..Setup::default() }
 }
 
 /// An instruction whose jump, call or function reference names an item of

@@ -71,7 +71,7 @@ fn check(data: &[u8], tally: &mut Tally) -> Result<(), String> {
         tally.marked[i] += proven.safe_access_count() as u64;
         // The kernel's budget bounds every path the verifier explored.
         let setup =
-            Setup { config: Config { insn_budget: 1_000_000, ..Config::default() }, suite_helper_5: false, runs: 2 };
+            Setup { config: Config { insn_budget: 1_000_000, ..Config::default() }, runs: 2, ..Setup::default() };
         let out = outcome(&mut Interpreter::new(), &program, &input, &setup);
         if let Err(e) = &out.load {
             return Err(format!("bpfx accepted a {what} the interpreter refuses to load: {e}\n{listing}"));
@@ -305,7 +305,7 @@ fn accepted_packet_programs_never_fault_and_their_marks_hold() {
         let proven = proven.unwrap_or_else(|| panic!("seed {seed}: the conversion withholds the facts\n{text}"));
         accepted += 1;
         marked += proven.safe_access_count() as u64;
-        let setup = Setup { config: Config::default(), suite_helper_5: false, runs: 2 };
+        let setup = Setup { config: Config::default(), runs: 2, ..Setup::default() };
         for (len, fill) in [0, 13, 14, 20, 33, 34, 60, 100].into_iter().flat_map(|l| [(l, 0), (l, 0xff)]) {
             let packet: Vec<u8> = (0..len as u8).map(|b| b | fill).collect();
             let input = if xdp { Input::Xdp(packet) } else { Input::Skb(packet) };
