@@ -60,7 +60,7 @@ impl Interpreter {
         // context; the callback entry takes this interpreter, which
         // outlives the runs.
         let top = exec::Top { interp: self, code, prog };
-        Ok(unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, top) })
+        unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, top) }
     }
 }
 

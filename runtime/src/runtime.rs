@@ -14,7 +14,7 @@ use bpfx_isa::{CallTarget, HelperId, Insn, InsnIdx, LdImm64Kind, MapSpec, Progra
 use crate::buffer::Buffer;
 use crate::config::{COARSE_TICK_NS, Clock, Config};
 use crate::context::Context;
-use crate::engine::{LoadError, ProgId, RunResult, TopRun};
+use crate::engine::{LoadError, ProgId, RunError, RunResult, TopRun};
 use crate::fault::{Access, AccessKind, Fault};
 use crate::helpers;
 use crate::maps::{self, CreateError, Map};
@@ -423,7 +423,8 @@ impl Runtime {
     /// `repeat` runs (at least one) are made, with [`Runtime::rerun`]
     /// between them, and ends the run. `callback` and `env` are the
     /// engine's entry for callbacks ([`VmCtx::callback`]). Returns the last
-    /// run's result; `runs` is set to the number of runs.
+    /// run's result, always `Ok` (the shape [`crate::Engine::run`] returns);
+    /// `runs` is set to the number of runs.
     ///
     /// # Safety
     /// `top` must reach the runtime only through the VM context it is given
@@ -438,7 +439,7 @@ impl Runtime {
         callback: CallbackFn,
         env: *mut c_void,
         mut top: T,
-    ) -> RunResult {
+    ) -> Result<RunResult, RunError> {
         let mut made = 1;
         // Every use of the runtime until the runs end goes through `me`,
         // the pointer helpers get in the VM context, so none invalidates it.
@@ -464,9 +465,12 @@ impl Runtime {
         // SAFETY: the runs are over; `me` is `self`.
         unsafe { (*me).end_run() };
         *runs = made;
+        // Each arm builds the engine's return value in place: a result
+        // built once and then moved into an `Ok` is copied in 16-byte
+        // loads over its 8-byte stores, which stalls on store forwarding.
         match outcome {
-            Ok((r0, last)) => RunResult::returned(r0, insns, last),
-            Err(stop) => RunResult::faulted(stop.into(), insns),
+            Ok((r0, last)) => Ok(RunResult::returned(r0, insns, last)),
+            Err(stop) => Ok(RunResult::faulted(stop.into(), insns)),
         }
     }
 
