@@ -336,7 +336,13 @@ pub(crate) fn compile(
         t.b.finalize(module.target_config());
     }
     crate::dead::remove_dead_reads(&mut ctx.func);
+    if std::env::var_os("XXDIS").is_some() {
+        ctx.set_disasm(true);
+    }
     module.define_function(id, &mut ctx).map_err(|e| fail(&e))?;
+    if let Some(v) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
+        eprintln!("{v}");
+    }
     let code_bytes = ctx.compiled_code().map_or(0, |c| c.code_info().total_size as usize);
     module.clear_context(&mut ctx);
     module.finalize_definitions().map_err(|e| fail(&e))?;
@@ -480,6 +486,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             base: b.ins().uload32(trusted(), st, sto::DEPTH),
         };
         let insns: Vec<Insn> = ops.iter().map(|(_, i)| *i).collect();
+        let keeps_loops = insns.iter().any(|i| matches!(i, Insn::MayGoto { .. })) || known.tail_calls.contains(&true);
         Translator {
             b,
             ops,
@@ -498,7 +505,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             frames: None,
             r10_fixed: !writes_r10(&insns),
             named: named_regs(&insns),
-            keeps_loops: insns.iter().any(|i| matches!(i, Insn::MayGoto { .. } | Insn::Call(_) | Insn::Callx { .. })),
+            keeps_loops,
             helper_sig,
             access_sig,
             raise_sig,
@@ -1199,6 +1206,10 @@ impl<'a, 'f> Translator<'a, 'f> {
     }
 
     fn atomic(&mut self, i: usize, size: Size, op: AtomicOp, dst: Reg, src: Reg, off: i16) {
+        // The verifier refuses an atomic access it cannot prove aligned to
+        // its size from the start of its region (the stack or a map value,
+        // which bpfx lays out 8-byte aligned): a proved one needs no test.
+        let proven = self.known.proven.is_some_and(|p| p.access_is_safe(self.ops[i].0));
         let (addr, off) = self.checked_addr(i, dst, off, size, 2);
         let addr = if off == 0 { addr } else { self.b.ins().iadd_imm_s(addr, i64::from(off)) };
         let wide = size == Size::DW;
@@ -1206,11 +1217,16 @@ impl<'a, 'f> Translator<'a, 'f> {
         let s = self.reg(src);
         let r0 = self.reg(Reg::R0);
         let aligned = self.b.create_block();
-        let unaligned = self.cold_block();
+        let unaligned = (!proven).then(|| self.cold_block());
         let join = self.b.create_block();
         let old = self.b.append_block_param(join, I64);
-        let low = self.b.ins().band_imm_s(addr, size.bytes() as i64 - 1);
-        self.b.ins().brif(low, unaligned, &[], aligned, &[]);
+        match unaligned {
+            None => self.b.ins().jump(aligned, &[]),
+            Some(unaligned) => {
+                let low = self.b.ins().band_imm_s(addr, size.bytes() as i64 - 1);
+                self.b.ins().brif(low, unaligned, &[], aligned, &[])
+            }
+        };
 
         self.enter(aligned);
         let narrow = |b: &mut FunctionBuilder, v: Value| if wide { v } else { b.ins().ireduce(I32, v) };
@@ -1235,14 +1251,16 @@ impl<'a, 'f> Translator<'a, 'f> {
         let got = if wide { got } else { self.b.ins().uextend(I64, got) };
         self.b.ins().jump(join, &[BlockArg::Value(got)]);
 
-        self.enter(unaligned);
-        let index = AtomicOp::ALL.iter().position(|&o| o == op).expect("every AtomicOp is in ALL");
-        let op_v = self.iconst(index as i64);
-        let wide_v = self.iconst(i64::from(wide));
-        let f = self.iconst(exec::atomic_unaligned as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.atomic_sig, f, &[addr, op_v, wide_v, s, r0]);
-        let got = self.b.inst_results(call)[0];
-        self.b.ins().jump(join, &[BlockArg::Value(got)]);
+        if let Some(unaligned) = unaligned {
+            self.enter(unaligned);
+            let index = AtomicOp::ALL.iter().position(|&o| o == op).expect("every AtomicOp is in ALL");
+            let op_v = self.iconst(index as i64);
+            let wide_v = self.iconst(i64::from(wide));
+            let f = self.iconst(exec::atomic_unaligned as *const () as usize as i64);
+            let call = self.b.ins().call_indirect(self.atomic_sig, f, &[addr, op_v, wide_v, s, r0]);
+            let got = self.b.inst_results(call)[0];
+            self.b.ins().jump(join, &[BlockArg::Value(got)]);
+        }
 
         self.enter(join);
         match op {

@@ -10,7 +10,7 @@
 //! read the engine's own state, never the program's memory — together
 //! with the pure instructions that only they, or other dead ones, fed.
 
-use cranelift_codegen::entity::SecondaryMap;
+use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::ir::{Function, Inst, Value, ValueDef};
 
 /// Whether removing `inst` when nothing uses its results changes nothing:
@@ -30,22 +30,28 @@ fn removable(func: &Function, inst: Inst) -> bool {
     !op.can_load() || data.memflags_data(&func.dfg).is_some_and(|f| f.trap_code().is_none())
 }
 
-/// Removes every removable instruction (see [`removable`]) whose results
-/// nothing uses, directly or through other removed instructions.
+/// Removes every removable instruction (see [`removable`]) of the entry
+/// block whose results nothing uses, directly or through other removed
+/// instructions. (The translation puts its state loads there; counting
+/// uses of the entry block's values only keeps the pass cheap.)
 pub(crate) fn remove_dead_reads(func: &mut Function) {
-    let mut uses: SecondaryMap<Value, u32> = SecondaryMap::new();
-    let mut insts = Vec::new();
+    let Some(entry) = func.layout.entry_block() else { return };
+    let insts: Vec<Inst> = func.layout.block_insts(entry).collect();
+    // Values are numbered as they are made, and the entry block's first.
+    let Some(limit) = insts.iter().flat_map(|&i| func.dfg.inst_results(i)).map(|v| v.index()).max() else { return };
+    let mut uses = vec![0u32; limit + 1];
     for block in func.layout.blocks() {
         for inst in func.layout.block_insts(block) {
-            insts.push(inst);
             for v in func.dfg.inst_values(inst) {
-                uses[func.dfg.resolve_aliases(v)] += 1;
+                if let Some(n) = uses.get_mut(func.dfg.resolve_aliases(v).index()) {
+                    *n += 1;
+                }
             }
         }
     }
-    let dead = |func: &Function, uses: &SecondaryMap<Value, u32>, inst: Inst| {
+    let dead = |func: &Function, uses: &[u32], inst: Inst| {
         func.layout.inst_block(inst).is_some()
-            && func.dfg.inst_results(inst).iter().all(|&r| uses[r] == 0)
+            && func.dfg.inst_results(inst).iter().all(|r| uses[r.index()] == 0)
             && removable(func, inst)
     };
     let mut work: Vec<Inst> = insts.into_iter().filter(|&i| dead(func, &uses, i)).collect();
@@ -56,11 +62,13 @@ pub(crate) fn remove_dead_reads(func: &mut Function) {
         let args: Vec<Value> = func.dfg.inst_values(inst).map(|v| func.dfg.resolve_aliases(v)).collect();
         func.layout.remove_inst(inst);
         for v in args {
-            uses[v] -= 1;
-            if uses[v] == 0
-                && let ValueDef::Result(def, _) = func.dfg.value_def(v)
-            {
-                work.push(def);
+            if let Some(n) = uses.get_mut(v.index()) {
+                *n -= 1;
+                if *n == 0
+                    && let ValueDef::Result(def, _) = func.dfg.value_def(v)
+                {
+                    work.push(def);
+                }
             }
         }
     }

@@ -140,6 +140,28 @@ fn proven_accesses_compile_without_their_checks() {
 }
 
 #[test]
+fn proven_atomics_compile_without_the_alignment_test() {
+    // In the frame, so checked or not the access has no region check: what
+    // the facts remove is the test that sends unaligned atomics to Rust.
+    let p = program("r1 = 3\n*(u64 *)(r10 - 8) = 4\nlock *(u64 *)(r10 - 8) += r1\nr0 = *(u64 *)(r10 - 8)\nexit");
+    let proven = diff::every_access_safe(&p);
+    let size = |facts: Option<&Proven>| {
+        let mut rt = Runtime::default();
+        let mut jit = Jit::new().expect("host");
+        let prog = match facts {
+            Some(f) => jit.load_proven(&mut rt, &p, f),
+            None => jit.load(&mut rt, &p),
+        }
+        .expect("loads");
+        let r = jit.run(&mut rt, prog, &mut Context::raw(&[])).expect("runs");
+        assert_eq!(r.exit, Exit::Return(7));
+        jit.code_bytes(prog).expect("compiled")
+    };
+    let (checked, unchecked) = (size(None), size(Some(&proven)));
+    assert!(unchecked < checked, "{unchecked} bytes with facts, {checked} without");
+}
+
+#[test]
 fn regression_inputs_agree() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/regressions");
     let mut seen = 0;
