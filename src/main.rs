@@ -15,7 +15,6 @@ mod input;
 mod live;
 mod load;
 mod output;
-mod prove;
 mod replay;
 mod run;
 mod verify;

@@ -35,8 +35,8 @@ use serde_json::{Value, json};
 
 use crate::live::{self, Kernel};
 use crate::output;
-use crate::prove::{Loaded, Loading};
 use crate::run::{Args, EngineKind, hex, jit, parse_hex};
+use bpfx_prove::{Loaded, Loading};
 
 /// Replays at least this many packets before a progress bar is worth it.
 const PROGRESS_MIN: usize = 10_000;

@@ -29,7 +29,7 @@ use bpfx_runtime::{Context, Engine, Exit, RunResult, Runtime};
 
 use crate::input::{self, Prog};
 use crate::output;
-use crate::prove::{Loaded, Loading};
+use bpfx_prove::{Loaded, Loading};
 
 /// Runs a program and prints its result.
 #[derive(clap::Args)]
@@ -245,7 +245,7 @@ fn execute(
     let loading = Loading { convert: false, trust_verifier: !args.check_all };
     let Loaded { prog, proven_accesses } = match loading.load(engine, &mut rt, program) {
         Ok(loaded) => loaded,
-        Err(e) => return Ok(Err((program.name.clone(), e))),
+        Err(e) => return Ok(Err((program.name.clone(), e.to_string()))),
     };
     let compile_ns = engine.compile_ns();
     // Programs the selected one may tail-call: those the object's prog
@@ -253,7 +253,7 @@ fn execute(
     let named: Vec<&str> = program.maps.iter().flat_map(|m| m.initial_slots.iter().map(|(_, n)| n.as_str())).collect();
     for other in others.iter().filter(|p| named.contains(&p.name.as_str())) {
         if let Err(e) = loading.load(engine, &mut rt, other) {
-            return Ok(Err((other.name.clone(), e)));
+            return Ok(Err((other.name.clone(), e.to_string())));
         }
     }
     if let Err(e) = rt.apply_initial_slots() {

@@ -10,9 +10,9 @@
 //! [`PACKET_PARSER`] for rbpf).
 
 use bpfx_isa::{Insn, Program, asm};
-use bpfx_runtime::context::convert::{convert, convert_proven};
-use bpfx_runtime::{Engine, ProgId, Runtime};
-use bpfx_verifier::{Options, verify};
+pub use bpfx_prove::Loaded;
+use bpfx_prove::Loading;
+use bpfx_runtime::{Engine, Runtime};
 
 /// A loop of 1,000 iterations of five ALU and jump instructions: 5,003
 /// instructions executed. Returns a checksum of the loop's values.
@@ -116,29 +116,12 @@ pub fn assemble(source: &str) -> Vec<Insn> {
     asm::assemble(source).unwrap_or_else(|e| panic!("bench program does not assemble: {e}"))
 }
 
-/// A program loaded onto an engine by [`load`].
-#[derive(Debug, Clone, Copy)]
-pub struct Loaded {
-    pub prog: ProgId,
-    /// Accesses the verifier proved safe, when it accepted the program.
-    pub proven_accesses: Option<usize>,
-}
-
-/// Loads `program` onto `engine` as `bpfx run` does: the verifier judges
-/// it first, and when it accepts, its facts go to the engine (the JIT then
-/// drops the checks of the accesses proved safe and inlines array
-/// lookups); packet programs have their context accesses converted for
-/// bpfx's contexts. `Err` says why the program cannot be loaded.
+/// Loads `program` onto `engine` as `bpfx run --pcap` does
+/// ([`bpfx_prove::Loading::PACKET`]): the verifier judges it first, and when
+/// it accepts, its facts go to the engine (the JIT then drops the checks of
+/// the accesses proved safe and inlines array lookups); packet programs
+/// have their context accesses converted for bpfx's contexts. `Err` says
+/// why the program cannot be loaded.
 pub fn load(engine: &mut dyn Engine, rt: &mut Runtime, program: &Program) -> Result<Loaded, String> {
-    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", program.name);
-    let (program, proven) = match verify(program, &Options::default()).proven {
-        Some(proven) => convert_proven(program, &proven).map_err(|e| fail(&e))?,
-        None => (convert(program).map_err(|e| fail(&e))?, None),
-    };
-    let prog = match &proven {
-        Some(proven) => engine.load_proven(rt, &program, proven),
-        None => engine.load(rt, &program),
-    }
-    .map_err(|e| fail(&e))?;
-    Ok(Loaded { prog, proven_accesses: proven.map(|p| p.safe_access_count()) })
+    Loading::PACKET.load(engine, rt, program).map_err(|e| format!("{}: {e}", program.name))
 }

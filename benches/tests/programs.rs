@@ -50,11 +50,13 @@ fn packet_parser_agrees_with_rbpf() {
     assert_eq!(assemble(PACKET_PARSER_XDP).len() as u64, PACKET_PARSER_INSNS);
     let mut other = packet();
     other[37] = 54;
-    let engines: [(&str, MakeEngine); 2] =
-        [("interp", || Box::new(Interpreter::new())), ("jit", || Box::new(Jit::new().unwrap()))];
-    for (name, engine) in engines {
-        // Both context loads and all five packet loads are proved safe.
-        assert_eq!(bpfx_xdp(engine, &packet()), (Exit::Return(2), PACKET_PARSER_INSNS, Some(7)), "{name}");
+    // For the JIT, both context loads and all five packet loads are proved
+    // safe; the interpreter, which checks every access anyway, is given no
+    // facts.
+    let engines: [(&str, MakeEngine, Option<usize>); 2] =
+        [("interp", || Box::new(Interpreter::new()), None), ("jit", || Box::new(Jit::new().unwrap()), Some(7))];
+    for (name, engine, proven) in engines {
+        assert_eq!(bpfx_xdp(engine, &packet()), (Exit::Return(2), PACKET_PARSER_INSNS, proven), "{name}");
         assert_eq!(bpfx_xdp(engine, &other).0, Exit::Return(1), "{name}");
         assert_eq!(bpfx_xdp(engine, &other[..40]).0, Exit::Return(0), "{name}: a packet cut short");
     }
