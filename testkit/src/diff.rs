@@ -244,11 +244,11 @@ impl Moves {
     /// value, up to a small multiple (a pointer doubled, negated, shifted) of
     /// one region's displacement, in 64 or 32 bits — or in 16 or 8 bits
     /// for a small difference: a pointer's low bits, zero- or
-    /// sign-extended (`(s16)r10`), move by the displacement modulo their
-    /// width, give or take one wrap.
+    /// sign-extended (`(s16)r10`, or `(s16)w10` in 32 bits), move by the
+    /// displacement modulo their width, give or take one wrap.
     fn same(&self, a: u64, b: u64) -> bool {
         let d = b.wrapping_sub(a);
-        let small = |bits: u32| (d as i64).unsigned_abs() < 1 << bits;
+        let small = |bits: u32| (d as i64).unsigned_abs() < 1 << bits || (d as u32 as i32).unsigned_abs() < 1 << bits;
         a == b
             || self.0.iter().filter(|&&m| m != 0).any(|&m| {
                 (-16i64..=16).filter(|&k| k != 0).any(|k| {
@@ -522,6 +522,9 @@ mod tests {
         let sext16 = |p: u64| p as u16 as i16 as i64 as u64;
         let ptr: u64 = 0x7f00_0000_7000;
         assert!(moves.same(sext16(ptr), sext16(ptr + 0x1_2340)), "the low half-word wrapped past 0x7fff");
+        // `w0 = (s16)w1`: sign-extended to 32 bits, the upper half zero.
+        let sext16_32 = |p: u64| u64::from(p as u16 as i16 as i32 as u32);
+        assert!(moves.same(sext16_32(ptr), sext16_32(ptr + 0x1_2340)), "in 32 bits");
         assert!(!moves.same(sext16(ptr), sext16(ptr) + 0x10_0000), "a difference wider than 16 bits");
         assert!(!moves.same(5, 6));
     }

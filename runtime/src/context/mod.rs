@@ -495,11 +495,16 @@ impl Context {
     /// cgroup_skb the packet behind an Ethernet header of zeros.
     pub fn data_out(&self) -> Vec<u8> {
         let Some(p) = &self.packet else { return self.mem() };
-        match self.kind {
-            ContextKind::Xdp => [p.metadata(), p.bytes()].concat(),
-            _ if self.l3 => [vec![0; ETH_HLEN], p.bytes()].concat(),
-            _ => p.bytes(),
-        }
+        // One copy per call: a replay takes this twice a packet. XDP's
+        // metadata lies right in front of the packet.
+        let (zeros, from) = match self.kind {
+            ContextKind::Xdp => (0, p.meta),
+            _ if self.l3 => (ETH_HLEN, p.data),
+            _ => (0, p.data),
+        };
+        let mut out = vec![0; zeros + p.end - from];
+        p.buf.read(from, &mut out[zeros..]);
+        out
     }
 
     /// The `struct __sk_buff` `BPF_PROG_TEST_RUN` returns as `ctx_out` when
