@@ -34,6 +34,18 @@ impl Buffer {
         }
     }
 
+    /// `len` zeroed bytes in `spare`'s memory when it has that length
+    /// (cleared: reused without a trip through the allocator), or new.
+    pub fn zeroed_reusing(spare: &mut Option<Buffer>, len: usize) -> Buffer {
+        match spare.take() {
+            Some(mut b) if b.len == len => {
+                b.fill(0, len, 0);
+                b
+            }
+            _ => Buffer::zeroed(len),
+        }
+    }
+
     /// A buffer holding a copy of `bytes`.
     pub fn from_bytes(bytes: &[u8]) -> Buffer {
         let mut b = Buffer::zeroed(bytes.len());

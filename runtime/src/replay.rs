@@ -27,7 +27,7 @@ use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
 use pcap_file::pcapng::{Block, PcapNgParser, PcapNgWriter};
 use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
 
-use crate::context::{Context, ETH_HLEN, Refused, SkbFields};
+use crate::context::{Context, ETH_HLEN, Refused, SkbFields, Spare};
 use crate::{Engine, Exit, ProgId, Redirect, RunError, Runtime};
 
 /// A capture file's format.
@@ -301,6 +301,8 @@ pub struct Replayer<'a> {
     rt: &'a mut Runtime,
     prog: ProgId,
     prog_type: ProgType,
+    /// The last packet's context memory, for the next packet's.
+    spare: Spare,
 }
 
 impl<'a> Replayer<'a> {
@@ -308,7 +310,7 @@ impl<'a> Replayer<'a> {
     /// converted by [`crate::context::convert`]) as a program of
     /// `prog_type`.
     pub fn new(engine: &'a dyn Engine, rt: &'a mut Runtime, prog: ProgId, prog_type: ProgType) -> Self {
-        Replayer { engine, rt, prog, prog_type }
+        Replayer { engine, rt, prog, prog_type, spare: Spare::default() }
     }
 
     pub fn runtime(&mut self) -> &mut Runtime {
@@ -332,7 +334,7 @@ impl<'a> Replayer<'a> {
     /// [`Replayer::run_repeated`], reading the clock only when `timed` (a
     /// replay of single runs reads it for nothing, twice a packet).
     fn runs(&mut self, frame: &[u8], repeat: u64, timed: bool) -> Result<(Outcome, Duration), RunError> {
-        let mut ctx = match Context::test_run(self.prog_type, frame) {
+        let mut ctx = match Context::test_run_reusing(self.prog_type, frame, &mut self.spare) {
             Ok(ctx) => ctx,
             Err(refused) => return Ok((Outcome::Refused(refused), Duration::ZERO)),
         };
@@ -364,6 +366,7 @@ impl<'a> Replayer<'a> {
             skb_ctx_out: ctx.skb_ctx_out(),
             redirect: self.rt.redirect(),
         };
+        self.spare = ctx.into_spare();
         Ok((Outcome::Ran(ran), per_run))
     }
 }
