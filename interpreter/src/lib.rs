@@ -41,27 +41,6 @@ impl Interpreter {
     fn code(&self, id: ProgId) -> Option<&Code> {
         self.programs.get(id.0 as usize)?.as_ref()
     }
-
-    /// [`Engine::run_repeated`], inlined into [`Engine::run`] too, where a
-    /// single run's loop folds away; `runs` is set to the number of runs.
-    #[inline(always)]
-    fn runs(
-        &self,
-        rt: &mut Runtime,
-        prog: ProgId,
-        ctx: &mut Context,
-        repeat: u64,
-        runs: &mut u64,
-    ) -> Result<RunResult, RunError> {
-        self.runtime.check(rt, prog)?;
-        let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
-        let env = self as *const Interpreter as *mut std::ffi::c_void;
-        // SAFETY: the interpreter reaches the runtime only through the VM
-        // context; the callback entry takes this interpreter, which
-        // outlives the runs.
-        let top = exec::Top { interp: self, code, prog };
-        unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, top) }
-    }
 }
 
 impl Engine for Interpreter {
@@ -82,19 +61,22 @@ impl Engine for Interpreter {
         Ok(linked.id)
     }
 
-    fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
-        self.runs(rt, prog, ctx, 1, &mut 0)
-    }
-
-    fn run_repeated(
+    #[inline(always)]
+    fn run_counted(
         &self,
         rt: &mut Runtime,
         prog: ProgId,
         ctx: &mut Context,
         repeat: u64,
-    ) -> Result<(RunResult, u64), RunError> {
-        let mut runs = 0;
-        let result = self.runs(rt, prog, ctx, repeat, &mut runs)?;
-        Ok((result, runs))
+        runs: &mut u64,
+    ) -> Result<RunResult, RunError> {
+        self.runtime.check(rt, prog)?;
+        let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
+        let env = self as *const Interpreter as *mut std::ffi::c_void;
+        // SAFETY: the interpreter reaches the runtime only through the VM
+        // context; the callback entry takes this interpreter, which
+        // outlives the runs.
+        let top = exec::Top { interp: self, code, prog };
+        unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, top) }
     }
 }

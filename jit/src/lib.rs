@@ -134,29 +134,6 @@ impl Jit {
     fn isa(&self) -> OwnedTargetIsa {
         Arc::clone(&self.isa)
     }
-
-    /// [`Engine::run_repeated`], inlined into [`Engine::run`] too, where a
-    /// single run's loop folds away; `runs` is set to the number of runs.
-    #[inline(always)]
-    fn runs(
-        &self,
-        rt: &mut Runtime,
-        prog: ProgId,
-        ctx: &mut Context,
-        repeat: u64,
-        runs: &mut u64,
-    ) -> Result<RunResult, RunError> {
-        self.runtime.check(rt, prog)?;
-        let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
-        if let Some(expected) = code.context.filter(|&k| k != ctx.kind()) {
-            return Err(RunError::WrongContext { prog, expected, given: ctx.kind() });
-        }
-        let env = self as *const Jit as *mut std::ffi::c_void;
-        // SAFETY: compiled code reaches the runtime only through the VM
-        // context; the callback entry takes this JIT, which outlives the
-        // runs.
-        unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, exec::Top::new(code)) }
-    }
 }
 
 impl Engine for Jit {
@@ -183,19 +160,24 @@ impl Engine for Jit {
         Some(self.last_compile_ns)
     }
 
-    fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
-        self.runs(rt, prog, ctx, 1, &mut 0)
-    }
-
-    fn run_repeated(
+    #[inline(always)]
+    fn run_counted(
         &self,
         rt: &mut Runtime,
         prog: ProgId,
         ctx: &mut Context,
         repeat: u64,
-    ) -> Result<(RunResult, u64), RunError> {
-        let mut runs = 0;
-        let result = self.runs(rt, prog, ctx, repeat, &mut runs)?;
-        Ok((result, runs))
+        runs: &mut u64,
+    ) -> Result<RunResult, RunError> {
+        self.runtime.check(rt, prog)?;
+        let code = self.code(prog).ok_or(RunError::UnknownProgram(prog))?;
+        if let Some(expected) = code.context.filter(|&k| k != ctx.kind()) {
+            return Err(RunError::WrongContext { prog, expected, given: ctx.kind() });
+        }
+        let env = self as *const Jit as *mut std::ffi::c_void;
+        // SAFETY: compiled code reaches the runtime only through the VM
+        // context; the callback entry takes this JIT, which outlives the
+        // runs.
+        unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, exec::Top::new(code)) }
     }
 }

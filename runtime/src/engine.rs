@@ -131,23 +131,39 @@ pub trait Engine {
 
     /// Runs a program loaded by this engine on `ctx`.
     fn run(&self, rt: &mut Runtime, prog: ProgId, ctx: &mut Context) -> Result<RunResult, RunError> {
-        self.run_repeated(rt, prog, ctx, 1).map(|(result, _)| result)
+        self.run_counted(rt, prog, ctx, 1, &mut 0)
     }
 
     /// Runs a program `repeat` times (at least once) on `ctx`, as
     /// `BPF_PROG_TEST_RUN`'s `repeat` does: each run starts from the packet,
     /// context and maps the one before left, and the checks and set-up a
-    /// run needs are made once for all of them ([`Runtime::rerun`] between
-    /// runs), so timing the call measures what the runs cost. A run that
-    /// faults ends the repetition. Returns the last run's result and the
-    /// number of runs made.
+    /// run needs are made once for all of them ([`Runtime::run_repeated`]),
+    /// so timing the call measures what the runs cost. A run that faults
+    /// ends the repetition. Returns the last run's result and the number of
+    /// runs made.
     fn run_repeated(
         &self,
         rt: &mut Runtime,
         prog: ProgId,
         ctx: &mut Context,
         repeat: u64,
-    ) -> Result<(RunResult, u64), RunError>;
+    ) -> Result<(RunResult, u64), RunError> {
+        let mut runs = 0;
+        let result = self.run_counted(rt, prog, ctx, repeat, &mut runs)?;
+        Ok((result, runs))
+    }
+
+    /// What [`Engine::run`] and [`Engine::run_repeated`] are made of (an
+    /// engine implements this one, inlined into both: in `run`, the loop
+    /// of a single run folds away): `runs` is set to the number of runs.
+    fn run_counted(
+        &self,
+        rt: &mut Runtime,
+        prog: ProgId,
+        ctx: &mut Context,
+        repeat: u64,
+        runs: &mut u64,
+    ) -> Result<RunResult, RunError>;
 
     /// Whether [`Engine::load_proven`] makes use of the verifier's facts
     /// (drops checks, inlines lookups): callers need not verify for an
