@@ -116,26 +116,33 @@ fn facts_for_another_program_are_refused() {
     assert_eq!((r.exit, r.insns), (Exit::Return(7), 2));
 }
 
+/// Bytes of code the JIT compiles for `p` without facts and with every
+/// access marked safe, after checking that both run `mem` to `r0` and
+/// memory `want`.
+fn code_sizes(p: &Program, mem: &[u8], want: (Exit, Vec<u8>)) -> (usize, usize) {
+    let proven = diff::every_access_safe(p);
+    let size = |facts: Option<&Proven>| {
+        let mut rt = Runtime::default();
+        let mut jit = Jit::new().expect("host");
+        let prog = match facts {
+            Some(f) => jit.load_proven(&mut rt, p, f),
+            None => jit.load(&mut rt, p),
+        }
+        .expect("loads");
+        let mut ctx = Context::raw(mem);
+        let r = jit.run(&mut rt, prog, &mut ctx).expect("runs");
+        assert_eq!((r.exit, ctx.mem()), want);
+        jit.code_bytes(prog).expect("compiled")
+    };
+    (size(None), size(Some(&proven)))
+}
+
 #[test]
 fn proven_accesses_compile_without_their_checks() {
     let p = program(
         "r2 = *(u8 *)(r1 + 0)\nr3 = *(u8 *)(r1 + 1)\n*(u8 *)(r1 + 2) = r2\nr0 = *(u8 *)(r1 + 3)\nr0 += r3\nexit",
     );
-    let proven = diff::every_access_safe(&p);
-    let size = |facts: Option<&Proven>| {
-        let mut rt = Runtime::default();
-        let mut jit = Jit::new().expect("host");
-        let prog = match facts {
-            Some(f) => jit.load_proven(&mut rt, &p, f),
-            None => jit.load(&mut rt, &p),
-        }
-        .expect("loads");
-        let mut ctx = Context::raw(&[1, 2, 3, 4]);
-        let r = jit.run(&mut rt, prog, &mut ctx).expect("runs");
-        assert_eq!((r.exit, ctx.mem()), (Exit::Return(6), vec![1, 2, 1, 4]));
-        jit.code_bytes(prog).expect("compiled")
-    };
-    let (checked, unchecked) = (size(None), size(Some(&proven)));
+    let (checked, unchecked) = code_sizes(&p, &[1, 2, 3, 4], (Exit::Return(6), vec![1, 2, 1, 4]));
     assert!(unchecked * 2 < checked, "{unchecked} bytes with facts, {checked} without");
 }
 
@@ -144,20 +151,7 @@ fn proven_atomics_compile_without_the_alignment_test() {
     // In the frame, so checked or not the access has no region check: what
     // the facts remove is the test that sends unaligned atomics to Rust.
     let p = program("r1 = 3\n*(u64 *)(r10 - 8) = 4\nlock *(u64 *)(r10 - 8) += r1\nr0 = *(u64 *)(r10 - 8)\nexit");
-    let proven = diff::every_access_safe(&p);
-    let size = |facts: Option<&Proven>| {
-        let mut rt = Runtime::default();
-        let mut jit = Jit::new().expect("host");
-        let prog = match facts {
-            Some(f) => jit.load_proven(&mut rt, &p, f),
-            None => jit.load(&mut rt, &p),
-        }
-        .expect("loads");
-        let r = jit.run(&mut rt, prog, &mut Context::raw(&[])).expect("runs");
-        assert_eq!(r.exit, Exit::Return(7));
-        jit.code_bytes(prog).expect("compiled")
-    };
-    let (checked, unchecked) = (size(None), size(Some(&proven)));
+    let (checked, unchecked) = code_sizes(&p, &[], (Exit::Return(7), vec![]));
     assert!(unchecked < checked, "{unchecked} bytes with facts, {checked} without");
 }
 
