@@ -36,6 +36,11 @@ fn repeated_generated_programs_leave_what_separate_runs_leave() {
     for seed in 0..150 {
         let Ok(g) = generate::program(&mut Unstructured::new(&generate::bytes(seed, 1024))) else { continue };
         same_as_separate_runs(&g.program, &g.input, &setup);
+        // On a packet too, where legacy packet loads end runs from any
+        // frame.
+        let Input::Raw(mem) = &g.input else { panic!("the generator gave a program no raw input") };
+        let tc = Program { prog_type: ProgType::SchedCls, ..g.program.clone() };
+        same_as_separate_runs(&tc, &Input::Skb(mem.clone()), &setup);
         made += 1;
     }
     assert!(made >= 100, "only {made} of 150 seeds made a program");
@@ -117,6 +122,41 @@ fn a_packet_moved_by_one_run_is_where_the_next_starts() {
         let mut ctx = Context::xdp(&(0..64).collect::<Vec<u8>>(), 1, 0);
         let (last, runs) = engine.run_repeated(&mut rt, prog, &mut ctx, 5).expect("runs");
         assert_eq!((last.exit, runs), (Exit::Return(54), 5), "{name}");
+    }
+}
+
+#[test]
+fn a_run_ended_inside_a_call_leaves_the_next_one_in_frame_zero() {
+    // A stack slot counts the runs (the stack is not cleared between
+    // runs). The first run ends inside a call: a legacy packet load out of
+    // bounds returns 0 from the whole run, whatever the frame. The second
+    // writes below frame 0, which must fault as in a run of its own.
+    let p = program(
+        ProgType::SchedCls,
+        "r6 = r1
+         r2 = *(u64 *)(r10 - 8)
+         r2 += 1
+         *(u64 *)(r10 - 8) = r2
+         if r2 == 1 goto first
+         *(u64 *)(r10 - 520) = r2
+         r0 = 9
+         exit
+         first:
+         call sub
+         r0 = 7
+         exit
+         sub:
+         r0 = *(u32 *)skb[60000]
+         exit",
+    );
+    same_as_separate_runs(&p, &Input::Skb(vec![0; 60]), &Setup { runs: 2, ..Setup::default() });
+    for (name, engine) in engines() {
+        let mut rt = Runtime::default();
+        let mut engine = engine();
+        let prog = engine.load(&mut rt, &p).expect("loads");
+        let (last, runs) = engine.run_repeated(&mut rt, prog, &mut Context::skb(&[0; 60], 1), 2).expect("runs");
+        assert_eq!(runs, 2, "{name}");
+        assert!(matches!(last.exit, Exit::Fault { fault: Fault::OutOfBounds { .. }, .. }), "{name}: {:?}", last.exit);
     }
 }
 

@@ -508,20 +508,39 @@ impl Runtime {
     /// run that returned as [`Runtime::end_run`] does, and resets the VM
     /// context for the next as [`Runtime::begin_run`] does, keeping the
     /// context and its regions (which helpers kept current when they moved
-    /// the packet). Only helpers change what `end_run` and `begin_run`
-    /// deal with, so after a run that called none (the helper dispatch
-    /// left `vm` null) the count of instructions is all there is to reset.
+    /// the packet). Only helpers change the rest of what `end_run` and
+    /// `begin_run` deal with, so after a run that called none (the helper
+    /// dispatch left `vm` null) only the instruction count and the stack
+    /// are reset (a run may end inside a call: a legacy packet load out
+    /// of bounds ends it from any frame).
     #[inline(always)]
     fn rerun(&mut self) {
         if self.vm.is_null() {
             // SAFETY: `vm_ctx` is the runtime's own allocation, and no run
             // is using it (runs do not nest).
-            unsafe { (*self.vm_ctx.as_ptr()).insn_count = 0 };
+            unsafe {
+                let v = &mut *self.vm_ctx.as_ptr();
+                v.insn_count = 0;
+                Self::reset_stack(v);
+            }
             return;
         }
         self.vm = std::ptr::null_mut();
         self.end_maps_run();
         self.reset_vm();
+    }
+
+    /// Points the stack region at frame 0 alone.
+    ///
+    /// # Safety
+    /// `v`'s region table must be built ([`Runtime::rebuild_regions`]).
+    #[inline(always)]
+    unsafe fn reset_stack(v: &mut VmCtx) {
+        // SAFETY: the table's first entry is the stack, as the contract says.
+        unsafe {
+            (*v.regions).start = v.stack_top - FRAME_SIZE;
+            (*v.regions).len = FRAME_SIZE;
+        }
     }
 
     /// What every run starts from: no redirect, no lock held, the stack at
@@ -539,8 +558,7 @@ impl Runtime {
             let v = &mut *self.vm_ctx.as_ptr();
             // Only the stack's start and length move during a run (and the
             // packet's, which the context's regions cover).
-            (*v.regions).start = v.stack_top - FRAME_SIZE;
-            (*v.regions).len = FRAME_SIZE;
+            Self::reset_stack(v);
             v.status = status::RUNNING;
             v.insn_count = 0;
             v.tail_call_count = 0;
