@@ -420,8 +420,8 @@ impl Runtime {
 
     /// The run protocol, for an engine's [`crate::Engine::run_repeated`]:
     /// starts a run on `ctx`, makes `top` run until a run faults or
-    /// `repeat` runs (at least one) are made, with [`Runtime::rerun`]
-    /// between them, and ends the run. `callback` and `env` are the
+    /// `repeat` runs (at least one) are made, resetting between runs what
+    /// a run changed (`rerun`), and ends the run. `callback` and `env` are the
     /// engine's entry for callbacks ([`VmCtx::callback`]). Returns the last
     /// run's result, always `Ok` (the shape [`crate::Engine::run`] returns);
     /// `runs` is set to the number of runs.

@@ -1,8 +1,9 @@
 //! The VM context: the one `#[repr(C)]` struct both engines run against.
 //!
 //! The runtime allocates one for its life, with its region table; a run
-//! ([`crate::Runtime::begin_run`]) resets a few fields and the context's
-//! regions, and the engine passes its address to every helper. Compiled code reads the fields listed in
+//! ([`crate::Runtime::run_repeated`]) resets a few fields and the context's
+//! regions, and the engine passes its address to every helper. Compiled
+//! code reads the fields listed in
 //! [`offsets`] at fixed offsets; everything after them is Rust-side state
 //! only the runtime touches. After every helper call an engine reads
 //! [`VmCtx::status`]: anything but [`status::RUNNING`] sends it to its one

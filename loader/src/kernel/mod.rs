@@ -14,7 +14,7 @@
 //! kernel's object id iterators; attaching programs to network interfaces
 //! (XDP, tcx, cls_bpf by rtnetlink) as [`Link`]s or [`TcFilter`]s, and
 //! [`Bpf::detach`] of whatever is at an [`AttachPoint`]. Every kernel object is an
-//! [`OwnedFd`](std::os::fd::OwnedFd) inside its handle: dropping the
+//! [`std::os::fd::OwnedFd`] inside its handle: dropping the
 //! handle closes it, and an operation that fails part-way closes what it
 //! had created. Errors ([`KernelError`]) carry the command, the errno and
 //! what it means (privileges, sizes, the verifier's own words).

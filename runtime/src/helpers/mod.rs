@@ -48,8 +48,8 @@ macro_rules! helper_fn {
 /// turns an error or a panic into a fault in the context.
 ///
 /// # Safety
-/// `vm` must be the live context of a run begun with
-/// [`Runtime::begin_run`], not otherwise borrowed while the helper runs.
+/// `vm` must be the live context of a run begun by
+/// [`Runtime::run_repeated`], not otherwise borrowed while the helper runs.
 #[inline(always)]
 pub unsafe fn dispatch(vm: *mut VmCtx, id: HelperId, args: [u64; 5], f: SafeHelper) -> u64 {
     // SAFETY: the caller passes the live context, whose `runtime` points to
