@@ -248,7 +248,11 @@ impl Moves {
     /// displacement modulo their width, give or take one wrap.
     fn same(&self, a: u64, b: u64) -> bool {
         let d = b.wrapping_sub(a);
-        let small = |bits: u32| (d as i64).unsigned_abs() < 1 << bits || (d as u32 as i32).unsigned_abs() < 1 << bits;
+        // In 32 bits only for two 32-bit values (upper halves zero).
+        let narrow = (a | b) >> 32 == 0;
+        let small = |bits: u32| {
+            (d as i64).unsigned_abs() < 1 << bits || (narrow && (d as u32 as i32).unsigned_abs() < 1 << bits)
+        };
         a == b
             || self.0.iter().filter(|&&m| m != 0).any(|&m| {
                 (-16i64..=16).filter(|&k| k != 0).any(|k| {
