@@ -200,9 +200,17 @@ fn without_privileges_live_says_what_it_needs_and_exits_2() {
 
 #[test]
 fn repeated_runs_accumulate_as_in_the_kernel() {
-    for (object, program) in [("tests/build/ctx_fields.o", "tc_fields"), ("tests/build/xdp_count.o", "xdp_count")] {
+    // Fields, maps, a packet rewritten once and then left (tc_rewrite's
+    // later runs take its early return) and metadata grown by every run
+    // (xdp_fields' bpf_xdp_adjust_meta).
+    for (object, program) in [
+        ("tests/build/ctx_fields.o", "tc_fields"),
+        ("tests/build/xdp_count.o", "xdp_count"),
+        ("tests/build/tc_rewrite.o", "tc_rewrite"),
+        ("tests/build/ctx_fields.o", "xdp_fields"),
+    ] {
         let args =
-            ["run", object, "-p", program, "--pcap", "examples/traffic.pcap", "--live", "--json", "--repeat", "3"];
+            ["run", object, "-p", program, "--pcap", "examples/traffic.pcap", "--live", "--json", "--repeat", "6"];
         let out = bpfx(&args);
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(0), "{program}: {stdout}\n{stderr}");
