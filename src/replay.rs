@@ -203,7 +203,7 @@ pub fn replay(
                         }
                         *verdicts.entry(action.clone()).or_default() += 1;
                         if let Some(out) = r.out {
-                            written.push((Frame { data: out, ..frame.clone() }, action));
+                            written.push((Frame { data: out.into(), ..frame.clone() }, action));
                         }
                     }
                     Exit::Fault { at, fault } => {

@@ -71,7 +71,8 @@ fn out_writes_passed_packets_with_verdict_comments() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let passes = stdout.lines().filter(|l| l.contains("\"action\":\"XDP_PASS\"")).count();
-    let written = read_capture(&std::fs::read(&out_path).unwrap()).unwrap();
+    let bytes = std::fs::read(&out_path).unwrap();
+    let written = read_capture(&bytes).unwrap();
     assert_eq!(written.format, CaptureFormat::Pcapng);
     assert_eq!(written.frames.len(), passes);
     let bytes = std::fs::read(&out_path).unwrap();
@@ -216,7 +217,8 @@ fn a_program_the_verifier_rejects_runs_with_every_access_checked() {
     // 20-byte frame that read is out of bounds, and must fault cleanly on
     // the JIT as on the interpreter rather than read past the packet.
     let dir = scratch("rejected");
-    let short = bpfx_runtime::replay::Frame { timestamp: Default::default(), orig_len: 20, data: vec![0xaa; 20] };
+    let short =
+        bpfx_runtime::replay::Frame { timestamp: Default::default(), orig_len: 20, data: vec![0xaa; 20].into() };
     let pcap = dir.join("short.pcap");
     let mut bytes = Vec::new();
     bpfx_runtime::replay::write_capture(&mut bytes, CaptureFormat::Pcap, &[(short, String::new())]).unwrap();

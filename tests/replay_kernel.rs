@@ -107,7 +107,7 @@ fn shared() -> Vec<(String, Vec<Vec<u8>>)> {
     for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng")) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         match replay::read_capture(&std::fs::read(path).unwrap()) {
-            Ok(c) => all.push((name, c.frames.into_iter().take(PER_CAPTURE).map(|f| f.data).collect())),
+            Ok(c) => all.push((name, c.frames.into_iter().take(PER_CAPTURE).map(|f| f.data.into_owned()).collect())),
             Err(e) => eprintln!("{name}: not replayed: {e}"),
         }
     }

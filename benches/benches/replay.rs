@@ -29,7 +29,10 @@ fn capture() -> Vec<u8> {
             f[14] = if ethertype == 0x86dd { 0x60 } else { 0x45 };
             f[14 + 6] = proto;
             f[14 + 9] = proto;
-            (Frame { timestamp: Duration::from_micros(i as u64), orig_len: f.len() as u32, data: f }, String::new())
+            (
+                Frame { timestamp: Duration::from_micros(i as u64), orig_len: f.len() as u32, data: f.into() },
+                String::new(),
+            )
         })
         .collect();
     let mut out = Vec::new();

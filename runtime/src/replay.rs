@@ -39,27 +39,28 @@ pub enum CaptureFormat {
 
 /// One captured frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
+pub struct Frame<'a> {
     pub timestamp: Duration,
     /// The frame's length on the wire (`len`); more than `data.len()` when
     /// the capture truncated it.
     pub orig_len: u32,
-    /// The captured bytes (`caplen` of them).
-    pub data: Vec<u8>,
+    /// The captured bytes (`caplen` of them): borrowed from the capture
+    /// read ([`read_capture`] copies nothing), or owned.
+    pub data: Cow<'a, [u8]>,
 }
 
-impl Frame {
+impl Frame<'_> {
     /// Whether the capture kept fewer bytes than the wire carried.
     pub fn truncated(&self) -> bool {
         (self.data.len() as u64) < u64::from(self.orig_len)
     }
 }
 
-/// A capture read whole.
+/// A capture read whole, its frames borrowing the capture's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Capture {
+pub struct Capture<'a> {
     pub format: CaptureFormat,
-    pub frames: Vec<Frame>,
+    pub frames: Vec<Frame<'a>>,
 }
 
 /// Why a capture cannot be replayed.
@@ -96,7 +97,7 @@ pub enum CaptureError {
 }
 
 /// Reads a pcap or pcapng capture of Ethernet frames.
-pub fn read_capture(bytes: &[u8]) -> Result<Capture, CaptureError> {
+pub fn read_capture(bytes: &[u8]) -> Result<Capture<'_>, CaptureError> {
     if bytes.is_empty() {
         return Err(CaptureError::Empty);
     }
@@ -116,7 +117,7 @@ fn record_error(index: usize, bytes: &[u8], rest: &[u8], source: PcapError) -> C
     }
 }
 
-fn read_pcap(bytes: &[u8]) -> Result<Capture, CaptureError> {
+fn read_pcap(bytes: &[u8]) -> Result<Capture<'_>, CaptureError> {
     let (mut rest, parser) =
         PcapParser::new(bytes).map_err(|source| CaptureError::Header { format: "pcap", source })?;
     let header = parser.header();
@@ -130,13 +131,13 @@ fn read_pcap(bytes: &[u8]) -> Result<Capture, CaptureError> {
         }
         let frac = if nanos { raw.ts_frac } else { raw.ts_frac.saturating_mul(1000) };
         let timestamp = Duration::new(u64::from(raw.ts_sec), 0) + Duration::from_nanos(u64::from(frac));
-        frames.push(Frame { timestamp, orig_len: raw.orig_len, data: raw.data.into_owned() });
+        frames.push(Frame { timestamp, orig_len: raw.orig_len, data: raw.data });
         rest = next;
     }
     Ok(Capture { format: CaptureFormat::Pcap, frames })
 }
 
-fn read_pcapng(bytes: &[u8]) -> Result<Capture, CaptureError> {
+fn read_pcapng(bytes: &[u8]) -> Result<Capture<'_>, CaptureError> {
     let (mut rest, mut parser) =
         PcapNgParser::new(bytes).map_err(|source| CaptureError::Header { format: "pcapng", source })?;
     let mut frames = Vec::new();
@@ -145,18 +146,12 @@ fn read_pcapng(bytes: &[u8]) -> Result<Capture, CaptureError> {
         let (next, block) = parser.next_block(rest).map_err(|e| record_error(index, bytes, rest, e))?;
         let (interface, frame) = match block {
             Block::EnhancedPacket(p) => {
-                (p.interface_id, Frame { timestamp: p.timestamp, orig_len: p.original_len, data: p.data.into_owned() })
+                (p.interface_id, Frame { timestamp: p.timestamp, orig_len: p.original_len, data: p.data })
             }
-            Block::SimplePacket(p) => {
-                (0, Frame { timestamp: Duration::ZERO, orig_len: p.original_len, data: p.data.into_owned() })
-            }
+            Block::SimplePacket(p) => (0, Frame { timestamp: Duration::ZERO, orig_len: p.original_len, data: p.data }),
             Block::Packet(p) => (
                 u32::from(p.interface_id),
-                Frame {
-                    timestamp: Duration::from_micros(p.timestamp),
-                    orig_len: p.original_len,
-                    data: p.data.into_owned(),
-                },
+                Frame { timestamp: Duration::from_micros(p.timestamp), orig_len: p.original_len, data: p.data },
             ),
             _ => {
                 rest = next;
@@ -439,7 +434,7 @@ mod tests {
         let frames: Vec<(Frame, String)> = records
             .iter()
             .map(|(d, len)| {
-                (Frame { timestamp: Duration::from_micros(5), orig_len: *len, data: d.to_vec() }, String::new())
+                (Frame { timestamp: Duration::from_micros(5), orig_len: *len, data: d.to_vec().into() }, String::new())
             })
             .collect();
         write_capture(&mut out, CaptureFormat::Pcap, &frames).unwrap();
@@ -453,7 +448,7 @@ mod tests {
         assert_eq!(c.format, CaptureFormat::Pcap);
         assert_eq!(c.frames.len(), 2);
         assert!(c.frames[1].truncated());
-        assert_eq!(c.frames[1].data, [2; 30]);
+        assert_eq!(*c.frames[1].data, [2; 30]);
         let mut ng = Vec::new();
         let frames: Vec<_> = c.frames.iter().map(|f| (f.clone(), "XDP_PASS".to_string())).collect();
         write_capture(&mut ng, CaptureFormat::Pcapng, &frames).unwrap();
