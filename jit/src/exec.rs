@@ -127,9 +127,10 @@ impl TopRun for Top<'_> {
         unsafe {
             let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
             let st = &mut self.st;
-            // A tail call leaves its registers in the state: all ten are
-            // reset.
-            st.regs = [0, args[0], args[1], args[2], args[3], args[4], 0, 0, 0, 0];
+            // Compiled code writes back `r0`..`r5` only, and `tail_call`
+            // clears the `r6`..`r9` it was handed: those stay 0.
+            st.regs[0] = 0;
+            st.regs[1..6].copy_from_slice(&args);
             st.left = budget;
             st.budget = budget;
             st.loops = BPF_MAX_LOOPS;
@@ -294,7 +295,11 @@ pub(crate) unsafe extern "C" fn tail_call(
             stop: None,
         };
         let outcome = call(vm, next, &mut inner);
-        s.regs = inner.regs;
+        // The caller reads back `r0`..`r5`. The `r6`..`r9` it stored for
+        // the callee are cleared: a state leaves every run with them 0,
+        // which `Top` relies on.
+        s.regs[..6].copy_from_slice(&inner.regs[..6]);
+        s.regs[6..].fill(0);
         s.left = inner.left;
         s.loops = inner.loops;
         s.last = inner.last;

@@ -530,7 +530,9 @@ impl Runtime {
         self.reset_vm();
     }
 
-    /// Points the stack region at frame 0 alone.
+    /// Points the stack region at frame 0 alone (a run that returned from
+    /// frame 0 left it there: its length says so, as the engines set the
+    /// start and length together).
     ///
     /// # Safety
     /// `v`'s region table must be built ([`Runtime::rebuild_regions`]).
@@ -538,8 +540,10 @@ impl Runtime {
     unsafe fn reset_stack(v: &mut VmCtx) {
         // SAFETY: the table's first entry is the stack, as the contract says.
         unsafe {
-            (*v.regions).start = v.stack_top - FRAME_SIZE;
-            (*v.regions).len = FRAME_SIZE;
+            if (*v.regions).len != FRAME_SIZE {
+                (*v.regions).start = v.stack_top - FRAME_SIZE;
+                (*v.regions).len = FRAME_SIZE;
+            }
         }
     }
 
