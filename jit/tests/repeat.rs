@@ -98,6 +98,45 @@ fn every_repeated_run_gets_its_own_tail_calls() {
 }
 
 #[test]
+fn a_tail_call_leaves_no_register_to_the_next_run() {
+    // `r0` = `r6` as the program starts: 0 in a run, 5 in the instance the
+    // first run tail-calls (a tail call keeps the registers). Only that
+    // first run tail-calls; the second must start with `r6` 0 again.
+    let mut p = self_tail_call();
+    p.insns = asm::assemble(
+        "r0 = r6
+         r6 = 5
+         r7 = *(u8 *)(r1 + 0)
+         if r7 != 0 goto out
+         r7 = 1
+         *(u8 *)(r1 + 0) = r7
+         r2 = 0 ll
+         r3 = 0
+         call 12
+         out:
+         exit",
+    )
+    .expect("assembles");
+    for insn in &mut p.insns {
+        if let Insn::LdImm64 { kind, .. } = insn {
+            *kind = LdImm64Kind::MapIdx;
+        }
+    }
+    same_as_separate_runs(&p, &Input::Raw(vec![0]), &Setup { runs: 2, ..Setup::default() });
+    for (name, engine) in engines() {
+        let mut rt = Runtime::default();
+        let mut engine = engine();
+        let prog = engine.load(&mut rt, &p).expect("loads");
+        rt.apply_initial_slots().expect("the program is loaded");
+        let mut ctx = Context::raw(&[0]);
+        assert_eq!(engine.run(&mut rt, prog, &mut ctx).expect("runs").exit, Exit::Return(5), "{name}");
+        let mut ctx = Context::raw(&[0]);
+        let (last, runs) = engine.run_repeated(&mut rt, prog, &mut ctx, 2).expect("runs");
+        assert_eq!((last.exit, runs), (Exit::Return(0), 2), "{name}");
+    }
+}
+
+#[test]
 fn a_packet_moved_by_one_run_is_where_the_next_starts() {
     // Each run takes two bytes off the front and returns the new length
     // (bpfx's XDP context holds the packet's start and end as its first
