@@ -376,14 +376,34 @@ pub fn check(program: &Program, input: &Input, setup: &Setup) -> Result<Outcome,
 
 /// The first difference between the interpreter's outcome of `program` on
 /// `input` and another engine's, unless the interpreter's own outcome
-/// changes with where its regions lie.
+/// changes with where its regions lie, or the JIT, its regions moved the
+/// same ways, comes out as the interpreter did (then the two compute the
+/// same function of the layout, and the layouts the interpreter's reruns
+/// tried only missed the one the other engine had).
 pub fn judge(program: &Program, input: &Input, setup: &Setup, interp: &Outcome, other: &Outcome) -> Option<String> {
     let d = difference(interp, other)?;
-    let rerun = |order| {
-        let mut outs = outcomes_in(&mut Interpreter::new(), program, None, std::slice::from_ref(input), setup, order);
+    let rerun = |engine: &mut dyn Engine, order| {
+        let mut outs = outcomes_in(engine, program, None, std::slice::from_ref(input), setup, order);
         outs.pop().expect("one outcome per input")
     };
-    (!layout_dependent(interp, rerun)).then_some(d)
+    if layout_dependent(interp, |order| rerun(&mut Interpreter::new(), order)) {
+        return None;
+    }
+    let jit = |order| rerun(&mut Jit::new().expect("the host runs the JIT"), order);
+    let jit_agrees_elsewhere = any_moved(jit, |out| difference(interp, &out).is_none());
+    (!jit_agrees_elsewhere).then_some(d)
+}
+
+/// Whether `test` holds for any of the outcomes `rerun` makes with the
+/// regions moved: in the other order, then behind live blocks of the
+/// sizes a runtime allocates, which take the places the previous runtimes
+/// freed so that the next one lands elsewhere.
+fn any_moved<T>(rerun: impl Fn(Order) -> T, test: impl Fn(T) -> bool) -> bool {
+    test(rerun(Order::ContextsFirst))
+        || [(24, 8), (64, 8), (520, 4), (4104, 2), (65_544, 1)].into_iter().any(|(size, count)| {
+            let _taken: Vec<Vec<u8>> = (0..count).map(|_| vec![1u8; size]).collect();
+            test(rerun(Order::RuntimeFirst))
+        })
 }
 
 /// Whether the interpreter's outcome `first`, made again by `rerun` with
@@ -398,15 +418,7 @@ pub fn layout_dependent(first: &Outcome, rerun: impl Fn(Order) -> Outcome) -> bo
 /// [`layout_dependent`] for the outcomes of a sequence of inputs: whether
 /// any of them comes out different when `rerun` makes them again.
 pub fn layout_dependent_all(first: &[Outcome], rerun: impl Fn(Order) -> Vec<Outcome>) -> bool {
-    let differs = |again: Vec<Outcome>| first.iter().zip(&again).any(|(a, b)| difference(a, b).is_some());
-    // The regions in the other order; then live blocks of the sizes a
-    // runtime allocates, taking the places the previous runtimes freed so
-    // that the next one lands elsewhere.
-    differs(rerun(Order::ContextsFirst))
-        || [(24, 8), (64, 8), (520, 4), (4104, 2), (65_544, 1)].into_iter().any(|(size, count)| {
-            let _taken: Vec<Vec<u8>> = (0..count).map(|_| vec![1u8; size]).collect();
-            differs(rerun(Order::RuntimeFirst))
-        })
+    any_moved(rerun, |again| first.iter().zip(&again).any(|(a, b)| difference(a, b).is_some()))
 }
 
 /// Facts that call every memory access of `program` safe. They hold for
