@@ -21,31 +21,22 @@ use bpfx_runtime::context::convert::{ConvertError, convert, convert_proven, conv
 use bpfx_runtime::{Engine, LoadError, ProgId, Runtime};
 use bpfx_verifier::{Options, verify};
 
-/// A program as the engines run it, with what the verifier's judgement
-/// comes to for them.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    /// The program, its context accesses converted when that was asked for
-    /// (for the program types the runtime converts).
-    pub program: Program,
-    /// The verifier's facts, carried to `program`: `None` when the verifier
-    /// was not asked, rejected the program, or its facts do not carry over.
-    pub proven: Option<Proven>,
-    /// Whether the verifier accepted the program (`None`: not asked).
-    pub accepted: Option<bool>,
-}
-
-/// Prepares `program` for the engines: judged by the verifier when
-/// `verify_first`, its context accesses converted when `convert`.
-pub fn prepare(program: &Program, verify_first: bool, convert_ctx: bool) -> Result<Prepared, ConvertError> {
-    let proven = verify_first.then(|| verify(program, &Options::default()).proven);
-    let accepted = proven.as_ref().map(Option::is_some);
-    let (program, proven) = match (convert_ctx, proven.flatten()) {
+/// `program` as the engines run it, and the verifier's facts carried to
+/// it: judged by the verifier when `verify_first` (the facts are `None`
+/// when it was not asked, rejected the program, or its facts do not carry
+/// over), its context accesses converted when `convert_ctx` (for the
+/// program types the runtime converts).
+fn prepare(
+    program: &Program,
+    verify_first: bool,
+    convert_ctx: bool,
+) -> Result<(Program, Option<Proven>), ConvertError> {
+    let proven = verify_first.then(|| verify(program, &Options::default()).proven).flatten();
+    Ok(match (convert_ctx, proven) {
         (true, Some(proven)) => convert_proven(program, &proven)?,
         (true, None) => (convert(program)?, None),
         (false, proven) => (program.clone(), proven),
-    };
-    Ok(Prepared { program, proven, accepted })
+    })
 }
 
 /// How programs are handed to an engine.
@@ -89,7 +80,7 @@ impl Loading {
         // the bytes say).
         let right_context = self.convert || !converts(program.prog_type);
         let uses_facts = self.trust_verifier && right_context && engine.uses_facts();
-        let Prepared { program, proven, .. } = prepare(program, uses_facts, self.convert)?;
+        let (program, proven) = prepare(program, uses_facts, self.convert)?;
         let prog = match &proven {
             Some(proven) => engine.load_proven(rt, &program, proven),
             None => engine.load(rt, &program),
@@ -144,8 +135,7 @@ mod tests {
         let mut p = xdp();
         // Read the packet without the bounds check.
         p.insns.retain(|i| !matches!(i, bpfx_isa::Insn::Jump { .. }));
-        let prepared = prepare(&p, true, true).expect("converts");
-        assert_eq!((prepared.accepted, prepared.proven.is_some()), (Some(false), false));
+        assert!(verify(&p, &Options::default()).proven.is_none(), "the verifier rejects it");
         let mut jit = Jit::new().expect("the host runs the JIT");
         assert_eq!(proven_accesses(Loading::PACKET, &mut jit, &p), None);
     }

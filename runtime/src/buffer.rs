@@ -36,7 +36,7 @@ impl Buffer {
 
     /// `len` zeroed bytes in `spare`'s memory when it has that length
     /// (cleared: reused without a trip through the allocator), or new.
-    pub fn zeroed_reusing(spare: &mut Option<Buffer>, len: usize) -> Buffer {
+    pub(crate) fn zeroed_reusing(spare: &mut Option<Buffer>, len: usize) -> Buffer {
         match spare.take() {
             Some(mut b) if b.len == len => {
                 b.fill(0, len, 0);
