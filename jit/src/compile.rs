@@ -336,13 +336,7 @@ pub(crate) fn compile(
         t.b.finalize(module.target_config());
     }
     crate::dead::remove_dead_reads(&mut ctx.func);
-    if std::env::var_os("XXDIS").is_some() {
-        ctx.set_disasm(true);
-    }
     module.define_function(id, &mut ctx).map_err(|e| fail(&e))?;
-    if let Some(v) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
-        eprintln!("{v}");
-    }
     let code_bytes = ctx.compiled_code().map_or(0, |c| c.code_info().total_size as usize);
     module.clear_context(&mut ctx);
     module.finalize_definitions().map_err(|e| fail(&e))?;
