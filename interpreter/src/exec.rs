@@ -352,15 +352,26 @@ pub(crate) struct Top<'a> {
     pub interp: &'a Interpreter,
     pub code: &'a Code,
     pub prog: ProgId,
+    /// `r1`..`r5` for every run.
+    pub args: [u64; 5],
 }
 
 impl TopRun for Top<'_> {
     type Stop = Stop;
 
     #[inline(always)]
-    unsafe fn run(&mut self, vm: *mut VmCtx, args: [u64; 5]) -> Result<(u64, ProgId), Stop> {
-        // SAFETY: as the trait's contract, which is `exec`'s.
-        unsafe { self.interp.exec(vm, self.code, self.prog, 0, args, 0) }
+    unsafe fn begin(&mut self, _vm: *mut VmCtx, args: [u64; 5]) {
+        self.args = args;
+    }
+
+    #[inline(always)]
+    unsafe fn run(&mut self, vm: *mut VmCtx) -> Result<(u64, ProgId), Stop> {
+        // SAFETY: as the trait's contract, which is `exec`'s (which sets
+        // the stack region at frame 0 and counts from `insn_count`).
+        unsafe {
+            (*vm).insn_count = 0;
+            self.interp.exec(vm, self.code, self.prog, 0, self.args, 0)
+        }
     }
 }
 

@@ -76,7 +76,7 @@ impl Engine for Interpreter {
         // SAFETY: the interpreter reaches the runtime only through the VM
         // context; the callback entry takes this interpreter, which
         // outlives the runs.
-        let top = exec::Top { interp: self, code, prog };
+        let top = exec::Top { interp: self, code, prog, args: [0; 5] };
         unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, top) }
     }
 }

@@ -462,7 +462,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let helper_sig = b.import_signature(sig(cc, 6, I64));
         let access_sig = b.import_signature(sig(cc, 7, I32));
         let raise_sig = b.import_signature(sig(cc, 6, I32));
-        let tail_sig = b.import_signature(sig(cc, 5, I32));
+        let tail_sig = b.import_signature(sig(cc, 6, I32));
         let atomic_sig = b.import_signature(sig(cc, 5, I64));
         let mut var = || b.declare_var(I64);
         let v = Vars { regs: std::array::from_fn(|_| var()), left: var(), loops: var(), depth: var() };
@@ -1304,18 +1304,17 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.enter(tail);
         let sp = self.f.st;
         let zero = self.iconst(0);
-        self.b.ins().store(trusted(), zero, sp, sto::REGS);
+        self.b.ins().store(trusted(), zero, sp, sto::OUT);
         for r in 1..10 {
             let value = self.b.use_var(self.v.regs[r]);
-            self.b.ins().store(trusted(), value, sp, sto::REGS + 8 * r as i32);
+            self.b.ins().store(trusted(), value, sp, sto::OUT + 8 * r as i32);
         }
         let depth = self.get(self.v.depth);
-        self.b.ins().istore32(trusted(), depth, sp, sto::DEPTH);
         let loops = self.get(self.v.loops);
         self.b.ins().store(trusted(), loops, sp, sto::LOOPS);
         let site = self.iconst(self.site(i));
         let tf = self.iconst(exec::tail_call as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.tail_sig, tf, &[vm, sp, site, left, id]);
+        let call = self.b.ins().call_indirect(self.tail_sig, tf, &[vm, sp, site, left, id, depth]);
         let code = self.b.inst_results(call)[0];
         let back = self.b.create_block();
         let out = self.cold_block();
@@ -1324,7 +1323,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().return_(&[code]);
         self.enter(back);
         for r in 0..6 {
-            let value = self.b.ins().load(I64, trusted(), sp, sto::REGS + 8 * r);
+            let value = self.b.ins().load(I64, trusted(), sp, sto::OUT + 8 * r);
             self.b.def_var(self.v.regs[r as usize], value);
         }
         let left = self.b.ins().load(I64, trusted(), sp, sto::LEFT);
@@ -1445,8 +1444,9 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().br_table(site, table);
     }
 
-    /// Returns from the function: `r0`..`r5` (those the program names, see
-    /// [`named_regs`]), the budget and the loop count into the state.
+    /// Returns from the function: `r0`, `r1`..`r5` when the state keeps
+    /// them (those the program names, see [`named_regs`]), the budget and
+    /// the loop count into the state.
     fn ret_with(&mut self, store: bool) {
         if !store {
             let code = self.b.ins().iconst(I32, i64::from(exec::code::RETURN));
@@ -1454,9 +1454,21 @@ impl<'a, 'f> Translator<'a, 'f> {
             return;
         }
         let st = self.f.st;
-        for r in (0..6).filter(|&r| r == 0 || self.named[r]) {
-            let value = self.b.use_var(self.v.regs[r]);
-            self.b.ins().store(trusted(), value, st, sto::REGS + 8 * r as i32);
+        let r0 = self.b.use_var(self.v.regs[0]);
+        self.b.ins().store(trusted(), r0, st, sto::OUT);
+        let named: Vec<usize> = (1..6).filter(|&r| self.named[r]).collect();
+        if !named.is_empty() {
+            let keep = self.b.ins().uload32(trusted(), st, sto::KEEP_OUT);
+            let write = self.cold_block();
+            let done = self.b.create_block();
+            self.b.ins().brif(keep, write, &[], done, &[]);
+            self.enter(write);
+            for r in named {
+                let value = self.b.use_var(self.v.regs[r]);
+                self.b.ins().store(trusted(), value, st, sto::OUT + 8 * r as i32);
+            }
+            self.b.ins().jump(done, &[]);
+            self.enter(done);
         }
         let left = self.get(self.v.left);
         self.b.ins().store(trusted(), left, st, sto::LEFT);
@@ -1503,7 +1515,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.enter(abort);
         let st = self.f.st;
         let zero = self.iconst(0);
-        self.b.ins().store(trusted(), zero, st, sto::REGS);
+        self.b.ins().store(trusted(), zero, st, sto::OUT);
         self.b.ins().store(trusted(), left, st, sto::LEFT);
         self.store_last(st);
         let code = self.b.ins().iconst(I32, i64::from(exec::code::ABORT));

@@ -33,10 +33,15 @@ pub(crate) type CompiledFn = unsafe extern "C" fn(vm: *mut VmCtx, st: *mut ExecS
 /// call), shared with compiled code at the offsets in [`offsets`].
 #[repr(C)]
 pub(crate) struct ExecState {
-    /// In: `r0`..`r9` at entry (`r0` always 0). Out: `r0`..`r5` when the
-    /// entry frame exits (compiled code writes only those it may have
-    /// changed; the others still hold their entry values).
+    /// `r0`..`r9` at entry (`r0` always 0, and compiled code does not read
+    /// it). Compiled code never writes them, so a state reruns from them.
     pub regs: [u64; 10],
+    /// Out: `r0` when the entry frame exits, and `r1`..`r5` when
+    /// `keep_out` says so; compiled code writes only those it may have
+    /// changed (see `named_regs`), so a caller that reads the others sets
+    /// them to the entry values first. For a tail call, `r0`..`r9` handed
+    /// to the callee.
+    pub out: [u64; 10],
     /// The budget left: the budget minus the instructions started.
     pub left: i64,
     /// The run's budget (clamped to `i64::MAX`).
@@ -44,11 +49,19 @@ pub(crate) struct ExecState {
     /// `may_goto` passes left before it jumps.
     pub loops: u64,
     /// The frame depth the entry runs in; for a tail call, the caller's.
+    /// Compiled code only reads it.
     pub depth: u32,
     /// Which of the program's entry points to start at.
     pub entry: u32,
     /// Out: the program whose frame exited (another after a tail call).
     pub last: u32,
+    /// Whether the exit writes `r1`..`r5` to `out` (non-zero): only for a
+    /// tail call that a frame will go on from, the callee's frame exiting
+    /// into a caller below the entry (in the kernel, a verified program
+    /// cannot read them there; bpfx specifies them for the rest). A run,
+    /// a callback and a tail call from an entry frame that drops them all
+    /// read `r0` alone, and skip the stores.
+    pub keep_out: u32,
     /// Boxed: a run that returns never touches it, and the state (built on
     /// every run) stays small.
     pub stop: Option<Box<Stop>>,
@@ -57,12 +70,14 @@ pub(crate) struct ExecState {
 /// Byte offsets of [`ExecState`]'s fields compiled code uses.
 pub(crate) mod offsets {
     pub const REGS: i32 = 0;
-    pub const LEFT: i32 = 80;
-    pub const BUDGET: i32 = 88;
-    pub const LOOPS: i32 = 96;
-    pub const DEPTH: i32 = 104;
-    pub const ENTRY: i32 = 108;
-    pub const LAST: i32 = 112;
+    pub const OUT: i32 = 80;
+    pub const LEFT: i32 = 160;
+    pub const BUDGET: i32 = 168;
+    pub const LOOPS: i32 = 176;
+    pub const DEPTH: i32 = 184;
+    pub const ENTRY: i32 = 188;
+    pub const LAST: i32 = 192;
+    pub const KEEP_OUT: i32 = 196;
 }
 
 /// Kinds of fault [`raise`] records.
@@ -92,6 +107,7 @@ fn unsite(site: i64) -> (ProgId, InsnIdx) {
 /// `vm` must be the live context of a run on the runtime `code` was loaded
 /// into, its stack region holding frames `0..=st.depth` (compiled code
 /// does not set it at entry).
+#[inline(always)]
 unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState) -> u32 {
     // SAFETY: the compiled function reads and writes only `vm`, `st`, the
     // run's memory through checked accesses, and the program's hints.
@@ -104,16 +120,28 @@ unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState) -> u32 {
 /// [`Runtime::run_repeated`]: bpfx_runtime::Runtime::run_repeated
 pub(crate) struct Top<'a> {
     code: &'a Compiled,
-    /// Kept from run to run: a run resets what compiled code reads at
-    /// entry or a tail call changes (compiled code writes `last` at every
-    /// exit; `entry` is 0 throughout), and a run that faults (which takes
-    /// `stop`) is the last.
+    /// Kept from run to run: compiled code leaves the entry registers, the
+    /// budget and the depth as they were, so a run resets only the budget
+    /// left and the `may_goto` count. (`entry` is 0 throughout, `out` and
+    /// `last` are written at every exit, and a run that faults, which
+    /// takes `stop`, is the last.)
     st: ExecState,
 }
 
 impl<'a> Top<'a> {
     pub(crate) fn new(code: &'a Compiled) -> Top<'a> {
-        let st = ExecState { regs: [0; 10], left: 0, budget: 0, loops: 0, depth: 0, entry: 0, last: 0, stop: None };
+        let st = ExecState {
+            regs: [0; 10],
+            out: [0; 10],
+            left: 0,
+            budget: 0,
+            loops: 0,
+            depth: 0,
+            entry: 0,
+            last: 0,
+            keep_out: 0,
+            stop: None,
+        };
         Top { code, st }
     }
 }
@@ -122,20 +150,26 @@ impl TopRun for Top<'_> {
     type Stop = Box<Stop>;
 
     #[inline(always)]
-    unsafe fn run(&mut self, vm: *mut VmCtx, args: [u64; 5]) -> Result<(u64, ProgId), Box<Stop>> {
-        // SAFETY: as the trait's contract, which is `call`'s for frame 0.
+    unsafe fn begin(&mut self, vm: *mut VmCtx, args: [u64; 5]) {
+        // SAFETY: as the trait's contract.
+        let budget = unsafe { (*vm).insn_budget };
+        self.st.regs[1..6].copy_from_slice(&args);
+        self.st.budget = budget.min(i64::MAX as u64) as i64;
+    }
+
+    #[inline(always)]
+    unsafe fn run(&mut self, vm: *mut VmCtx) -> Result<(u64, ProgId), Box<Stop>> {
+        let st = &mut self.st;
+        st.left = st.budget;
+        st.loops = BPF_MAX_LOOPS;
+        // SAFETY: as the trait's contract, which is `call`'s for frame 0:
+        // the stack region is at frame 0 when the runs begin, and every
+        // run but an aborted one returns from frame 0.
         unsafe {
-            let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
-            let st = &mut self.st;
-            // Compiled code writes back `r0`..`r5` only, and `tail_call`
-            // clears the `r6`..`r9` it was handed: those stay 0.
-            st.regs[0] = 0;
-            st.regs[1..6].copy_from_slice(&args);
-            st.left = budget;
-            st.budget = budget;
-            st.loops = BPF_MAX_LOOPS;
-            st.depth = 0;
             let outcome = call(vm, self.code, st);
+            if outcome == code::ABORT {
+                (*vm).set_frames(0);
+            }
             finish(vm, outcome, st)
         }
     }
@@ -153,7 +187,7 @@ unsafe fn finish(vm: *mut VmCtx, outcome: u32, st: &mut ExecState) -> Result<(u6
         _ => {
             // SAFETY: as the function's contract.
             unsafe { (*vm).insn_count = (st.budget - st.left) as u64 };
-            Ok((st.regs[0], ProgId(st.last)))
+            Ok((st.out[0], ProgId(st.last)))
         }
     }
 }
@@ -257,9 +291,11 @@ pub(crate) unsafe extern "C" fn raise(
 }
 
 /// Makes the tail call a helper asked for: runs the target program from its
-/// start in the caller's frame, with the registers compiled code stored in
-/// `st` (`r0` zeroed). On [`code::RETURN`] `st` holds the callee's `r0`..`r5`,
-/// budget and loop count, and the caller goes on as if its frame exited.
+/// start in the caller's frame `depth`, with the registers compiled code
+/// stored in `st`'s `out` (`r0` zeroed). On [`code::RETURN`] `st` holds the
+/// callee's `r0` (and `r1`..`r5` when the caller goes on from a frame below
+/// its entry, or its own caller keeps them) in `out`, budget and loop
+/// count, and the caller goes on as if its frame exited.
 ///
 /// # Safety
 /// `vm` and `st` must be the live context and state of a run of this JIT.
@@ -269,6 +305,7 @@ pub(crate) unsafe extern "C" fn tail_call(
     site: i64,
     left: i64,
     helper: u64,
+    depth: u64,
 ) -> u32 {
     // SAFETY: as the function's contract; `callback_env` is the JIT, which
     // outlives the run.
@@ -284,22 +321,22 @@ pub(crate) unsafe extern "C" fn tail_call(
             return stop(vm, st, site, left, Fault::BudgetExhausted { budget: (*vm).insn_budget });
         }
         let s = &mut *st;
+        // The callee writes back only the registers it names: the others
+        // leave as they came.
         let mut inner = ExecState {
-            regs: s.regs,
+            regs: s.out,
+            out: s.out,
             left,
             budget: s.budget,
             loops: s.loops,
-            depth: s.depth,
+            depth: depth as u32,
             entry: 0,
             last: target.0,
+            keep_out: u32::from(depth as u32 != s.depth || s.keep_out != 0),
             stop: None,
         };
         let outcome = call(vm, next, &mut inner);
-        // The caller reads back `r0`..`r5`. The `r6`..`r9` it stored for
-        // the callee are cleared: a state leaves every run with them 0,
-        // which `Top` relies on.
-        s.regs[..6].copy_from_slice(&inner.regs[..6]);
-        s.regs[6..].fill(0);
+        s.out[..6].copy_from_slice(&inner.out[..6]);
         s.left = inner.left;
         s.loops = inner.loops;
         s.last = inner.last;
@@ -345,12 +382,14 @@ pub(crate) unsafe extern "C" fn callback_entry(
         }
         let st = ExecState {
             regs: [0, r1, r2, r3, r4, r5, 0, 0, 0, 0],
+            out: [0; 10],
             left,
             budget,
             loops: BPF_MAX_LOOPS,
             depth,
             entry,
             last: 0,
+            keep_out: 0,
             stop: None,
         };
         let mut st = st;
@@ -410,12 +449,14 @@ mod tests {
     #[test]
     fn offsets_match_the_layout() {
         assert_eq!(offsets::REGS as usize, offset_of!(ExecState, regs));
+        assert_eq!(offsets::OUT as usize, offset_of!(ExecState, out));
         assert_eq!(offsets::LEFT as usize, offset_of!(ExecState, left));
         assert_eq!(offsets::BUDGET as usize, offset_of!(ExecState, budget));
         assert_eq!(offsets::LOOPS as usize, offset_of!(ExecState, loops));
         assert_eq!(offsets::DEPTH as usize, offset_of!(ExecState, depth));
         assert_eq!(offsets::ENTRY as usize, offset_of!(ExecState, entry));
         assert_eq!(offsets::LAST as usize, offset_of!(ExecState, last));
+        assert_eq!(offsets::KEEP_OUT as usize, offset_of!(ExecState, keep_out));
     }
 
     #[test]

@@ -228,29 +228,33 @@ fn callbacks_run_in_their_own_frame_and_their_faults_name_their_insn() {
     }
 }
 
-/// Two programs in one runtime, the first tail-calling the second through a
-/// prog array, on the interpreter and on the JIT.
-fn tail_call_outcome(engine: &mut dyn Engine, second: &str) -> diff::Outcome {
+/// Programs in one runtime, each able to tail-call the others through a
+/// prog array holding them in order (`ld_pseudo r2, 1, 0`), the first run
+/// twice on 48 bytes of memory, on the interpreter or on the JIT.
+fn tail_call_outcome(engine: &mut dyn Engine, programs: &[&str]) -> diff::Outcome {
     let mut rt = Runtime::default();
     let array = MapSpec {
         name: "progs".into(),
         map_type: MapType::ProgArray,
         key_size: 4,
         value_size: 4,
-        max_entries: 2,
+        max_entries: programs.len() as u32,
         ..MapSpec::default()
     };
-    let mut first = program("r6 = r1\n*(u64 *)(r10 - 8) = 7\nr2 = 0 ll\nr3 = 1\ncall 12\nr0 = 99\nexit");
-    first.insns[2] = bpfx_isa::Insn::LdImm64 { dst: bpfx_isa::Reg::R2, kind: bpfx_isa::LdImm64Kind::MapIdx, imm: 0 };
-    first.maps = vec![array.clone()];
-    let mut second = program(second);
-    second.maps = vec![array];
-    let a = engine.load(&mut rt, &first).expect("loads");
-    let b = engine.load(&mut rt, &second).expect("loads");
+    let ids: Vec<_> = programs
+        .iter()
+        .map(|src| {
+            let mut p = program(src);
+            p.maps = vec![array.clone()];
+            engine.load(&mut rt, &p).expect("loads")
+        })
+        .collect();
     let map = rt.map_id("progs").expect("bound");
-    rt.map_mut(map).expect("exists").update(&1u32.to_le_bytes(), &b.0.to_le_bytes(), 0).expect("stores the program");
-    let mut ctx = Context::raw(&[1, 2, 3, 4, 5, 6, 7, 8]);
-    let runs: Vec<_> = (0..2).map(|_| engine.run(&mut rt, a, &mut ctx).expect("runs")).collect();
+    for (key, id) in (0u32..).zip(&ids) {
+        rt.map_mut(map).expect("exists").update(&key.to_le_bytes(), &id.0.to_le_bytes(), 0).expect("stores");
+    }
+    let mut ctx = Context::raw(&(1..=48).collect::<Vec<u8>>());
+    let runs: Vec<_> = (0..2).map(|_| engine.run(&mut rt, ids[0], &mut ctx).expect("runs")).collect();
     diff::Outcome {
         load: Ok(()),
         runs,
@@ -263,20 +267,55 @@ fn tail_call_outcome(engine: &mut dyn Engine, second: &str) -> diff::Outcome {
     }
 }
 
+fn tail_calls_agree_on(programs: &[&str]) {
+    let interp = tail_call_outcome(&mut bpfx_interpreter::Interpreter::new(), programs);
+    let jit = tail_call_outcome(&mut Jit::new().expect("host"), programs);
+    if let Some(d) = diff::difference(&interp, &jit) {
+        panic!("tail calls through {programs:#?}: {d}");
+    }
+}
+
 #[test]
 fn tail_calls_agree() {
+    let first = "r6 = r1\n*(u64 *)(r10 - 8) = 7\nld_pseudo r2, 1, 0\nr3 = 1\ncall 12\nr0 = 99\nexit";
     for second in [
         "r0 = *(u32 *)(r6 + 0)\nr0 += r3\nexit",
         "r0 = *(u64 *)(r10 - 8)\nexit",
         "r0 = *(u64 *)(r6 + 8)\nexit",
         "r0 = 0\nloop:\nif r0 == 0 goto loop\nexit",
     ] {
-        let interp = tail_call_outcome(&mut bpfx_interpreter::Interpreter::new(), second);
-        let jit = tail_call_outcome(&mut Jit::new().expect("host"), second);
-        if let Some(d) = diff::difference(&interp, &jit) {
-            panic!("tail call into `{second}`: {d}");
-        }
+        tail_calls_agree_on(&[first, second]);
     }
+}
+
+/// A tail call from a subprogram: the callee's exit returns to the
+/// subprogram's caller, which then stores `r1`..`r5` (the values bpfx
+/// specifies where the kernel's verifier would refuse the reads) — also
+/// when the callee itself tail-calls from its entry frame, and when the
+/// tail call is from the entry frame, whose `r1`..`r5` no one sees.
+#[test]
+fn tail_calls_from_a_subprogram_agree() {
+    let caller = "
+        r6 = r1
+        call sub
+        *(u64 *)(r6 + 0) = r1
+        *(u64 *)(r6 + 8) = r2
+        *(u64 *)(r6 + 16) = r3
+        *(u64 *)(r6 + 24) = r4
+        *(u64 *)(r6 + 32) = r5
+        exit
+    sub:
+        r1 = r6
+        ld_pseudo r2, 1, 0
+        r3 = 1
+        call 12
+        r0 = 99
+        exit";
+    let sets = "r1 = 11\nr2 = 12\nr3 = 13\nr4 = 14\nr5 = 15\nr0 = 1\nexit";
+    let hands_on = "r5 = 25\nld_pseudo r2, 1, 0\nr3 = 2\ncall 12\nexit";
+    tail_calls_agree_on(&[caller, sets]);
+    tail_calls_agree_on(&[caller, hands_on, sets]);
+    tail_calls_agree_on(&["r6 = r1\nld_pseudo r2, 1, 0\nr3 = 1\ncall 12\nexit", sets]);
 }
 
 /// Looks up the `u32` key at `mem[0]` in the array `m` (4 entries of 12

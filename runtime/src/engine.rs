@@ -62,20 +62,31 @@ pub struct Stop {
     pub prog: ProgId,
 }
 
-/// One top-level run of an engine's program, as [`Runtime::run_repeated`]
-/// makes it: from frame 0 with `r1`..`r5` = `args`. (A trait rather than a
-/// closure so that its one method is inlined into the loop.)
+/// The top-level runs of an engine's program, as [`Runtime::run_repeated`]
+/// makes them: each from frame 0 with `r1`..`r5` = the `args` of
+/// [`TopRun::begin`]. (A trait rather than closures so that its methods are
+/// inlined into the loop.)
 pub trait TopRun {
     /// How the engine reports a stop.
     type Stop: Into<Stop>;
 
-    /// Runs the program; `Ok` holds `r0` and the program whose frame
-    /// exited.
+    /// Takes the context's `r1`..`r5` and the VM context's settings
+    /// before the first run.
     ///
     /// # Safety
     /// `vm` must be the live context of a run begun on the runtime the
     /// program was loaded into.
-    unsafe fn run(&mut self, vm: *mut crate::VmCtx, args: [u64; 5]) -> Result<(u64, ProgId), Self::Stop>;
+    unsafe fn begin(&mut self, vm: *mut crate::VmCtx, args: [u64; 5]);
+
+    /// Runs the program once; `Ok` holds `r0` and the program whose frame
+    /// exited. A run counts its instructions from 0, leaves them in the
+    /// VM context's `insn_count`, and starts in frame 0 whatever frame the
+    /// one before ended in; the runtime resets the rest of the VM context
+    /// (after a run that called no helper, there is nothing else to reset).
+    ///
+    /// # Safety
+    /// As [`TopRun::begin`], which was called first.
+    unsafe fn run(&mut self, vm: *mut crate::VmCtx) -> Result<(u64, ProgId), Self::Stop>;
 }
 
 impl From<Box<Stop>> for Stop {

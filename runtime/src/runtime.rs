@@ -453,8 +453,9 @@ impl Runtime {
             (*vm).runtime = me;
             (*vm).callback = Some(callback);
             (*vm).callback_env = env;
+            top.begin(vm, args);
             loop {
-                let outcome = top.run(vm, args);
+                let outcome = top.run(vm);
                 if made >= repeat || outcome.is_err() {
                     break (outcome, (*vm).insn_count);
                 }
@@ -509,20 +510,12 @@ impl Runtime {
     /// context for the next as [`Runtime::begin_run`] does, keeping the
     /// context and its regions (which helpers kept current when they moved
     /// the packet). Only helpers change the rest of what `end_run` and
-    /// `begin_run` deal with, so after a run that called none (the helper
-    /// dispatch left `vm` null) only the instruction count and the stack
-    /// are reset (a run may end inside a call: a legacy packet load out
-    /// of bounds ends it from any frame).
+    /// `begin_run` deal with (the engine's run resets the instruction
+    /// count and the stack region, [`TopRun::run`]), so after a run that
+    /// called none (the helper dispatch left `vm` null) nothing is reset.
     #[inline(always)]
     fn rerun(&mut self) {
         if self.vm.is_null() {
-            // SAFETY: `vm_ctx` is the runtime's own allocation, and no run
-            // is using it (runs do not nest).
-            unsafe {
-                let v = &mut *self.vm_ctx.as_ptr();
-                v.insn_count = 0;
-                Self::reset_stack(v);
-            }
             return;
         }
         self.vm = std::ptr::null_mut();
@@ -530,25 +523,9 @@ impl Runtime {
         self.reset_vm();
     }
 
-    /// Points the stack region at frame 0 alone (a run that returned from
-    /// frame 0 left it there: its length says so, as the engines set the
-    /// start and length together).
-    ///
-    /// # Safety
-    /// `v`'s region table must be built ([`Runtime::rebuild_regions`]).
-    #[inline(always)]
-    unsafe fn reset_stack(v: &mut VmCtx) {
-        // SAFETY: the table's first entry is the stack, as the contract says.
-        unsafe {
-            if (*v.regions).len != FRAME_SIZE {
-                (*v.regions).start = v.stack_top - FRAME_SIZE;
-                (*v.regions).len = FRAME_SIZE;
-            }
-        }
-    }
-
     /// What every run starts from: no redirect, no lock held, the stack at
-    /// frame 0 and the VM context's per-run fields cleared.
+    /// frame 0 and the VM context's per-run fields cleared (but the
+    /// instruction count, which the engine's run starts, [`TopRun::run`]).
     #[inline(always)]
     fn reset_vm(&mut self) {
         self.redirect = None;
@@ -561,10 +538,10 @@ impl Runtime {
         unsafe {
             let v = &mut *self.vm_ctx.as_ptr();
             // Only the stack's start and length move during a run (and the
-            // packet's, which the context's regions cover).
-            Self::reset_stack(v);
+            // packet's, which the context's regions cover). The table's
+            // first entry is the stack since `rebuild_regions`.
+            v.set_frames(0);
             v.status = status::RUNNING;
-            v.insn_count = 0;
             v.tail_call_count = 0;
             v.fault_at = u32::MAX;
         }
