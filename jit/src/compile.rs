@@ -129,6 +129,55 @@ fn named_regs(insns: &[Insn]) -> [bool; 10] {
     named
 }
 
+/// Per instruction, whether it is a conditional jump over one instruction
+/// that only sets a register from registers (an ALU op, division aside,
+/// a negation, a byte swap or an `lddw`) and that nothing else jumps to:
+/// clang's form of `x = cond ? a : x`. Such a jump compiles to a select
+/// (the skipped instruction computed either way, which cannot fault),
+/// so neither it nor its target splits a block: no branch to mispredict
+/// at run time, and no diamond of three blocks for the register allocator.
+fn selects(ops: &[(InsnIdx, Insn)], target_of: &dyn Fn(usize) -> usize, entries: &BTreeMap<usize, u32>) -> Vec<bool> {
+    let mut targeted = vec![false; ops.len() + 1];
+    for &e in entries.keys() {
+        targeted[e] = true;
+    }
+    for (i, (_, insn)) in ops.iter().enumerate() {
+        if matches!(insn, Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. } | Insn::Call(CallTarget::Local(_)))
+        {
+            targeted[target_of(i)] = true;
+        }
+    }
+    (0..ops.len())
+        .map(|i| {
+            matches!(ops[i].1, Insn::Jump { .. })
+                && target_of(i) == i + 2
+                && !targeted[i + 1]
+                && selectable(&ops[i + 1].1).is_some()
+        })
+        .collect()
+}
+
+/// The register `insn` sets, when a select may skip it (see [`selects`]).
+fn selectable(insn: &Insn) -> Option<Reg> {
+    match *insn {
+        Insn::Alu { op: AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod, .. } => None,
+        Insn::Alu { dst, .. } | Insn::Neg { dst, .. } | Insn::Endian { dst, .. } | Insn::LdImm64 { dst, .. } => {
+            (dst != Reg::R10).then_some(dst)
+        }
+        _ => None,
+    }
+}
+
+/// A jump translated as a select, waiting for the instruction it skips.
+struct Selecting {
+    skipped: usize,
+    /// Whether the jump is taken (the instruction skipped).
+    taken: Value,
+    /// The register the skipped instruction sets, and its value before.
+    reg: Reg,
+    before: Value,
+}
+
 /// The registers (`r0`..`r9`) whose value at an entry point some path from
 /// it may read before writing, by backward liveness: the only ones the
 /// entry block loads from the state (without the e-graph optimiser, a
@@ -423,6 +472,9 @@ struct Translator<'a, 'f> {
     /// have overwritten since, by offset and size (see
     /// [`Translator::remember_store`]).
     frame_values: Vec<(i16, Size, Value)>,
+    /// See [`selects`].
+    selects: Vec<bool>,
+    selecting: Option<Selecting>,
 }
 
 const I64: Type = types::I64;
@@ -508,6 +560,8 @@ impl<'a, 'f> Translator<'a, 'f> {
             raise_at: None,
             sums: SecondaryMap::new(),
             frame_values: Vec::new(),
+            selects: selects(ops, target_of, entries),
+            selecting: None,
         }
     }
 
@@ -551,6 +605,19 @@ impl<'a, 'f> Translator<'a, 'f> {
         let sum = self.b.ins().iadd_imm_s(base, k);
         self.sums[sum] = Some((base, k));
         sum
+    }
+
+    /// Finishes a jump translated as a select once the instruction it
+    /// skips is translated: the register keeps its value before when the
+    /// jump is taken, and the skipped instruction goes back on `left`.
+    fn select(&mut self, s: Selecting) {
+        let after = self.reg(s.reg);
+        let value = self.b.ins().select(s.taken, s.before, after);
+        self.set_reg(s.reg, value);
+        let left = self.get(self.v.left);
+        let skipped = self.b.ins().uextend(I64, s.taken);
+        let left = self.b.ins().iadd(left, skipped);
+        self.b.def_var(self.v.left, left);
     }
 
     /// Takes the current block's instructions off `left`.
@@ -684,6 +751,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         }
         for (i, (_, insn)) in self.ops.iter().enumerate() {
             match insn {
+                Insn::Jump { .. } if self.selects[i] => {}
                 Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. } | Insn::Call(CallTarget::Local(_)) => {
                     leader[(self.target_of)(i)] = true;
                     leader[i + 1] = true;
@@ -735,6 +803,9 @@ impl<'a, 'f> Translator<'a, 'f> {
             debug_assert!(open, "every instruction after a terminator starts a block");
             self.pending += 1;
             open = self.insn(i);
+            if let Some(select) = self.selecting.take_if(|s| s.skipped == i) {
+                self.select(select);
+            }
         }
         // Running past the last instruction.
         if let Some(block) = self.blocks[n] {
@@ -881,6 +952,12 @@ impl<'a, 'f> Translator<'a, 'f> {
                     self.back_edge(i, t);
                 }
                 return false;
+            }
+            Insn::Jump { width, cond, dst, src, .. } if self.selects[i] => {
+                let taken = self.condition(width, cond, dst, src);
+                let reg = selectable(&self.ops[i + 1].1).expect("a select skips an instruction that sets a register");
+                let before = self.reg(reg);
+                self.selecting = Some(Selecting { skipped: i + 1, taken, reg, before });
             }
             Insn::Jump { width, cond, dst, src, .. } => {
                 self.flush();
@@ -1537,5 +1614,46 @@ impl<'a, 'f> Translator<'a, 'f> {
             }
         };
         self.set_reg(Reg::R0, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfx_isa::abi::ProgType;
+
+    /// The jumps of `src` that [`selects`] turns into selects, by op.
+    fn selected(src: &str) -> Vec<usize> {
+        let program = Program::new("t", ProgType::Unspec, bpfx_isa::asm::assemble(src).expect("assembles"));
+        let ops: Vec<(InsnIdx, Insn)> = program.slots().map(|(at, insn)| (at, *insn)).collect();
+        let map = op_of_slot(&program);
+        let target_of = |i: usize| {
+            let (at, insn) = &ops[i];
+            let slot = i64::from(at.0) + insn.slots() as i64 + insn.branch_offset().expect("a branch");
+            map[slot as usize].expect("a target")
+        };
+        let entries = BTreeMap::from([(0, 0)]);
+        selects(&ops, &target_of, &entries).iter().enumerate().filter(|&(_, &s)| s).map(|(i, _)| i).collect()
+    }
+
+    #[test]
+    fn a_jump_over_one_register_instruction_is_a_select() {
+        assert_eq!(selected("if r1 > 5 goto +1\nr0 = 7\nexit"), [0]);
+        assert_eq!(selected("if w1 == 0 goto +2\nr0 = 0x1122334455 ll\nexit"), [0]);
+        assert_eq!(selected("if r1 & 1 goto +1\nr0 = be16 r0\nif r1 s< 2 goto +1\nr0 = -r0\nexit"), [0, 2]);
+    }
+
+    #[test]
+    fn other_jumps_stay_branches() {
+        // A division would be paid for on the path that skips it.
+        assert!(selected("if r1 > 5 goto +1\nr0 /= r1\nexit").is_empty());
+        // Memory and calls may fault or have effects.
+        assert!(selected("if r1 > 5 goto +1\nr0 = *(u8 *)(r1 + 0)\nexit").is_empty());
+        assert!(selected("if r1 > 5 goto +1\ncall 5\nexit").is_empty());
+        // The skipped instruction starts a block another jump reaches.
+        assert!(selected("if r1 > 7 goto +1\nif r1 > 5 goto +1\nr0 = 1\nexit").is_empty());
+        assert!(selected("if r1 > 5 goto +1\nr0 = 1\nif r1 == 0 goto -2\nexit").is_empty());
+        // Over more than one instruction, or backwards.
+        assert!(selected("if r1 > 5 goto +2\nr0 = 1\nr0 += 1\nexit").is_empty());
     }
 }

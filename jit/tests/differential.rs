@@ -178,6 +178,43 @@ fn agree(p: &Program, input: Input, setup: &Setup) -> diff::Outcome {
     diff::check(p, &input, setup).unwrap_or_else(|d| panic!("{d}"))
 }
 
+/// Jumps over one instruction compile to selects (the skipped instruction
+/// computed either way): each jump taken and not, over every kind of
+/// instruction a select may skip, with the instructions counted as the
+/// interpreter counts them.
+#[test]
+fn jumps_over_one_instruction_agree_both_ways() {
+    let p = program(
+        "
+        r0 = 0
+        r2 = *(u8 *)(r1 + 0)
+        r3 = *(u8 *)(r1 + 1)
+        if r2 > 5 goto +1
+        r0 = 7
+        if w3 == 0 goto +1
+        r0 += r3
+        if r2 & 1 goto +1
+        r0 = -r0
+        if r3 s< 2 goto +1
+        r0 = be16 r0
+        if r2 != r3 goto +2
+        r0 = 0x1122334455 ll
+        if r2 == 9 goto +1
+        w0 <<= 3
+        *(u64 *)(r1 + 8) = r0
+        exit",
+    );
+    let mut counts = std::collections::BTreeSet::new();
+    for (a, b) in [(0, 0), (6, 0), (1, 3), (6, 6), (2, 2), (9, 1), (7, 200)] {
+        let mut mem = vec![0u8; 16];
+        mem[..2].copy_from_slice(&[a, b]);
+        let out = agree(&p, Input::Raw(mem), &Setup::default());
+        assert_eq!(out.load, Ok(()));
+        counts.insert(out.runs[0].insns);
+    }
+    assert!(counts.len() > 3, "the inputs take the jumps different ways: {counts:?}");
+}
+
 #[test]
 fn endless_loops_end_with_the_same_budget_fault() {
     let p = program("r0 = 0\nloop:\nr0 += 1\nif r0 != 0 goto loop\nexit");
