@@ -367,8 +367,8 @@ pub(crate) fn compile(
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
     let ptr = module.target_config().pointer_type();
     let mut sig = module.make_signature();
-    sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr)]);
-    sig.returns.push(AbiParam::new(types::I32));
+    sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr), AbiParam::new(I64)]);
+    sig.returns.extend([AbiParam::new(I32), AbiParam::new(I64)]);
     let fail = |e: &dyn std::fmt::Display| LoadError::Compile { reason: e.to_string() };
     let id = module.declare_anonymous_function(&sig).map_err(|e| fail(&e))?;
     let mut ctx = module.make_context();
@@ -411,6 +411,8 @@ struct Vars {
 struct Fixed {
     vm: Value,
     st: Value,
+    /// The budget left at entry (the function's third parameter).
+    left: Value,
     regions: Value,
     stack_top: Value,
     /// The frame depth the entry runs in.
@@ -514,7 +516,9 @@ impl<'a, 'f> Translator<'a, 'f> {
         let helper_sig = b.import_signature(sig(cc, 6, I64));
         let access_sig = b.import_signature(sig(cc, 7, I32));
         let raise_sig = b.import_signature(sig(cc, 6, I32));
-        let tail_sig = b.import_signature(sig(cc, 6, I32));
+        let mut tail = sig(cc, 6, I32);
+        tail.returns.push(AbiParam::new(I64));
+        let tail_sig = b.import_signature(tail);
         let atomic_sig = b.import_signature(sig(cc, 5, I64));
         let mut var = || b.declare_var(I64);
         let v = Vars { regs: std::array::from_fn(|_| var()), left: var(), loops: var(), depth: var() };
@@ -522,11 +526,12 @@ impl<'a, 'f> Translator<'a, 'f> {
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         b.seal_block(entry);
-        let [vm, st] = [b.block_params(entry)[0], b.block_params(entry)[1]];
+        let [vm, st, left] = [0, 1, 2].map(|k| b.block_params(entry)[k]);
         let load = |b: &mut FunctionBuilder, base, off| b.ins().load(I64, trusted(), base, off);
         let f = Fixed {
             vm,
             st,
+            left,
             regions: load(&mut b, vm, vmo::REGIONS),
             stack_top: load(&mut b, vm, vmo::STACK_TOP),
             base: b.ins().uload32(trusted(), st, sto::DEPTH),
@@ -661,7 +666,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let f = self.iconst(exec::raise as *const () as usize as i64);
         let call = self.b.ins().call_indirect(self.raise_sig, f, &[vm, st, k, site, a, left]);
         let code = self.b.inst_results(call)[0];
-        self.b.ins().return_(&[code]);
+        self.b.ins().return_(&[code, left]);
     }
 
     /// Branches to the shared cold block raising `kind` when `cond` holds,
@@ -713,7 +718,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let f = self.iconst(exec::raise as *const () as usize as i64);
         let call = self.b.ins().call_indirect(self.raise_sig, f, &[self.f.vm, self.f.st, kind, site, a, left]);
         let code = self.b.inst_results(call)[0];
-        self.b.ins().return_(&[code]);
+        self.b.ins().return_(&[code, left]);
     }
 
     /// Points the stack region at frames `0..=depth`.
@@ -831,7 +836,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let st = self.f.st;
         let base = self.f.base;
         let load = |b: &mut FunctionBuilder, ty, base, off| b.ins().load(ty, trusted(), base, off);
-        let left = load(&mut self.b, I64, st, sto::LEFT);
+        let left = self.f.left;
         let loops = if self.keeps_loops { load(&mut self.b, I64, st, sto::LOOPS) } else { self.iconst(0) };
         for (var, value) in [(self.v.left, left), (self.v.loops, loops), (self.v.depth, base)] {
             self.b.def_var(var, value);
@@ -1271,7 +1276,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let fault = self.cold_block();
         self.b.ins().brif(code, fault, &[], cont, &[]);
         self.enter(fault);
-        self.b.ins().return_(&[code]);
+        self.b.ins().return_(&[code, left]);
         self.enter(cont);
         (addr, 0)
     }
@@ -1392,18 +1397,17 @@ impl<'a, 'f> Translator<'a, 'f> {
         let site = self.iconst(self.site(i));
         let tf = self.iconst(exec::tail_call as *const () as usize as i64);
         let call = self.b.ins().call_indirect(self.tail_sig, tf, &[vm, sp, site, left, id, depth]);
-        let code = self.b.inst_results(call)[0];
+        let [code, left] = [0, 1].map(|k| self.b.inst_results(call)[k]);
         let back = self.b.create_block();
         let out = self.cold_block();
         self.b.ins().brif(code, out, &[], back, &[]);
         self.enter(out);
-        self.b.ins().return_(&[code]);
+        self.b.ins().return_(&[code, left]);
         self.enter(back);
         for r in 0..6 {
             let value = self.b.ins().load(I64, trusted(), sp, sto::OUT + 8 * r);
             self.b.def_var(self.v.regs[r as usize], value);
         }
-        let left = self.b.ins().load(I64, trusted(), sp, sto::LEFT);
         self.b.def_var(self.v.left, left);
         let loops = self.b.ins().load(I64, trusted(), sp, sto::LOOPS);
         self.b.def_var(self.v.loops, loops);
@@ -1521,13 +1525,15 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().br_table(site, table);
     }
 
-    /// Returns from the function: `r0`, `r1`..`r5` when the state keeps
-    /// them (those the program names, see [`named_regs`]), the budget and
-    /// the loop count into the state.
+    /// Returns from the function with the budget left: `r0`, `r1`..`r5`
+    /// when the state keeps them (those the program names, see
+    /// [`named_regs`]) and the loop count into the state, unless a tail
+    /// call's callee already did.
     fn ret_with(&mut self, store: bool) {
+        let left = self.get(self.v.left);
+        let code = self.b.ins().iconst(I32, i64::from(exec::code::RETURN));
         if !store {
-            let code = self.b.ins().iconst(I32, i64::from(exec::code::RETURN));
-            self.b.ins().return_(&[code]);
+            self.b.ins().return_(&[code, left]);
             return;
         }
         let st = self.f.st;
@@ -1547,15 +1553,12 @@ impl<'a, 'f> Translator<'a, 'f> {
             self.b.ins().jump(done, &[]);
             self.enter(done);
         }
-        let left = self.get(self.v.left);
-        self.b.ins().store(trusted(), left, st, sto::LEFT);
         if self.keeps_loops {
             let loops = self.get(self.v.loops);
             self.b.ins().store(trusted(), loops, st, sto::LOOPS);
         }
         self.store_last(st);
-        let code = self.b.ins().iconst(I32, i64::from(exec::code::RETURN));
-        self.b.ins().return_(&[code]);
+        self.b.ins().return_(&[code, left]);
     }
 
     /// Records this program as the one whose frame exited.
@@ -1593,10 +1596,9 @@ impl<'a, 'f> Translator<'a, 'f> {
         let st = self.f.st;
         let zero = self.iconst(0);
         self.b.ins().store(trusted(), zero, st, sto::OUT);
-        self.b.ins().store(trusted(), left, st, sto::LEFT);
         self.store_last(st);
         let code = self.b.ins().iconst(I32, i64::from(exec::code::ABORT));
-        self.b.ins().return_(&[code]);
+        self.b.ins().return_(&[code, left]);
         self.enter(cont);
         let addr = self.b.ins().iadd(start, at);
         let f = mem();

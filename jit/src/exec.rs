@@ -26,8 +26,19 @@ pub(crate) mod code {
     pub const ABORT: u32 = 2;
 }
 
-/// A compiled program: `vm`, then the state it starts from and leaves.
-pub(crate) type CompiledFn = unsafe extern "C" fn(vm: *mut VmCtx, st: *mut ExecState) -> u32;
+/// A compiled program: `vm`, the state it starts from and leaves, and the
+/// budget left at its start.
+pub(crate) type CompiledFn = unsafe extern "C" fn(vm: *mut VmCtx, st: *mut ExecState, left: i64) -> Exited;
+
+/// What a compiled function returns, in two registers: what it did (a
+/// [`code`]), and the budget left when it returned (the budget minus the
+/// instructions started). In registers rather than the state, a run
+/// neither stores the budget for the code to load nor loads it back.
+#[repr(C)]
+pub(crate) struct Exited {
+    pub code: u32,
+    pub left: i64,
+}
 
 /// The state of one nested run (the program's entry, a callback or a tail
 /// call), shared with compiled code at the offsets in [`offsets`].
@@ -42,8 +53,6 @@ pub(crate) struct ExecState {
     /// them to the entry values first. For a tail call, `r0`..`r9` handed
     /// to the callee.
     pub out: [u64; 10],
-    /// The budget left: the budget minus the instructions started.
-    pub left: i64,
     /// The run's budget (clamped to `i64::MAX`).
     pub budget: i64,
     /// `may_goto` passes left before it jumps.
@@ -71,13 +80,12 @@ pub(crate) struct ExecState {
 pub(crate) mod offsets {
     pub const REGS: i32 = 0;
     pub const OUT: i32 = 80;
-    pub const LEFT: i32 = 160;
-    pub const BUDGET: i32 = 168;
-    pub const LOOPS: i32 = 176;
-    pub const DEPTH: i32 = 184;
-    pub const ENTRY: i32 = 188;
-    pub const LAST: i32 = 192;
-    pub const KEEP_OUT: i32 = 196;
+    pub const BUDGET: i32 = 160;
+    pub const LOOPS: i32 = 168;
+    pub const DEPTH: i32 = 176;
+    pub const ENTRY: i32 = 180;
+    pub const LAST: i32 = 184;
+    pub const KEEP_OUT: i32 = 188;
 }
 
 /// Kinds of fault [`raise`] records.
@@ -101,17 +109,18 @@ fn unsite(site: i64) -> (ProgId, InsnIdx) {
     (ProgId((site as u64 >> 32) as u32), InsnIdx(site as u32))
 }
 
-/// Runs `code` from its entry `entry` with `st`; returns what the code did.
+/// Runs `code` from its entry `entry` with `st` and the budget `left`;
+/// returns what the code did.
 ///
 /// # Safety
 /// `vm` must be the live context of a run on the runtime `code` was loaded
 /// into, its stack region holding frames `0..=st.depth` (compiled code
 /// does not set it at entry).
 #[inline(always)]
-unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState) -> u32 {
+unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState, left: i64) -> Exited {
     // SAFETY: the compiled function reads and writes only `vm`, `st`, the
     // run's memory through checked accesses, and the program's hints.
-    unsafe { (code.func)(vm, st) }
+    unsafe { (code.func)(vm, st, left) }
 }
 
 /// A program's run from its start in frame 0, as the runtime's run
@@ -121,10 +130,10 @@ unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState) -> u32 {
 pub(crate) struct Top<'a> {
     code: &'a Compiled,
     /// Kept from run to run: compiled code leaves the entry registers, the
-    /// budget and the depth as they were, so a run resets only the budget
-    /// left and the `may_goto` count. (`entry` is 0 throughout, `out` and
-    /// `last` are written at every exit, and a run that faults, which
-    /// takes `stop`, is the last.)
+    /// budget and the depth as they were, so a run resets only the
+    /// `may_goto` count. (`entry` is 0 throughout, `out` and `last` are
+    /// written at every exit, and a run that faults, which takes `stop`,
+    /// is the last.)
     st: ExecState,
 }
 
@@ -133,7 +142,6 @@ impl<'a> Top<'a> {
         let st = ExecState {
             regs: [0; 10],
             out: [0; 10],
-            left: 0,
             budget: 0,
             loops: 0,
             depth: 0,
@@ -160,17 +168,16 @@ impl TopRun for Top<'_> {
     #[inline(always)]
     unsafe fn run(&mut self, vm: *mut VmCtx) -> Result<(u64, ProgId), Box<Stop>> {
         let st = &mut self.st;
-        st.left = st.budget;
         st.loops = BPF_MAX_LOOPS;
         // SAFETY: as the trait's contract, which is `call`'s for frame 0:
         // the stack region is at frame 0 when the runs begin, and every
         // run but an aborted one returns from frame 0.
         unsafe {
-            let outcome = call(vm, self.code, st);
-            if outcome == code::ABORT {
+            let exited = call(vm, self.code, st, st.budget);
+            if exited.code == code::ABORT {
                 (*vm).set_frames(0);
             }
-            finish(vm, outcome, st)
+            finish(vm, exited, st)
         }
     }
 }
@@ -181,12 +188,12 @@ impl TopRun for Top<'_> {
 /// # Safety
 /// `vm` must be a live context.
 #[inline(always)]
-unsafe fn finish(vm: *mut VmCtx, outcome: u32, st: &mut ExecState) -> Result<(u64, ProgId), Box<Stop>> {
-    match outcome {
+unsafe fn finish(vm: *mut VmCtx, exited: Exited, st: &mut ExecState) -> Result<(u64, ProgId), Box<Stop>> {
+    match exited.code {
         code::FAULT => Err(st.stop.take().expect("a faulting run records its stop")),
         _ => {
             // SAFETY: as the function's contract.
-            unsafe { (*vm).insn_count = (st.budget - st.left) as u64 };
+            unsafe { (*vm).insn_count = (st.budget - exited.left) as u64 };
             Ok((st.out[0], ProgId(st.last)))
         }
     }
@@ -294,8 +301,9 @@ pub(crate) unsafe extern "C" fn raise(
 /// start in the caller's frame `depth`, with the registers compiled code
 /// stored in `st`'s `out` (`r0` zeroed). On [`code::RETURN`] `st` holds the
 /// callee's `r0` (and `r1`..`r5` when the caller goes on from a frame below
-/// its entry, or its own caller keeps them) in `out`, budget and loop
-/// count, and the caller goes on as if its frame exited.
+/// its entry, or its own caller keeps them) in `out` and its loop count,
+/// and the caller goes on with the budget left returned, as if its frame
+/// exited.
 ///
 /// # Safety
 /// `vm` and `st` must be the live context and state of a run of this JIT.
@@ -306,19 +314,20 @@ pub(crate) unsafe extern "C" fn tail_call(
     left: i64,
     helper: u64,
     depth: u64,
-) -> u32 {
+) -> Exited {
     // SAFETY: as the function's contract; `callback_env` is the JIT, which
     // outlives the run.
     unsafe {
         (*vm).status = status::RUNNING;
         let jit = &*((*vm).callback_env as *const Jit);
         let target = ProgId((*vm).tail_call_target);
+        let fault = |fault| Exited { code: stop(vm, st, site, left, fault), left };
         let Some(next) = jit.code(target) else {
             let reason = format!("tail call target program {target} is not loaded in this engine");
-            return stop(vm, st, site, left, Fault::BadHelperArg { helper: HelperId(helper as u32), reason });
+            return fault(Fault::BadHelperArg { helper: HelperId(helper as u32), reason });
         };
         if left < 0 {
-            return stop(vm, st, site, left, Fault::BudgetExhausted { budget: (*vm).insn_budget });
+            return fault(Fault::BudgetExhausted { budget: (*vm).insn_budget });
         }
         let s = &mut *st;
         // The callee writes back only the registers it names: the others
@@ -326,7 +335,6 @@ pub(crate) unsafe extern "C" fn tail_call(
         let mut inner = ExecState {
             regs: s.out,
             out: s.out,
-            left,
             budget: s.budget,
             loops: s.loops,
             depth: depth as u32,
@@ -335,13 +343,12 @@ pub(crate) unsafe extern "C" fn tail_call(
             keep_out: u32::from(depth as u32 != s.depth || s.keep_out != 0),
             stop: None,
         };
-        let outcome = call(vm, next, &mut inner);
+        let exited = call(vm, next, &mut inner, left);
         s.out[..6].copy_from_slice(&inner.out[..6]);
-        s.left = inner.left;
         s.loops = inner.loops;
         s.last = inner.last;
         s.stop = inner.stop;
-        outcome
+        exited
     }
 }
 
@@ -383,7 +390,6 @@ pub(crate) unsafe extern "C" fn callback_entry(
         let st = ExecState {
             regs: [0, r1, r2, r3, r4, r5, 0, 0, 0, 0],
             out: [0; 10],
-            left,
             budget,
             loops: BPF_MAX_LOOPS,
             depth,
@@ -394,9 +400,9 @@ pub(crate) unsafe extern "C" fn callback_entry(
         };
         let mut st = st;
         (*vm).set_frames(depth);
-        let outcome = call(vm, code, &mut st);
+        let exited = call(vm, code, &mut st, left);
         (*vm).set_frames(depth - 1);
-        match finish(vm, outcome, &mut st) {
+        match finish(vm, exited, &mut st) {
             Ok((r0, _)) => r0,
             Err(stop) => (*vm).raise(stop.fault, Some(stop.at)),
         }
@@ -450,7 +456,6 @@ mod tests {
     fn offsets_match_the_layout() {
         assert_eq!(offsets::REGS as usize, offset_of!(ExecState, regs));
         assert_eq!(offsets::OUT as usize, offset_of!(ExecState, out));
-        assert_eq!(offsets::LEFT as usize, offset_of!(ExecState, left));
         assert_eq!(offsets::BUDGET as usize, offset_of!(ExecState, budget));
         assert_eq!(offsets::LOOPS as usize, offset_of!(ExecState, loops));
         assert_eq!(offsets::DEPTH as usize, offset_of!(ExecState, depth));
