@@ -98,35 +98,29 @@ fn writes_r10(insns: &[Insn]) -> bool {
     })
 }
 
-/// The registers some instruction names (reads or writes), `r0` aside:
-/// every one when the program calls anything (a helper passes `r1`..`r5`,
-/// a tail call hands all of them on, a local call saves `r6`..`r9`). One
-/// named nowhere keeps its entry value to the end, which the state
-/// already holds: the entry block neither loads it nor the exit stores it.
-/// `r0` is 0 at every entry (a run, a callback, a tail call).
-fn named_regs(insns: &[Insn]) -> [bool; 10] {
-    let mut named = [false; 10];
-    let mut mark = |r: Reg| {
-        if let Some(slot) = named.get_mut(r.num() as usize) {
+/// The registers `r1`..`r5` some instruction may change: the only ones an
+/// exit hands back (see `ExecState::out`); the others still hold their
+/// entry values, which a caller that reads them takes from the state.
+/// A helper call changes only `r0` (bpfx keeps `r1`..`r5` across it), but
+/// one that may make a tail call comes back with the callee's registers.
+fn written_regs(ops: &[(InsnIdx, Insn)], tail_calls: &[bool]) -> [bool; 6] {
+    let mut written = [false; 6];
+    for (i, (_, insn)) in ops.iter().enumerate() {
+        let r = match *insn {
+            Insn::Alu { dst, .. }
+            | Insn::Neg { dst, .. }
+            | Insn::Endian { dst, .. }
+            | Insn::LdImm64 { dst, .. }
+            | Insn::Load { dst, .. } => dst,
+            Insn::Atomic { op, src, .. } if op.fetches() && op != AtomicOp::CmpXchg => src,
+            Insn::Call(_) | Insn::Callx { .. } if tail_calls[i] => return [true; 6],
+            _ => continue,
+        };
+        if let Some(slot) = written.get_mut(r.num() as usize) {
             *slot = true;
         }
-    };
-    for insn in insns {
-        let (a, b) = match *insn {
-            Insn::Call(_) | Insn::Callx { .. } => return [true; 10],
-            Insn::Alu { dst, src, .. } | Insn::Store { dst, src, .. } | Insn::Jump { dst, src, .. } => {
-                (Some(dst), if let Src::Reg(r) = src { Some(r) } else { None })
-            }
-            Insn::Neg { dst, .. } | Insn::Endian { dst, .. } | Insn::LdImm64 { dst, .. } => (Some(dst), None),
-            Insn::Load { dst, src, .. } | Insn::Atomic { dst, src, .. } => (Some(dst), Some(src)),
-            Insn::PacketLoad { mode: PacketLoad::Ind(r), .. } => (Some(r), None),
-            Insn::PacketLoad { mode: PacketLoad::Abs, .. } | Insn::Ja { .. } | Insn::MayGoto { .. } | Insn::Exit => {
-                (None, None)
-            }
-        };
-        a.into_iter().chain(b).for_each(&mut mark);
     }
-    named
+    written
 }
 
 /// Per instruction, whether it is a conditional jump over one instruction
@@ -181,18 +175,21 @@ struct Selecting {
 /// The registers (`r0`..`r9`) whose value at an entry point some path from
 /// it may read before writing, by backward liveness: the only ones the
 /// entry block loads from the state (without the e-graph optimiser, a
-/// load nobody reads would stay). `exit` reads `r0`..`r5` (the state
-/// returns them; a caller frame sees them); a call that may make a tail
-/// call or enter a subprogram reads every register.
+/// load nobody reads would stay). `exit` reads `r0` and the `written`
+/// registers among `r1`..`r5` (an exit hands them back; see
+/// [`written_regs`]); a call that may make a tail call or enter a
+/// subprogram reads every register (a caller frame sees what its callee
+/// left).
 fn live_at_entries(
     ops: &[(InsnIdx, Insn)],
     target_of: &dyn Fn(usize) -> usize,
     entries: &BTreeMap<usize, u32>,
     tail_calls: &[bool],
+    written: [bool; 6],
 ) -> [bool; 10] {
     const ALL: u16 = 0x3ff;
-    const RETURNED: u16 = 0x3f;
     const ARGS: u16 = 0x3e;
+    let returned = (1..6).filter(|&r| written[r]).fold(1u16, |acc, r| acc | 1 << r);
     let bit = |r: Reg| if r.num() < 10 { 1u16 << r.num() } else { 0 };
     let src_bit = |src: Src| if let Src::Reg(r) = src { bit(r) } else { 0 };
     let n = ops.len();
@@ -215,7 +212,7 @@ fn live_at_entries(
             Insn::Jump { dst, src, .. } => (bit(dst) | src_bit(src), 0, true),
             Insn::Ja { .. } => (0, 0, false),
             Insn::MayGoto { .. } => (0, 0, true),
-            Insn::Exit => (RETURNED, 0, false),
+            Insn::Exit => (returned, 0, false),
             Insn::Call(CallTarget::Local(_)) => (ALL, 0, false),
             Insn::Call(_) if tail_calls[i] => (ALL, 1, true),
             Insn::Call(_) => (ARGS, 1, true),
@@ -376,8 +373,9 @@ pub(crate) fn compile(
     let mut fctx = FunctionBuilderContext::new();
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let entry_live = live_at_entries(&ops, &target_of, &entries, &tail_calls);
-        let known = Known { proven, lookups: &lookups, tail_calls: &tail_calls, entry_live };
+        let written = written_regs(&ops, &tail_calls);
+        let entry_live = live_at_entries(&ops, &target_of, &entries, &tail_calls, written);
+        let known = Known { proven, lookups: &lookups, tail_calls: &tail_calls, written, entry_live };
         let mut t =
             Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of, known);
         t.translate();
@@ -429,6 +427,8 @@ struct Known<'a> {
     /// Per instruction, whether it is a call that may make a tail call
     /// (see [`may_tail_call`]).
     tail_calls: &'a [bool],
+    /// See [`written_regs`].
+    written: [bool; 6],
     /// See [`live_at_entries`].
     entry_live: [bool; 10],
 }
@@ -454,8 +454,6 @@ struct Translator<'a, 'f> {
     returns: Vec<usize>,
     frames: Option<cranelift_codegen::ir::StackSlot>,
     r10_fixed: bool,
-    /// See [`named_regs`].
-    named: [bool; 10],
     /// Whether the `may_goto` count can change or be handed on (a
     /// `may_goto`, or a call that may be a tail call): otherwise the state's
     /// count is neither loaded nor stored.
@@ -555,7 +553,6 @@ impl<'a, 'f> Translator<'a, 'f> {
             returns: Vec::new(),
             frames: None,
             r10_fixed: !writes_r10(&insns),
-            named: named_regs(&insns),
             keeps_loops,
             helper_sig,
             access_sig,
@@ -842,8 +839,8 @@ impl<'a, 'f> Translator<'a, 'f> {
             self.b.def_var(var, value);
         }
         for r in 0..10 {
-            let named = r != 0 && self.named[r] && self.known.entry_live[r];
-            let value = if named { load(&mut self.b, I64, st, sto::REGS + 8 * r as i32) } else { self.iconst(0) };
+            let live = r != 0 && self.known.entry_live[r];
+            let value = if live { load(&mut self.b, I64, st, sto::REGS + 8 * r as i32) } else { self.iconst(0) };
             self.b.def_var(self.v.regs[r], value);
         }
         // Whoever starts the function (a run, a callback entry, a tail
@@ -1526,8 +1523,8 @@ impl<'a, 'f> Translator<'a, 'f> {
     }
 
     /// Returns from the function with the budget left: `r0`, `r1`..`r5`
-    /// when the state keeps them (those the program names, see
-    /// [`named_regs`]) and the loop count into the state, unless a tail
+    /// when the state keeps them (those the program may change, see
+    /// [`written_regs`]) and the loop count into the state, unless a tail
     /// call's callee already did.
     fn ret_with(&mut self, store: bool) {
         let left = self.get(self.v.left);
@@ -1539,14 +1536,14 @@ impl<'a, 'f> Translator<'a, 'f> {
         let st = self.f.st;
         let r0 = self.b.use_var(self.v.regs[0]);
         self.b.ins().store(trusted(), r0, st, sto::OUT);
-        let named: Vec<usize> = (1..6).filter(|&r| self.named[r]).collect();
-        if !named.is_empty() {
+        let written: Vec<usize> = (1..6).filter(|&r| self.known.written[r]).collect();
+        if !written.is_empty() {
             let keep = self.b.ins().uload32(trusted(), st, sto::KEEP_OUT);
             let write = self.cold_block();
             let done = self.b.create_block();
             self.b.ins().brif(keep, write, &[], done, &[]);
             self.enter(write);
-            for r in named {
+            for r in written {
                 let value = self.b.use_var(self.v.regs[r]);
                 self.b.ins().store(trusted(), value, st, sto::OUT + 8 * r as i32);
             }

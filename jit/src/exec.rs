@@ -49,7 +49,7 @@ pub(crate) struct ExecState {
     pub regs: [u64; 10],
     /// Out: `r0` when the entry frame exits, and `r1`..`r5` when
     /// `keep_out` says so; compiled code writes only those it may have
-    /// changed (see `named_regs`), so a caller that reads the others sets
+    /// changed (see `written_regs`), so a caller that reads the others sets
     /// them to the entry values first. For a tail call, `r0`..`r9` handed
     /// to the callee.
     pub out: [u64; 10],

@@ -350,7 +350,11 @@ fn tail_calls_from_a_subprogram_agree() {
         exit";
     let sets = "r1 = 11\nr2 = 12\nr3 = 13\nr4 = 14\nr5 = 15\nr0 = 1\nexit";
     let hands_on = "r5 = 25\nld_pseudo r2, 1, 0\nr3 = 2\ncall 12\nexit";
+    // One that changes some registers and only reads others, which come
+    // back as they were handed.
+    let sets_some = "r2 = 12\nr0 = r4\nr0 += r3\nexit";
     tail_calls_agree_on(&[caller, sets]);
+    tail_calls_agree_on(&[caller, sets_some]);
     tail_calls_agree_on(&[caller, hands_on, sets]);
     tail_calls_agree_on(&["r6 = r1\nld_pseudo r2, 1, 0\nr3 = 1\ncall 12\nexit", sets]);
 }
