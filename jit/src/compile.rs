@@ -622,7 +622,10 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.def_var(self.v.left, left);
     }
 
-    /// Takes the current block's instructions off `left`.
+    /// Takes the current block's instructions off `left`. The blocks after
+    /// count on from the value made here, not from the sum it folded: that
+    /// would keep an older budget live beside this one (in a loop, both
+    /// across the back-edge, and a copy between them on every pass).
     fn flush(&mut self) {
         if self.pending != 0 {
             let l = self.left_now();
@@ -663,7 +666,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let f = self.iconst(exec::raise as *const () as usize as i64);
         let call = self.b.ins().call_indirect(self.raise_sig, f, &[vm, st, k, site, a, left]);
         let code = self.b.inst_results(call)[0];
-        self.b.ins().return_(&[code, left]);
+        self.return_fault(code);
     }
 
     /// Branches to the shared cold block raising `kind` when `cond` holds,
@@ -715,7 +718,15 @@ impl<'a, 'f> Translator<'a, 'f> {
         let f = self.iconst(exec::raise as *const () as usize as i64);
         let call = self.b.ins().call_indirect(self.raise_sig, f, &[self.f.vm, self.f.st, kind, site, a, left]);
         let code = self.b.inst_results(call)[0];
-        self.b.ins().return_(&[code, left]);
+        self.return_fault(code);
+    }
+
+    /// Returns `code`, [`exec::code::FAULT`] or another a function that
+    /// records faults returned: the budget left is not read after a fault
+    /// (the fault recorded the count), so it need not live across that call.
+    fn return_fault(&mut self, code: Value) {
+        let unread = self.iconst(0);
+        self.b.ins().return_(&[code, unread]);
     }
 
     /// Points the stack region at frames `0..=depth`.
@@ -1273,7 +1284,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let fault = self.cold_block();
         self.b.ins().brif(code, fault, &[], cont, &[]);
         self.enter(fault);
-        self.b.ins().return_(&[code, left]);
+        self.return_fault(code);
         self.enter(cont);
         (addr, 0)
     }

@@ -32,8 +32,9 @@ pub(crate) type CompiledFn = unsafe extern "C" fn(vm: *mut VmCtx, st: *mut ExecS
 
 /// What a compiled function returns, in two registers: what it did (a
 /// [`code`]), and the budget left when it returned (the budget minus the
-/// instructions started). In registers rather than the state, a run
-/// neither stores the budget for the code to load nor loads it back.
+/// instructions started; not set after [`code::FAULT`], whose stop holds
+/// the count). In registers rather than the state, a run neither stores
+/// the budget for the code to load nor loads it back.
 #[repr(C)]
 pub(crate) struct Exited {
     pub code: u32,
