@@ -389,7 +389,10 @@ pub(crate) fn compile(
     module.finalize_definitions().map_err(|e| fail(&e))?;
     let raw = module.get_finalized_function(id);
     // SAFETY: the function was compiled with exactly `CompiledFn`'s
-    // signature in the host's default calling convention.
+    // signature in the host's default calling convention; its two results
+    // come back in the two registers System V x86-64 and AAPCS64 (the
+    // Linux hosts bpfx runs on) return a two-word `#[repr(C)]` struct in,
+    // which is `Exited`.
     let func = unsafe { std::mem::transmute::<*const u8, CompiledFn>(raw) };
     let entries = entries.into_iter().map(|(op, index)| (op, (index, ops[op].0))).collect();
     Ok(Compiled { func, entries, _hints: hints, code_bytes, context: None, module: Some(module) })
