@@ -132,9 +132,9 @@ pub(crate) struct Top<'a> {
     code: &'a Compiled,
     /// Kept from run to run: compiled code leaves the entry registers, the
     /// budget and the depth as they were, so a run resets only the
-    /// `may_goto` count. (`entry` is 0 throughout, `out` and `last` are
-    /// written at every exit, and a run that faults, which takes `stop`,
-    /// is the last.)
+    /// `may_goto` count. (`entry` is 0 throughout, `r0` in `out` and
+    /// `last` are written at every exit, and a run that faults, which
+    /// takes `stop`, is the last.)
     st: ExecState,
 }
 
@@ -331,8 +331,8 @@ pub(crate) unsafe extern "C" fn tail_call(
             return fault(Fault::BudgetExhausted { budget: (*vm).insn_budget });
         }
         let s = &mut *st;
-        // The callee writes back only the registers it names: the others
-        // leave as they came.
+        // The callee writes back only the registers it may change: the
+        // others leave as they came.
         let mut inner = ExecState {
             regs: s.out,
             out: s.out,
