@@ -10,7 +10,7 @@ use bpfx_interpreter::Interpreter;
 use bpfx_isa::abi::{MapType, ProgType};
 use bpfx_isa::{Insn, LdImm64Kind, MapSpec, Program, asm};
 use bpfx_jit::Jit;
-use bpfx_runtime::{Context, Engine, Exit, Fault, Runtime};
+use bpfx_runtime::{Context, Engine, Exit, Fault, ProgId, Runtime};
 use bpfx_testkit::diff::{self, Input, Setup};
 use bpfx_testkit::generate;
 
@@ -44,6 +44,21 @@ fn repeated_generated_programs_leave_what_separate_runs_leave() {
         made += 1;
     }
     assert!(made >= 100, "only {made} of 150 seeds made a program");
+}
+
+/// `p` loaded by each engine into a fresh runtime, its prog arrays'
+/// initial slots filled.
+fn loaded(p: &Program) -> Vec<(&'static str, Box<dyn Engine>, Runtime, ProgId)> {
+    engines()
+        .into_iter()
+        .map(|(name, engine)| {
+            let mut rt = Runtime::default();
+            let mut engine = engine();
+            let prog = engine.load(&mut rt, p).expect("loads");
+            rt.apply_initial_slots().expect("the program is loaded");
+            (name, engine, rt, prog)
+        })
+        .collect()
 }
 
 fn program(prog_type: ProgType, src: &str) -> Program {
@@ -87,11 +102,7 @@ fn self_tail_call() -> Program {
 fn every_repeated_run_gets_its_own_tail_calls() {
     let p = self_tail_call();
     same_as_separate_runs(&p, &Input::Raw(vec![0]), &Setup { runs: 3, ..Setup::default() });
-    for (name, engine) in engines() {
-        let mut rt = Runtime::default();
-        let mut engine = engine();
-        let prog = engine.load(&mut rt, &p).expect("loads");
-        rt.apply_initial_slots().expect("the program is loaded");
+    for (name, engine, mut rt, prog) in loaded(&p) {
         let (last, runs) = engine.run_repeated(&mut rt, prog, &mut Context::raw(&[0]), 3).expect("runs");
         assert_eq!((last.exit, runs), (Exit::Return(3 * 34), 3), "{name}");
     }
@@ -123,11 +134,7 @@ fn a_tail_call_leaves_no_register_to_the_next_run() {
         }
     }
     same_as_separate_runs(&p, &Input::Raw(vec![0]), &Setup { runs: 2, ..Setup::default() });
-    for (name, engine) in engines() {
-        let mut rt = Runtime::default();
-        let mut engine = engine();
-        let prog = engine.load(&mut rt, &p).expect("loads");
-        rt.apply_initial_slots().expect("the program is loaded");
+    for (name, engine, mut rt, prog) in loaded(&p) {
         let mut ctx = Context::raw(&[0]);
         assert_eq!(engine.run(&mut rt, prog, &mut ctx).expect("runs").exit, Exit::Return(5), "{name}");
         let mut ctx = Context::raw(&[0]);
@@ -154,10 +161,7 @@ fn a_packet_moved_by_one_run_is_where_the_next_starts() {
     );
     let input = Input::Xdp((0..64).collect());
     same_as_separate_runs(&p, &input, &Setup { runs: 5, ..Setup::default() });
-    for (name, engine) in engines() {
-        let mut rt = Runtime::default();
-        let mut engine = engine();
-        let prog = engine.load(&mut rt, &p).expect("loads");
+    for (name, engine, mut rt, prog) in loaded(&p) {
         let mut ctx = Context::xdp(&(0..64).collect::<Vec<u8>>(), 1, 0);
         let (last, runs) = engine.run_repeated(&mut rt, prog, &mut ctx, 5).expect("runs");
         assert_eq!((last.exit, runs), (Exit::Return(54), 5), "{name}");
@@ -189,10 +193,7 @@ fn a_run_ended_inside_a_call_leaves_the_next_one_in_frame_zero() {
          exit",
     );
     same_as_separate_runs(&p, &Input::Skb(vec![0; 60]), &Setup { runs: 2, ..Setup::default() });
-    for (name, engine) in engines() {
-        let mut rt = Runtime::default();
-        let mut engine = engine();
-        let prog = engine.load(&mut rt, &p).expect("loads");
+    for (name, engine, mut rt, prog) in loaded(&p) {
         let (last, runs) = engine.run_repeated(&mut rt, prog, &mut Context::skb(&[0; 60], 1), 2).expect("runs");
         assert_eq!(runs, 2, "{name}");
         assert!(matches!(last.exit, Exit::Fault { fault: Fault::OutOfBounds { .. }, .. }), "{name}: {:?}", last.exit);
@@ -213,10 +214,7 @@ fn a_fault_ends_the_repetition() {
          exit",
     );
     same_as_separate_runs(&p, &Input::Raw(vec![0, 5, 6]), &Setup { runs: 10, ..Setup::default() });
-    for (name, engine) in engines() {
-        let mut rt = Runtime::default();
-        let mut engine = engine();
-        let prog = engine.load(&mut rt, &p).expect("loads");
+    for (name, engine, mut rt, prog) in loaded(&p) {
         let mut ctx = Context::raw(&[0, 5, 6]);
         let (last, runs) = engine.run_repeated(&mut rt, prog, &mut ctx, 10).expect("runs");
         assert_eq!(runs, 3, "{name}: {:?}", last.exit);
