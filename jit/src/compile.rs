@@ -29,7 +29,7 @@ use bpfx_runtime::region::{FRAME_SIZE, MAX_FRAMES, PACKET_REGION};
 use bpfx_runtime::vmctx::{offsets as vmo, status};
 use bpfx_runtime::{Linked, LoadError, ProgId, Runtime};
 use cranelift_codegen::entity::SecondaryMap;
-use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::condcodes::{CondCode, IntCC};
 use cranelift_codegen::ir::{
     AbiParam, AtomicRmwOp, Block, BlockArg, Function, InstBuilder, JumpTableData, MemFlagsData, Signature,
     StackSlotData, StackSlotKind, Type, UserFuncName, Value, types,
@@ -977,15 +977,22 @@ impl<'a, 'f> Translator<'a, 'f> {
             }
             Insn::Jump { width, cond, dst, src, .. } => {
                 self.flush();
-                let c = self.condition(width, cond, dst, src);
+                let (cc, a, b) = self.comparison(width, cond, dst, src);
                 let t = (self.target_of)(i);
                 let next = self.blocks[i + 1].expect("the instruction after a jump starts a block");
                 if t > i {
+                    let c = self.b.ins().icmp(cc, a, b);
                     let t = self.blocks[t].expect("jump targets start blocks");
                     self.b.ins().brif(c, t, &[], next, &[]);
                 } else {
+                    // Cranelift lays out a branch's second target right
+                    // after it: a loop's check and back-edge go there,
+                    // so a pass through the loop takes one jump (back),
+                    // not three (to the check, over the check's cold
+                    // fault path, back).
+                    let leave = self.b.ins().icmp(cc.complement(), a, b);
                     let taken = self.b.create_block();
-                    self.b.ins().brif(c, taken, &[], next, &[]);
+                    self.b.ins().brif(leave, next, &[], taken, &[]);
                     self.enter(taken);
                     self.back_edge(i, t);
                 }
@@ -1071,6 +1078,13 @@ impl<'a, 'f> Translator<'a, 'f> {
     }
 
     fn condition(&mut self, width: Width, cond: JmpCond, dst: Reg, src: Src) -> Value {
+        let (cc, a, b) = self.comparison(width, cond, dst, src);
+        self.b.ins().icmp(cc, a, b)
+    }
+
+    /// The comparison a conditional jump makes: the jump is taken when
+    /// `a cc b` holds.
+    fn comparison(&mut self, width: Width, cond: JmpCond, dst: Reg, src: Src) -> (IntCC, Value, Value) {
         let a = self.reg(dst);
         let b = self.src_value(width, src);
         let (a, b) = match width {
@@ -1090,10 +1104,12 @@ impl<'a, 'f> Translator<'a, 'f> {
             JmpCond::Sle => IntCC::SignedLessThanOrEqual,
             JmpCond::Set => {
                 let and = self.b.ins().band(a, b);
-                return self.b.ins().icmp_imm_s(IntCC::NotEqual, and, 0);
+                let ty = self.b.func.dfg.value_type(and);
+                let zero = self.b.ins().iconst(ty, 0);
+                return (IntCC::NotEqual, and, zero);
             }
         };
-        self.b.ins().icmp(cc, a, b)
+        (cc, a, b)
     }
 
     fn alu(&mut self, width: Width, op: AluOp, dst: Reg, src: Src) {
