@@ -123,14 +123,9 @@ fn written_regs(ops: &[(InsnIdx, Insn)], tail_calls: &[bool]) -> [bool; 6] {
     written
 }
 
-/// Per instruction, whether it is a conditional jump over one instruction
-/// that only sets a register from registers (an ALU op, division aside,
-/// a negation, a byte swap or an `lddw`) and that nothing else jumps to:
-/// clang's form of `x = cond ? a : x`. Such a jump compiles to a select
-/// (the skipped instruction computed either way, which cannot fault),
-/// so neither it nor its target splits a block: no branch to mispredict
-/// at run time, and no diamond of three blocks for the register allocator.
-fn selects(ops: &[(InsnIdx, Insn)], target_of: &dyn Fn(usize) -> usize, entries: &BTreeMap<usize, u32>) -> Vec<bool> {
+/// Per instruction (and the end), whether code reaches it other than by
+/// falling through: it is an entry, or a jump or call goes to it.
+fn targeted(ops: &[(InsnIdx, Insn)], target_of: &dyn Fn(usize) -> usize, entries: &BTreeMap<usize, u32>) -> Vec<bool> {
     let mut targeted = vec![false; ops.len() + 1];
     for &e in entries.keys() {
         targeted[e] = true;
@@ -141,6 +136,17 @@ fn selects(ops: &[(InsnIdx, Insn)], target_of: &dyn Fn(usize) -> usize, entries:
             targeted[target_of(i)] = true;
         }
     }
+    targeted
+}
+
+/// Per instruction, whether it is a conditional jump over one instruction
+/// that only sets a register from registers (an ALU op, division aside,
+/// a negation, a byte swap or an `lddw`) and that nothing else jumps to:
+/// clang's form of `x = cond ? a : x`. Such a jump compiles to a select
+/// (the skipped instruction computed either way, which cannot fault),
+/// so neither it nor its target splits a block: no branch to mispredict
+/// at run time, and no diamond of three blocks for the register allocator.
+fn selects(ops: &[(InsnIdx, Insn)], target_of: &dyn Fn(usize) -> usize, targeted: &[bool]) -> Vec<bool> {
     (0..ops.len())
         .map(|i| {
             matches!(ops[i].1, Insn::Jump { .. })
@@ -477,6 +483,11 @@ struct Translator<'a, 'f> {
     frame_values: Vec<(i16, Size, Value)>,
     /// See [`selects`].
     selects: Vec<bool>,
+    /// See [`targeted`].
+    targeted: Vec<bool>,
+    /// Whether the block the translation enters next goes on counting
+    /// from `pending` (see [`Translator::jump`]).
+    carry: bool,
     selecting: Option<Selecting>,
 }
 
@@ -539,6 +550,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         };
         let insns: Vec<Insn> = ops.iter().map(|(_, i)| *i).collect();
         let keeps_loops = insns.iter().any(|i| matches!(i, Insn::MayGoto { .. })) || known.tail_calls.contains(&true);
+        let targeted = targeted(ops, target_of, entries);
         Translator {
             b,
             ops,
@@ -565,7 +577,9 @@ impl<'a, 'f> Translator<'a, 'f> {
             raise_at: None,
             sums: SecondaryMap::new(),
             frame_values: Vec::new(),
-            selects: selects(ops, target_of, entries),
+            selects: selects(ops, target_of, &targeted),
+            targeted,
+            carry: false,
             selecting: None,
         }
     }
@@ -631,10 +645,16 @@ impl<'a, 'f> Translator<'a, 'f> {
     /// across the back-edge, and a copy between them on every pass).
     fn flush(&mut self) {
         if self.pending != 0 {
-            let l = self.left_now();
-            self.b.def_var(self.v.left, l);
+            self.settle();
             self.pending = 0;
         }
+    }
+
+    /// Takes `pending` off `left` in this block alone: on a jump's edge,
+    /// while the block after the jump goes on counting from `pending`.
+    fn settle(&mut self) {
+        let l = self.left_now();
+        self.b.def_var(self.v.left, l);
     }
 
     /// Switches to a block whose predecessors are all translated, and seals
@@ -812,7 +832,9 @@ impl<'a, 'f> Translator<'a, 'f> {
                     self.b.ins().jump(block, &[]);
                 }
                 self.enter_leader(block, late);
-                self.pending = 0;
+                if !std::mem::take(&mut self.carry) {
+                    self.pending = 0;
+                }
                 self.frame_values.clear();
                 open = true;
             }
@@ -976,26 +998,7 @@ impl<'a, 'f> Translator<'a, 'f> {
                 self.selecting = Some(Selecting { skipped: i + 1, taken, reg, before });
             }
             Insn::Jump { width, cond, dst, src, .. } => {
-                self.flush();
-                let (cc, a, b) = self.comparison(width, cond, dst, src);
-                let t = (self.target_of)(i);
-                let next = self.blocks[i + 1].expect("the instruction after a jump starts a block");
-                if t > i {
-                    let c = self.b.ins().icmp(cc, a, b);
-                    let t = self.blocks[t].expect("jump targets start blocks");
-                    self.b.ins().brif(c, t, &[], next, &[]);
-                } else {
-                    // Cranelift lays out a branch's second target right
-                    // after it: a loop's check and back-edge go there,
-                    // so a pass through the loop takes one jump (back),
-                    // not three (to the check, over the check's cold
-                    // fault path, back).
-                    let leave = self.b.ins().icmp(cc.complement(), a, b);
-                    let taken = self.b.create_block();
-                    self.b.ins().brif(leave, next, &[], taken, &[]);
-                    self.enter(taken);
-                    self.back_edge(i, t);
-                }
+                self.jump(i, width, cond, dst, src);
                 return false;
             }
             Insn::MayGoto { .. } => {
@@ -1057,6 +1060,46 @@ impl<'a, 'f> Translator<'a, 'f> {
             Insn::PacketLoad { mode, size, imm } => self.packet_load(i, mode, size, imm),
         }
         true
+    }
+
+    /// A conditional jump (not a select). When only its fall-through
+    /// reaches the next instruction, the block there goes on counting from
+    /// `pending`, and the taken edge takes the count off `left` on its own:
+    /// a chain of checks that falls through (a parser's) updates the
+    /// budget once, not at every check.
+    fn jump(&mut self, i: usize, width: Width, cond: JmpCond, dst: Reg, src: Src) {
+        let carry = !self.targeted[i + 1];
+        if !carry {
+            self.flush();
+        }
+        let (cc, a, b) = self.comparison(width, cond, dst, src);
+        let t = (self.target_of)(i);
+        let next = self.blocks[i + 1].expect("the instruction after a jump starts a block");
+        if t > i {
+            let c = self.b.ins().icmp(cc, a, b);
+            let target = self.blocks[t].expect("jump targets start blocks");
+            if carry {
+                let edge = self.b.create_block();
+                self.b.ins().brif(c, edge, &[], next, &[]);
+                self.enter(edge);
+                self.settle();
+                self.b.ins().jump(target, &[]);
+            } else {
+                self.b.ins().brif(c, target, &[], next, &[]);
+            }
+        } else {
+            // Cranelift lays out a branch's second target right after it:
+            // a loop's check and back-edge go there, so a pass through the
+            // loop takes one jump (back), not three (to the check, over
+            // the check's cold fault path, back).
+            let leave = self.b.ins().icmp(cc.complement(), a, b);
+            let taken = self.b.create_block();
+            self.b.ins().brif(leave, next, &[], taken, &[]);
+            self.enter(taken);
+            self.settle();
+            self.back_edge(i, t);
+        }
+        self.carry = carry;
     }
 
     /// A taken jump from instruction `i` back to instruction `target` (at
@@ -1662,7 +1705,12 @@ mod tests {
             map[slot as usize].expect("a target")
         };
         let entries = BTreeMap::from([(0, 0)]);
-        selects(&ops, &target_of, &entries).iter().enumerate().filter(|&(_, &s)| s).map(|(i, _)| i).collect()
+        selects(&ops, &target_of, &targeted(&ops, &target_of, &entries))
+            .iter()
+            .enumerate()
+            .filter(|&(_, &s)| s)
+            .map(|(i, _)| i)
+            .collect()
     }
 
     #[test]
