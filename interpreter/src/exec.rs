@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use bpfx_isa::{AtomicOp, HelperId, InsnIdx};
 use bpfx_runtime::region::{self, FRAME_SIZE, MAX_FRAMES, PACKET_REGION};
 use bpfx_runtime::vmctx::status;
-use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, Stop, TopRun, VmCtx};
+use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, Returned, Stop, TopRun, VmCtx};
 
 use crate::Interpreter;
 use crate::decode::{Code, Kind, NO_REG, Op};
@@ -365,12 +365,13 @@ impl TopRun for Top<'_> {
     }
 
     #[inline(always)]
-    unsafe fn run(&mut self, vm: *mut VmCtx) -> Result<(u64, ProgId), Stop> {
+    unsafe fn run(&mut self, vm: *mut VmCtx) -> Result<Returned, Stop> {
         // SAFETY: as the trait's contract, which is `exec`'s (which sets
         // the stack region at frame 0 and counts from `insn_count`).
         unsafe {
             (*vm).insn_count = 0;
-            self.interp.exec(vm, self.code, self.prog, 0, self.args, 0)
+            let (r0, last) = self.interp.exec(vm, self.code, self.prog, 0, self.args, 0)?;
+            Ok(Returned { r0, last, insns: (*vm).insn_count })
         }
     }
 }

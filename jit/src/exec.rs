@@ -5,7 +5,7 @@
 use bpfx_isa::{AtomicOp, HelperId, InsnIdx};
 use bpfx_runtime::region::{self, MAX_FRAMES};
 use bpfx_runtime::vmctx::status;
-use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, Stop, TopRun, VmCtx};
+use bpfx_runtime::{Access, AccessKind, Fault, ProgId, Region, Returned, Stop, TopRun, VmCtx};
 
 use crate::Jit;
 use crate::compile::Compiled;
@@ -167,7 +167,7 @@ impl TopRun for Top<'_> {
     }
 
     #[inline(always)]
-    unsafe fn run(&mut self, vm: *mut VmCtx) -> Result<(u64, ProgId), Box<Stop>> {
+    unsafe fn run(&mut self, vm: *mut VmCtx) -> Result<Returned, Box<Stop>> {
         let st = &mut self.st;
         st.loops = BPF_MAX_LOOPS;
         // SAFETY: as the trait's contract, which is `call`'s for frame 0:
@@ -175,28 +175,38 @@ impl TopRun for Top<'_> {
         // run but an aborted one returns from frame 0.
         unsafe {
             let exited = call(vm, self.code, st, st.budget);
-            if exited.code == code::ABORT {
-                (*vm).set_frames(0);
+            if exited.code != code::RETURN
+                && let Some(stop) = stopped(vm, exited.code, st)
+            {
+                return Err(stop);
             }
-            finish(vm, exited, st)
+            finish(exited, st)
         }
     }
 }
 
-/// The outcome of a nested run — `r0` and the program whose frame exited —
-/// with the instruction count the interpreter leaves behind.
+/// [`Top`]'s run after a fault (its stop) or an abort (which returns),
+/// out of the way of the runs that return.
 ///
 /// # Safety
 /// `vm` must be a live context.
+#[cold]
+#[inline(never)]
+unsafe fn stopped(vm: *mut VmCtx, code: u32, st: &mut ExecState) -> Option<Box<Stop>> {
+    if code == code::ABORT {
+        // SAFETY: as the function's contract.
+        unsafe { (*vm).set_frames(0) };
+        return None;
+    }
+    Some(st.stop.take().expect("a faulting run records its stop"))
+}
+
+/// The outcome of a nested run (a fault recorded its count).
 #[inline(always)]
-unsafe fn finish(vm: *mut VmCtx, exited: Exited, st: &mut ExecState) -> Result<(u64, ProgId), Box<Stop>> {
+fn finish(exited: Exited, st: &mut ExecState) -> Result<Returned, Box<Stop>> {
     match exited.code {
         code::FAULT => Err(st.stop.take().expect("a faulting run records its stop")),
-        _ => {
-            // SAFETY: as the function's contract.
-            unsafe { (*vm).insn_count = (st.budget - exited.left) as u64 };
-            Ok((st.out[0], ProgId(st.last)))
-        }
+        _ => Ok(Returned { r0: st.out[0], last: ProgId(st.last), insns: (st.budget - exited.left) as u64 }),
     }
 }
 
@@ -403,8 +413,11 @@ pub(crate) unsafe extern "C" fn callback_entry(
         (*vm).set_frames(depth);
         let exited = call(vm, code, &mut st, left);
         (*vm).set_frames(depth - 1);
-        match finish(vm, exited, &mut st) {
-            Ok((r0, _)) => r0,
+        match finish(exited, &mut st) {
+            Ok(returned) => {
+                (*vm).insn_count = returned.insns;
+                returned.r0
+            }
             Err(stop) => (*vm).raise(stop.fault, Some(stop.at)),
         }
     }

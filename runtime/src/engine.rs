@@ -78,15 +78,27 @@ pub trait TopRun {
     /// program was loaded into.
     unsafe fn begin(&mut self, vm: *mut crate::VmCtx, args: [u64; 5]);
 
-    /// Runs the program once; `Ok` holds `r0` and the program whose frame
-    /// exited. A run counts its instructions from 0, leaves them in the
-    /// VM context's `insn_count`, and starts in frame 0 whatever frame the
-    /// one before ended in; the runtime resets the rest of the VM context
-    /// (after a run that called no helper, there is nothing else to reset).
+    /// Runs the program once. A run counts its instructions from 0 (a stop
+    /// leaves those started before it in the VM context's `insn_count`)
+    /// and starts in frame 0 whatever frame the one before ended in; the
+    /// runtime resets the rest of the VM context (after a run that called
+    /// no helper, there is nothing else to reset).
     ///
     /// # Safety
     /// As [`TopRun::begin`], which was called first.
-    unsafe fn run(&mut self, vm: *mut crate::VmCtx) -> Result<(u64, ProgId), Self::Stop>;
+    unsafe fn run(&mut self, vm: *mut crate::VmCtx) -> Result<Returned, Self::Stop>;
+}
+
+/// A run of [`TopRun::run`] that returned. The count comes back here
+/// rather than in the VM context: a repetition then works it out only for
+/// the run it reports.
+#[derive(Debug, Clone, Copy)]
+pub struct Returned {
+    pub r0: u64,
+    /// The program whose frame exited (another after a tail call).
+    pub last: ProgId,
+    /// Instructions the run executed.
+    pub insns: u64,
 }
 
 impl From<Box<Stop>> for Stop {

@@ -27,7 +27,7 @@ pub mod vmctx;
 
 pub use config::{Clock, Config, DEFAULT_INSN_BUDGET, ProbeMemory, Task};
 pub use context::{Context, ContextKind, Packet, Refused, SkbFields};
-pub use engine::{Engine, LoadError, ProgId, RunError, RunResult, RuntimeBinding, Stop, TopRun};
+pub use engine::{Engine, LoadError, ProgId, Returned, RunError, RunResult, RuntimeBinding, Stop, TopRun};
 pub use fault::{Access, AccessKind, Exit, Fault, Nearest};
 pub use region::{FRAME_SIZE, MAX_FRAMES, MapId, Region, RegionKind};
 pub use runtime::{Linked, MAP_HANDLE_BASE, ProgInfo, Redirect, Runtime};

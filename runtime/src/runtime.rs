@@ -448,7 +448,7 @@ impl Runtime {
         // `end_run`; meanwhile `top` reaches the runtime only through `vm`,
         // as the function's contract says, and `rerun` between runs touches
         // neither the context nor a run in progress.
-        let (outcome, insns) = unsafe {
+        let outcome = unsafe {
             let (vm, args) = (*me).begin_run(ctx);
             (*vm).runtime = me;
             (*vm).callback = Some(callback);
@@ -456,8 +456,10 @@ impl Runtime {
             top.begin(vm, args);
             loop {
                 let outcome = top.run(vm);
-                if made >= repeat || outcome.is_err() {
-                    break (outcome, (*vm).insn_count);
+                match outcome {
+                    Ok(returned) if made >= repeat => break Ok(returned),
+                    Ok(_) => {}
+                    Err(stop) => break Err((stop, (*vm).insn_count)),
                 }
                 (*me).rerun();
                 made += 1;
@@ -470,8 +472,8 @@ impl Runtime {
         // built once and then moved into an `Ok` is copied in 16-byte
         // loads over its 8-byte stores, which stalls on store forwarding.
         match outcome {
-            Ok((r0, last)) => Ok(RunResult::returned(r0, insns, last)),
-            Err(stop) => Ok(RunResult::faulted(stop.into(), insns)),
+            Ok(r) => Ok(RunResult::returned(r.r0, r.insns, r.last)),
+            Err((stop, insns)) => Ok(RunResult::faulted(stop.into(), insns)),
         }
     }
 
