@@ -467,6 +467,8 @@ struct Translator<'a, 'f> {
     /// `may_goto`, or a call that may be a tail call): otherwise the state's
     /// count is neither loaded nor stored.
     keeps_loops: bool,
+    /// Whether a call may be a tail call.
+    may_tail_call: bool,
     helper_sig: cranelift_codegen::ir::SigRef,
     access_sig: cranelift_codegen::ir::SigRef,
     raise_sig: cranelift_codegen::ir::SigRef,
@@ -549,7 +551,8 @@ impl<'a, 'f> Translator<'a, 'f> {
             base: b.ins().uload32(trusted(), st, sto::DEPTH),
         };
         let insns: Vec<Insn> = ops.iter().map(|(_, i)| *i).collect();
-        let keeps_loops = insns.iter().any(|i| matches!(i, Insn::MayGoto { .. })) || known.tail_calls.contains(&true);
+        let may_tail_call = known.tail_calls.contains(&true);
+        let keeps_loops = may_tail_call || insns.iter().any(|i| matches!(i, Insn::MayGoto { .. }));
         let targeted = targeted(ops, target_of, entries);
         Translator {
             b,
@@ -569,6 +572,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             frames: None,
             r10_fixed: !writes_r10(&insns),
             keeps_loops,
+            may_tail_call,
             helper_sig,
             access_sig,
             raise_sig,
@@ -1631,8 +1635,13 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().return_(&[code, left]);
     }
 
-    /// Records this program as the one whose frame exited.
+    /// Records this program as the one whose frame exited, when it may
+    /// make a tail call: the state names the program that runs, and only
+    /// a tail call changes it.
     fn store_last(&mut self, st: Value) {
+        if !self.may_tail_call {
+            return;
+        }
         let prog = self.b.ins().iconst(I32, i64::from(self.prog.0));
         self.b.ins().store(trusted(), prog, st, sto::LAST);
     }

@@ -63,7 +63,9 @@ pub(crate) struct ExecState {
     pub depth: u32,
     /// Which of the program's entry points to start at.
     pub entry: u32,
-    /// Out: the program whose frame exited (another after a tail call).
+    /// The program that runs, and out, the program whose frame exited
+    /// (another after a tail call: code that may make one writes it at
+    /// every exit, and other code leaves it as it came).
     pub last: u32,
     /// Whether the exit writes `r1`..`r5` to `out` (non-zero): only for a
     /// tail call that a frame will go on from, the callee's frame exiting
@@ -132,14 +134,15 @@ pub(crate) struct Top<'a> {
     code: &'a Compiled,
     /// Kept from run to run: compiled code leaves the entry registers, the
     /// budget and the depth as they were, so a run resets only the
-    /// `may_goto` count. (`entry` is 0 throughout, `r0` in `out` and
-    /// `last` are written at every exit, and a run that faults, which
-    /// takes `stop`, is the last.)
+    /// `may_goto` count. (`entry` is 0 throughout, `r0` in `out` is
+    /// written at every exit, `last` at every exit of code that may have
+    /// changed it by a tail call, and a run that faults, which takes
+    /// `stop`, is the last.)
     st: ExecState,
 }
 
 impl<'a> Top<'a> {
-    pub(crate) fn new(code: &'a Compiled) -> Top<'a> {
+    pub(crate) fn new(code: &'a Compiled, prog: ProgId) -> Top<'a> {
         let st = ExecState {
             regs: [0; 10],
             out: [0; 10],
@@ -147,7 +150,7 @@ impl<'a> Top<'a> {
             loops: 0,
             depth: 0,
             entry: 0,
-            last: 0,
+            last: prog.0,
             keep_out: 0,
             stop: None,
         };

@@ -178,6 +178,6 @@ impl Engine for Jit {
         // SAFETY: compiled code reaches the runtime only through the VM
         // context; the callback entry takes this JIT, which outlives the
         // runs.
-        unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, exec::Top::new(code)) }
+        unsafe { rt.run_repeated(ctx, repeat, runs, exec::callback_entry, env, exec::Top::new(code, prog)) }
     }
 }

@@ -265,6 +265,25 @@ fn callbacks_run_in_their_own_frame_and_their_faults_name_their_insn() {
     }
 }
 
+/// A run names the program whose frame exited: without a tail call, the
+/// one it started, whichever it was loaded as (the JIT's code writes the
+/// name only when it may make a tail call).
+#[test]
+fn runs_name_the_program_they_started() {
+    let engines: [Box<dyn Engine>; 2] =
+        [Box::new(bpfx_interpreter::Interpreter::new()), Box::new(Jit::new().expect("host"))];
+    for mut engine in engines {
+        let mut rt = Runtime::default();
+        let ids = ["r0 = 1\nexit", "r0 = 2\nexit"].map(|src| engine.load(&mut rt, &program(src)).expect("loads"));
+        for id in ids.into_iter().rev() {
+            let ran = engine.run(&mut rt, id, &mut Context::raw(&[])).expect("runs");
+            assert_eq!(ran.prog, id);
+            let (ran, _) = engine.run_repeated(&mut rt, id, &mut Context::raw(&[]), 3).expect("runs");
+            assert_eq!(ran.prog, id);
+        }
+    }
+}
+
 /// Programs in one runtime, each able to tail-call the others through a
 /// prog array holding them in order (`ld_pseudo r2, 1, 0`), the first run
 /// twice on 48 bytes of memory, on the interpreter or on the JIT.
