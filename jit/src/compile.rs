@@ -781,6 +781,22 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.set_reg(Reg::R10, r10);
     }
 
+    /// Makes `r10` again from the state, when nothing writes it (see
+    /// [`Translator::helper_call`]).
+    fn refresh_r10(&mut self) {
+        if !self.r10_fixed {
+            return;
+        }
+        let depth = match self.returns.is_empty() {
+            true => self.b.ins().uload32(trusted(), self.f.st, sto::DEPTH),
+            false => self.get(self.v.depth),
+        };
+        let top = self.b.ins().load(I64, trusted(), self.f.vm, vmo::STACK_TOP);
+        let off = self.b.ins().imul_imm_s(depth, FRAME_SIZE as i64);
+        let r10 = self.b.ins().isub(top, off);
+        self.set_reg(Reg::R10, r10);
+    }
+
     fn translate(&mut self) {
         let n = self.ops.len();
         // Basic block leaders.
@@ -1434,6 +1450,11 @@ impl<'a, 'f> Translator<'a, 'f> {
         let args: Vec<Value> = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5].iter().map(|&r| self.reg(r)).collect();
         let call = self.b.ins().call_indirect(self.helper_sig, f, &[vm, args[0], args[1], args[2], args[3], args[4]]);
         let r0 = self.b.inst_results(call)[0];
+        // The budget and `r10` are loaded again rather than kept: a value
+        // live across the call takes a callee-saved register, saved and
+        // restored on every run, also on the paths that make no call.
+        self.refresh_r10();
+        let budget = self.b.ins().load(I64, trusted(), self.f.st, sto::BUDGET);
         let count = self.b.ins().load(I64, trusted(), vm, vmo::INSN_COUNT);
         let left = self.b.ins().isub(budget, count);
         self.b.def_var(self.v.left, left);
