@@ -31,8 +31,8 @@ use bpfx_runtime::{Linked, LoadError, ProgId, Runtime};
 use cranelift_codegen::entity::SecondaryMap;
 use cranelift_codegen::ir::condcodes::{CondCode, IntCC};
 use cranelift_codegen::ir::{
-    AbiParam, AtomicRmwOp, Block, BlockArg, Function, InstBuilder, JumpTableData, MemFlagsData, Signature,
-    StackSlotData, StackSlotKind, Type, UserFuncName, Value, types,
+    AbiParam, AtomicRmwOp, Block, BlockArg, Function, InstBuilder, InstructionData, JumpTableData, MemFlagsData,
+    Opcode, Signature, StackSlotData, StackSlotKind, Type, UserFuncName, Value, types,
 };
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -178,21 +178,23 @@ struct Selecting {
     before: Value,
 }
 
-/// The registers (`r0`..`r9`) whose value at an entry point some path from
-/// it may read before writing, by backward liveness: the only ones the
-/// entry block loads from the state (without the e-graph optimiser, a
-/// load nobody reads would stay). `exit` reads `r0` and the `written`
-/// registers among `r1`..`r5` (an exit hands them back; see
-/// [`written_regs`]); a call that may make a tail call or enter a
-/// subprogram reads every register (a caller frame sees what its callee
-/// left).
-fn live_at_entries(
+/// Per instruction (and the end), the registers (`r0`..`r9`, bit `n` for
+/// `rn`) whose value before it some path on may read before writing, by
+/// backward liveness. `exit` reads `r0` and the `written` registers among
+/// `r1`..`r5` (an exit hands them back; see [`written_regs`]); a call that
+/// may make a tail call or enter a subprogram reads every register (a
+/// caller frame sees what its callee left).
+///
+/// What is live at an entry point is all the entry block loads from the
+/// state (without the e-graph optimiser, a load nobody reads would stay);
+/// what is live after a helper call is all it keeps (see
+/// [`Translator::helper_call`]).
+fn liveness(
     ops: &[(InsnIdx, Insn)],
     target_of: &dyn Fn(usize) -> usize,
-    entries: &BTreeMap<usize, u32>,
     tail_calls: &[bool],
     written: [bool; 6],
-) -> [bool; 10] {
+) -> Vec<u16> {
     const ALL: u16 = 0x3ff;
     const ARGS: u16 = 0x3e;
     let returned = (1..6).filter(|&r| written[r]).fold(1u16, |acc, r| acc | 1 << r);
@@ -244,8 +246,7 @@ fn live_at_entries(
             }
         }
     }
-    let at_entries = entries.keys().fold(0, |acc, &e| acc | live[e]);
-    std::array::from_fn(|r| at_entries & (1 << r) != 0)
+    live
 }
 
 /// `bpf_map_lookup_elem`.
@@ -380,8 +381,10 @@ pub(crate) fn compile(
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let written = written_regs(&ops, &tail_calls);
-        let entry_live = live_at_entries(&ops, &target_of, &entries, &tail_calls, written);
-        let known = Known { proven, lookups: &lookups, tail_calls: &tail_calls, written, entry_live };
+        let live = liveness(&ops, &target_of, &tail_calls, written);
+        let at_entries = entries.keys().fold(0, |acc, &e| acc | live[e]);
+        let entry_live = std::array::from_fn(|r| at_entries & (1 << r) != 0);
+        let known = Known { proven, lookups: &lookups, tail_calls: &tail_calls, written, entry_live, live: &live };
         let mut t =
             Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of, known);
         t.translate();
@@ -438,8 +441,10 @@ struct Known<'a> {
     tail_calls: &'a [bool],
     /// See [`written_regs`].
     written: [bool; 6],
-    /// See [`live_at_entries`].
+    /// The registers live at some entry point (see [`liveness`]).
     entry_live: [bool; 10],
+    /// See [`liveness`].
+    live: &'a [u16],
 }
 
 struct Translator<'a, 'f> {
@@ -779,6 +784,19 @@ impl<'a, 'f> Translator<'a, 'f> {
         let off = self.b.ins().imul_imm_s(depth, FRAME_SIZE as i64);
         let r10 = self.b.ins().isub(top, off);
         self.set_reg(Reg::R10, r10);
+    }
+
+    /// `v` made again here when it is a constant, so that it need not live
+    /// across a call (see [`Translator::helper_call`]).
+    fn remade(&mut self, v: Value) -> Value {
+        let dfg = &self.b.func.dfg;
+        match dfg.value_def(v).inst().map(|inst| dfg.insts[inst]) {
+            Some(InstructionData::UnaryImm { opcode: Opcode::Iconst, imm }) => {
+                let ty = dfg.value_type(v);
+                self.b.ins().iconst(ty, imm)
+            }
+            _ => v,
+        }
     }
 
     /// Makes `r10` again from the state, when nothing writes it (see
@@ -1448,12 +1466,26 @@ impl<'a, 'f> Translator<'a, 'f> {
         let count = self.b.ins().isub(budget, left);
         self.b.ins().store(trusted(), count, vm, vmo::INSN_COUNT);
         let args: Vec<Value> = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5].iter().map(|&r| self.reg(r)).collect();
+        // The arguments that something after the call reads (they keep
+        // their values), parked in the state's `out` meanwhile: `out` is
+        // not read before an exit or a tail call writes it.
+        let kept: Vec<usize> =
+            (1..6).filter(|&r| !self.known.tail_calls[i] && self.known.live[i + 1] & 1 << r != 0).collect();
+        for &r in &kept {
+            self.b.ins().store(trusted(), args[r - 1], self.f.st, sto::OUT + 8 * r as i32);
+        }
         let call = self.b.ins().call_indirect(self.helper_sig, f, &[vm, args[0], args[1], args[2], args[3], args[4]]);
         let r0 = self.b.inst_results(call)[0];
-        // The budget and `r10` are loaded again rather than kept: a value
-        // live across the call takes a callee-saved register, saved and
-        // restored on every run, also on the paths that make no call.
+        // The arguments kept, the budget and `r10` are loaded again rather
+        // than kept in registers: a value live across the call takes a
+        // callee-saved register, saved and restored on every run, also on
+        // the paths that make no call.
+        for &r in &kept {
+            let value = self.b.ins().load(I64, trusted(), self.f.st, sto::OUT + 8 * r as i32);
+            self.b.def_var(self.v.regs[r], value);
+        }
         self.refresh_r10();
+        let id = self.remade(id);
         let budget = self.b.ins().load(I64, trusted(), self.f.st, sto::BUDGET);
         let count = self.b.ins().load(I64, trusted(), vm, vmo::INSN_COUNT);
         let left = self.b.ins().isub(budget, count);
