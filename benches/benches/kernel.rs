@@ -20,9 +20,9 @@
 //! program and packet, each side's time minus its empty program's of the
 //! same type, paired (program and empty program alternate, 41 trials of
 //! 100,000 runs each, the mean of each side's middle half), and the
-//! ratio. A net time is what the
-//! program's own instructions cost, the test-run loop and bpfx's run set-up
-//! left out; the raw ratio is in the table too.
+//! ratio. A net time is what the program's own instructions cost, the
+//! test-run loop and bpfx's run set-up left out; the raw ratio is in the
+//! table too.
 //!
 //! Without bpf(2) (not root, no `BPF_PROG_TEST_RUN`) the kernel side is
 //! skipped and the bench says so on stderr; with the kernel's JIT off it
