@@ -1467,8 +1467,10 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().store(trusted(), count, vm, vmo::INSN_COUNT);
         let args: Vec<Value> = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5].iter().map(|&r| self.reg(r)).collect();
         // The arguments that something after the call reads (they keep
-        // their values), parked in the state's `out` meanwhile: `out` is
-        // not read before an exit or a tail call writes it.
+        // their values), parked in the state's `out` meanwhile. A caller
+        // reads `out` only after an exit or a tail call, which write every
+        // register the program may change; a parked register the program
+        // never changes holds its entry value there, as `out` must.
         let kept: Vec<usize> =
             (1..6).filter(|&r| !self.known.tail_calls[i] && self.known.live[i + 1] & 1 << r != 0).collect();
         for &r in &kept {

@@ -52,7 +52,9 @@ pub(crate) struct ExecState {
     /// `keep_out` says so; compiled code writes only those it may have
     /// changed (see `written_regs`), so a caller that reads the others sets
     /// them to the entry values first. For a tail call, `r0`..`r9` handed
-    /// to the callee.
+    /// to the callee. During a run, also where a helper call parks the
+    /// arguments read after it (a register's current value, so for one
+    /// the program never changes, its entry value).
     pub out: [u64; 10],
     /// The run's budget (clamped to `i64::MAX`).
     pub budget: i64,
