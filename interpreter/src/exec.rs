@@ -24,6 +24,10 @@ struct Frame<'a> {
     prog: ProgId,
     ret: usize,
     saved: [u64; 4],
+    /// `r1`..`r5` at the first tail call made in the callee's frame: what
+    /// they are when that frame exits back to this one (see
+    /// [`bpfx_runtime::Engine`]).
+    tail: Option<[u64; 5]>,
 }
 
 /// The region that holds `size` bytes at `addr`, if one does and (for a
@@ -496,6 +500,11 @@ impl Interpreter {
                                 });
                             };
                             check_budget!();
+                            if depth > base {
+                                let caller = frames[(depth - 1 - base) as usize].assume_init_mut();
+                                let r = &hot.regs;
+                                caller.tail.get_or_insert([r[1], r[2], r[3], r[4], r[5]]);
+                            }
                             code = next;
                             hot.ops = code.ops.as_ptr();
                             prog = target;
@@ -579,8 +588,13 @@ impl Interpreter {
                             stop!(Fault::CallDepth { max: MAX_FRAMES });
                         }
                         let r = &hot.regs;
-                        frames[(depth - base) as usize] =
-                            MaybeUninit::new(Frame { code, prog, ret: hot.pc, saved: [r[6], r[7], r[8], r[9]] });
+                        frames[(depth - base) as usize] = MaybeUninit::new(Frame {
+                            code,
+                            prog,
+                            ret: hot.pc,
+                            saved: [r[6], r[7], r[8], r[9]],
+                            tail: None,
+                        });
                         depth += 1;
                         hot.regs[10] = stack_top - u64::from(depth) * FRAME_SIZE;
                         (*vm).set_frames(depth);
@@ -596,6 +610,9 @@ impl Interpreter {
                         // entered the frame now exiting.
                         let f = frames[(depth - base) as usize].assume_init();
                         [hot.regs[6], hot.regs[7], hot.regs[8], hot.regs[9]] = f.saved;
+                        if let Some(r) = f.tail {
+                            hot.regs[1..6].copy_from_slice(&r);
+                        }
                         code = f.code;
                         hot.ops = code.ops.as_ptr();
                         prog = f.prog;

@@ -98,31 +98,6 @@ fn writes_r10(insns: &[Insn]) -> bool {
     })
 }
 
-/// The registers `r1`..`r5` some instruction may change: the only ones an
-/// exit hands back (see `ExecState::out`); the others still hold their
-/// entry values, which a caller that reads them takes from the state.
-/// A helper call changes only `r0` (bpfx keeps `r1`..`r5` across it), but
-/// one that may make a tail call comes back with the callee's registers.
-fn written_regs(ops: &[(InsnIdx, Insn)], tail_calls: &[bool]) -> [bool; 6] {
-    let mut written = [false; 6];
-    for (i, (_, insn)) in ops.iter().enumerate() {
-        let r = match *insn {
-            Insn::Alu { dst, .. }
-            | Insn::Neg { dst, .. }
-            | Insn::Endian { dst, .. }
-            | Insn::LdImm64 { dst, .. }
-            | Insn::Load { dst, .. } => dst,
-            Insn::Atomic { op, src, .. } if op.fetches() && op != AtomicOp::CmpXchg => src,
-            Insn::Call(_) | Insn::Callx { .. } if tail_calls[i] => return [true; 6],
-            _ => continue,
-        };
-        if let Some(slot) = written.get_mut(r.num() as usize) {
-            *slot = true;
-        }
-    }
-    written
-}
-
 /// Per instruction (and the end), whether code reaches it other than by
 /// falling through: it is an entry, or a jump or call goes to it.
 fn targeted(ops: &[(InsnIdx, Insn)], target_of: &dyn Fn(usize) -> usize, entries: &BTreeMap<usize, u32>) -> Vec<bool> {
@@ -180,24 +155,17 @@ struct Selecting {
 
 /// Per instruction (and the end), the registers (`r0`..`r9`, bit `n` for
 /// `rn`) whose value before it some path on may read before writing, by
-/// backward liveness. `exit` reads `r0` and the `written` registers among
-/// `r1`..`r5` (an exit hands them back; see [`written_regs`]); a call that
-/// may make a tail call or enter a subprogram reads every register (a
-/// caller frame sees what its callee left).
+/// backward liveness. `exit` reads `r0` (all an exit hands back); a call
+/// that may make a tail call or enter a subprogram reads every register
+/// (a caller frame sees what its callee left).
 ///
 /// What is live at an entry point is all the entry block loads from the
 /// state (without the e-graph optimiser, a load nobody reads would stay);
 /// what is live after a helper call is all it keeps (see
 /// [`Translator::helper_call`]).
-fn liveness(
-    ops: &[(InsnIdx, Insn)],
-    target_of: &dyn Fn(usize) -> usize,
-    tail_calls: &[bool],
-    written: [bool; 6],
-) -> Vec<u16> {
+fn liveness(ops: &[(InsnIdx, Insn)], target_of: &dyn Fn(usize) -> usize, tail_calls: &[bool]) -> Vec<u16> {
     const ALL: u16 = 0x3ff;
     const ARGS: u16 = 0x3e;
-    let returned = (1..6).filter(|&r| written[r]).fold(1u16, |acc, r| acc | 1 << r);
     let bit = |r: Reg| if r.num() < 10 { 1u16 << r.num() } else { 0 };
     let src_bit = |src: Src| if let Src::Reg(r) = src { bit(r) } else { 0 };
     let n = ops.len();
@@ -220,7 +188,7 @@ fn liveness(
             Insn::Jump { dst, src, .. } => (bit(dst) | src_bit(src), 0, true),
             Insn::Ja { .. } => (0, 0, false),
             Insn::MayGoto { .. } => (0, 0, true),
-            Insn::Exit => (returned, 0, false),
+            Insn::Exit => (1, 0, false),
             Insn::Call(CallTarget::Local(_)) => (ALL, 0, false),
             Insn::Call(_) if tail_calls[i] => (ALL, 1, true),
             Insn::Call(_) => (ARGS, 1, true),
@@ -371,22 +339,22 @@ pub(crate) fn compile(
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
     let ptr = module.target_config().pointer_type();
     let mut sig = module.make_signature();
-    sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr), AbiParam::new(I64)]);
+    sig.params.push(AbiParam::new(ptr));
     sig.returns.extend([AbiParam::new(I32), AbiParam::new(I64)]);
     let fail = |e: &dyn std::fmt::Display| LoadError::Compile { reason: e.to_string() };
     let id = module.declare_anonymous_function(&sig).map_err(|e| fail(&e))?;
+    let vm = rt.vm_ctx_addr() as usize as i64;
     let mut ctx = module.make_context();
     ctx.func = Function::with_name_signature(UserFuncName::user(0, id.as_u32()), sig.clone());
     let mut fctx = FunctionBuilderContext::new();
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let written = written_regs(&ops, &tail_calls);
-        let live = liveness(&ops, &target_of, &tail_calls, written);
+        let live = liveness(&ops, &target_of, &tail_calls);
         let at_entries = entries.keys().fold(0, |acc, &e| acc | live[e]);
         let entry_live = std::array::from_fn(|r| at_entries & (1 << r) != 0);
-        let known = Known { proven, lookups: &lookups, tail_calls: &tail_calls, written, entry_live, live: &live };
+        let known = Known { proven, lookups: &lookups, tail_calls: &tail_calls, entry_live, live: &live };
         let mut t =
-            Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of, known);
+            Translator::new(b, &ops, &consts, &entries, &hints, linked.id, program.slot_count(), &target_of, known, vm);
         t.translate();
         t.b.seal_all_blocks();
         t.b.finalize(module.target_config());
@@ -410,7 +378,9 @@ pub(crate) fn compile(
 /// The BPF registers and the run state that changes as Cranelift variables.
 struct Vars {
     regs: [Variable; 11],
-    left: Variable,
+    /// Instructions started since the function's entry (see
+    /// [`Translator::used_now`]).
+    used: Variable,
     loops: Variable,
     depth: Variable,
 }
@@ -419,10 +389,7 @@ struct Vars {
 /// usable anywhere since the entry block dominates every block. (As
 /// variables they would cost the SSA builder a lookup at every use.)
 struct Fixed {
-    vm: Value,
     st: Value,
-    /// The budget left at entry (the function's third parameter).
-    left: Value,
     regions: Value,
     stack_top: Value,
     /// The frame depth the entry runs in.
@@ -439,8 +406,6 @@ struct Known<'a> {
     /// Per instruction, whether it is a call that may make a tail call
     /// (see [`may_tail_call`]).
     tail_calls: &'a [bool],
-    /// See [`written_regs`].
-    written: [bool; 6],
     /// The registers live at some entry point (see [`liveness`]).
     entry_live: [bool; 10],
     /// See [`liveness`].
@@ -457,12 +422,15 @@ struct Translator<'a, 'f> {
     slot_count: usize,
     target_of: &'a dyn Fn(usize) -> usize,
     known: Known<'a>,
+    /// The runtime's VM context, whose address is fixed for its life (see
+    /// [`Translator::vm`]).
+    vm_addr: i64,
     v: Vars,
     f: Fixed,
     /// The Cranelift block of every instruction that starts a basic block.
     blocks: Vec<Option<Block>>,
-    /// Instructions run in the current basic block and not yet taken off
-    /// `left`.
+    /// Instructions run in the current basic block and not yet added to
+    /// `used`.
     pending: i64,
     /// Return sites: the instruction after each local call, in order.
     returns: Vec<usize>,
@@ -530,6 +498,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         slot_count: usize,
         target_of: &'a dyn Fn(usize) -> usize,
         known: Known<'a>,
+        vm_addr: i64,
     ) -> Self {
         let cc = b.func.signature.call_conv;
         let helper_sig = b.import_signature(sig(cc, 6, I64));
@@ -540,17 +509,16 @@ impl<'a, 'f> Translator<'a, 'f> {
         let tail_sig = b.import_signature(tail);
         let atomic_sig = b.import_signature(sig(cc, 5, I64));
         let mut var = || b.declare_var(I64);
-        let v = Vars { regs: std::array::from_fn(|_| var()), left: var(), loops: var(), depth: var() };
+        let v = Vars { regs: std::array::from_fn(|_| var()), used: var(), loops: var(), depth: var() };
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         b.seal_block(entry);
-        let [vm, st, left] = [0, 1, 2].map(|k| b.block_params(entry)[k]);
+        let st = b.block_params(entry)[0];
         let load = |b: &mut FunctionBuilder, base, off| b.ins().load(I64, trusted(), base, off);
+        let vm = b.ins().iconst(I64, vm_addr);
         let f = Fixed {
-            vm,
             st,
-            left,
             regions: load(&mut b, vm, vmo::REGIONS),
             stack_top: load(&mut b, vm, vmo::STACK_TOP),
             base: b.ins().uload32(trusted(), st, sto::DEPTH),
@@ -569,6 +537,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             slot_count,
             target_of,
             known,
+            vm_addr,
             v,
             f,
             blocks: Vec::new(),
@@ -614,21 +583,49 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().iconst(I64, v)
     }
 
-    /// `left` as it stands at the current instruction.
-    fn left_now(&mut self) -> Value {
-        let l = self.get(self.v.left);
-        self.add_const(l, -self.pending)
+    /// The run state's address (the function's parameter).
+    fn st(&self) -> Value {
+        self.f.st
+    }
+
+    /// The VM context's address, made where it is used: a constant, so
+    /// that it never lives in a register across a call (which would take
+    /// a callee-saved register, saved and restored on every run).
+    fn vm(&mut self) -> Value {
+        self.iconst(self.vm_addr)
+    }
+
+    /// Instructions started since the function's entry, up to and
+    /// including the current one. Counted up from 0 rather than down from
+    /// the budget: a path that calls no helper ends with a constant
+    /// count, and nothing lives in a register from entry to exit for it.
+    fn used_now(&mut self) -> Value {
+        let u = self.get(self.v.used);
+        self.add_const(u, self.pending)
+    }
+
+    /// Whether `used` is past what the budget lets this function start
+    /// (the state's `limit`, loaded here: kept in a register it would
+    /// live across calls).
+    fn spent(&mut self, used: Value) -> Value {
+        let st = self.st();
+        let limit = self.b.ins().load(I64, trusted(), st, sto::LIMIT);
+        self.b.ins().icmp(IntCC::SignedGreaterThan, used, limit)
     }
 
     /// `v + k`, folded into the constant of the sum that made `v` if one
     /// did: a chain of constant additions (a counter, a pointer walked in
-    /// steps, the budget taken off block by block) costs Cranelift's
+    /// steps, the count added block by block) costs Cranelift's
     /// optimiser time that grows with its length, and is one addition.
+    /// A constant plus `k` is a constant.
     fn add_const(&mut self, v: Value, k: i64) -> Value {
         let (base, k0) = self.sums[v].unwrap_or((v, 0));
         let k = k0.wrapping_add(k);
         if k == 0 {
             return base;
+        }
+        if let Some(c) = self.constant(base) {
+            return self.iconst(c.wrapping_add(k));
         }
         let sum = self.b.ins().iadd_imm_s(base, k);
         self.sums[sum] = Some((base, k));
@@ -637,20 +634,20 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     /// Finishes a jump translated as a select once the instruction it
     /// skips is translated: the register keeps its value before when the
-    /// jump is taken, and the skipped instruction goes back on `left`.
+    /// jump is taken, and the skipped instruction comes off `used`.
     fn select(&mut self, s: Selecting) {
         let after = self.reg(s.reg);
         let value = self.b.ins().select(s.taken, s.before, after);
         self.set_reg(s.reg, value);
-        let left = self.get(self.v.left);
+        let used = self.get(self.v.used);
         let skipped = self.b.ins().uextend(I64, s.taken);
-        let left = self.b.ins().iadd(left, skipped);
-        self.b.def_var(self.v.left, left);
+        let used = self.b.ins().isub(used, skipped);
+        self.b.def_var(self.v.used, used);
     }
 
-    /// Takes the current block's instructions off `left`. The blocks after
+    /// Adds the current block's instructions to `used`. The blocks after
     /// count on from the value made here, not from the sum it folded: that
-    /// would keep an older budget live beside this one (in a loop, both
+    /// would keep an older count live beside this one (in a loop, both
     /// across the back-edge, and a copy between them on every pass).
     fn flush(&mut self) {
         if self.pending != 0 {
@@ -659,11 +656,11 @@ impl<'a, 'f> Translator<'a, 'f> {
         }
     }
 
-    /// Takes `pending` off `left` in this block alone: on a jump's edge,
+    /// Adds `pending` to `used` in this block alone: on a jump's edge,
     /// while the block after the jump goes on counting from `pending`.
     fn settle(&mut self) {
-        let l = self.left_now();
-        self.b.def_var(self.v.left, l);
+        let u = self.used_now();
+        self.b.def_var(self.v.used, u);
     }
 
     /// Switches to a block whose predecessors are all translated, and seals
@@ -690,22 +687,22 @@ impl<'a, 'f> Translator<'a, 'f> {
     }
 
     /// Calls [`exec::raise`] and returns its code from the function.
-    fn raise(&mut self, kind: i64, i: usize, a: Value, left: Value) {
-        let vm = self.f.vm;
-        let st = self.f.st;
+    fn raise(&mut self, kind: i64, i: usize, a: Value, used: Value) {
+        let vm = self.vm();
+        let st = self.st();
         let k = self.iconst(kind);
         let site = self.iconst(self.site(i));
         let f = self.iconst(exec::raise as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.raise_sig, f, &[vm, st, k, site, a, left]);
+        let call = self.b.ins().call_indirect(self.raise_sig, f, &[vm, st, k, site, a, used]);
         let code = self.b.inst_results(call)[0];
         self.return_fault(code);
     }
 
     /// Branches to the shared cold block raising `kind` when `cond` holds,
     /// and goes on in a new block otherwise.
-    fn fault_if(&mut self, cond: Value, kind: i64, i: usize, a: Option<Value>, left: Value) {
+    fn fault_if(&mut self, cond: Value, kind: i64, i: usize, a: Option<Value>, used: Value) {
         let cont = self.b.create_block();
-        self.fault_else(cond, kind, i, a, left, cont);
+        self.fault_else(cond, kind, i, a, used, cont);
         self.enter(cont);
     }
 
@@ -713,7 +710,7 @@ impl<'a, 'f> Translator<'a, 'f> {
     /// and to `next` otherwise. The fault's arguments are made on a cold
     /// edge of their own, not on the path that goes on (where the branch's
     /// arguments would be set up every time it is not taken).
-    fn fault_else(&mut self, cond: Value, kind: i64, i: usize, a: Option<Value>, left: Value, next: Block) {
+    fn fault_else(&mut self, cond: Value, kind: i64, i: usize, a: Option<Value>, used: Value, next: Block) {
         let edge = self.cold_block();
         self.b.ins().brif(cond, edge, &[], next, &[]);
         self.enter(edge);
@@ -724,12 +721,12 @@ impl<'a, 'f> Translator<'a, 'f> {
         let k = self.iconst(kind);
         let site = self.iconst(self.site(i));
         let raise = self.raise_block();
-        let args = [k, site, a, left].map(BlockArg::Value);
+        let args = [k, site, a, used].map(BlockArg::Value);
         self.b.ins().jump(raise, &args);
     }
 
     /// The one block that calls [`exec::raise`] with its parameters (kind,
-    /// site, `a`, `left`): a block and a call per fault site would cost the
+    /// site, `a`, `used`): a block and a call per fault site would cost the
     /// compiler far more than the branch arguments do. Filled in at the end.
     fn raise_block(&mut self) -> Block {
         if let Some(block) = self.raise_at {
@@ -746,16 +743,18 @@ impl<'a, 'f> Translator<'a, 'f> {
     fn fill_raise_block(&mut self) {
         let Some(block) = self.raise_at else { return };
         self.enter(block);
-        let [kind, site, a, left] = [0, 1, 2, 3].map(|k| self.b.block_params(block)[k]);
+        let [kind, site, a, used] = [0, 1, 2, 3].map(|k| self.b.block_params(block)[k]);
         let f = self.iconst(exec::raise as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.raise_sig, f, &[self.f.vm, self.f.st, kind, site, a, left]);
+        let vm = self.vm();
+        let st = self.st();
+        let call = self.b.ins().call_indirect(self.raise_sig, f, &[vm, st, kind, site, a, used]);
         let code = self.b.inst_results(call)[0];
         self.return_fault(code);
     }
 
     /// Returns `code`, [`exec::code::FAULT`] or another a function that
-    /// records faults returned: the budget left is not read after a fault
-    /// (the fault recorded the count), so it need not live across that call.
+    /// records faults returned: the count is not read after a fault (the
+    /// fault recorded it), so it need not live across that call.
     fn return_fault(&mut self, code: Value) {
         let unread = self.iconst(0);
         self.b.ins().return_(&[code, unread]);
@@ -789,13 +788,20 @@ impl<'a, 'f> Translator<'a, 'f> {
     /// `v` made again here when it is a constant, so that it need not live
     /// across a call (see [`Translator::helper_call`]).
     fn remade(&mut self, v: Value) -> Value {
+        match self.constant(v) {
+            Some(c) => self.iconst(c),
+            None => v,
+        }
+    }
+
+    /// The value of `v` when it is a 64-bit constant.
+    fn constant(&self, v: Value) -> Option<i64> {
         let dfg = &self.b.func.dfg;
         match dfg.value_def(v).inst().map(|inst| dfg.insts[inst]) {
-            Some(InstructionData::UnaryImm { opcode: Opcode::Iconst, imm }) => {
-                let ty = dfg.value_type(v);
-                self.b.ins().iconst(ty, imm)
+            Some(InstructionData::UnaryImm { opcode: Opcode::Iconst, imm }) if dfg.value_type(v) == I64 => {
+                Some(imm.bits())
             }
-            _ => v,
+            _ => None,
         }
     }
 
@@ -806,10 +812,14 @@ impl<'a, 'f> Translator<'a, 'f> {
             return;
         }
         let depth = match self.returns.is_empty() {
-            true => self.b.ins().uload32(trusted(), self.f.st, sto::DEPTH),
+            true => {
+                let st = self.st();
+                self.b.ins().uload32(trusted(), st, sto::DEPTH)
+            }
             false => self.get(self.v.depth),
         };
-        let top = self.b.ins().load(I64, trusted(), self.f.vm, vmo::STACK_TOP);
+        let vm = self.vm();
+        let top = self.b.ins().load(I64, trusted(), vm, vmo::STACK_TOP);
         let off = self.b.ins().imul_imm_s(depth, FRAME_SIZE as i64);
         let r10 = self.b.ins().isub(top, off);
         self.set_reg(Reg::R10, r10);
@@ -895,21 +905,21 @@ impl<'a, 'f> Translator<'a, 'f> {
         }
         if open {
             self.pending += 1;
-            let left = self.left_now();
+            let used = self.used_now();
             let zero = self.iconst(0);
-            self.raise(kind::FELL_OFF, n, zero, left);
+            self.raise(kind::FELL_OFF, n, zero, used);
         }
         self.fill_raise_block();
     }
 
     /// The rest of the entry block (which [`Translator::new`] started).
     fn entry_block(&mut self) {
-        let st = self.f.st;
+        let st = self.st();
         let base = self.f.base;
         let load = |b: &mut FunctionBuilder, ty, base, off| b.ins().load(ty, trusted(), base, off);
-        let left = self.f.left;
+        let used = self.iconst(0);
         let loops = if self.keeps_loops { load(&mut self.b, I64, st, sto::LOOPS) } else { self.iconst(0) };
-        for (var, value) in [(self.v.left, left), (self.v.loops, loops), (self.v.depth, base)] {
+        for (var, value) in [(self.v.used, used), (self.v.loops, loops), (self.v.depth, base)] {
             self.b.def_var(var, value);
         }
         for r in 0..10 {
@@ -1076,18 +1086,18 @@ impl<'a, 'f> Translator<'a, 'f> {
             Insn::Call(CallTarget::Kfunc { .. }) => unreachable!("refused at load"),
             Insn::Callx { reg } => {
                 let id = self.reg(reg);
-                let vm = self.f.vm;
+                let vm = self.vm();
                 let count = self.b.ins().uload32(trusted(), vm, vmo::HELPER_COUNT);
                 let outside = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, id, count);
-                let left = self.left_now();
-                self.fault_if(outside, kind::UNKNOWN_HELPER, i, Some(id), left);
+                let used = self.used_now();
+                self.fault_if(outside, kind::UNKNOWN_HELPER, i, Some(id), used);
                 let table = self.b.ins().load(I64, trusted(), vm, vmo::HELPERS);
                 let off = self.b.ins().imul_imm_s(id, 8);
                 let slot = self.b.ins().iadd(table, off);
                 let f = self.b.ins().load(I64, trusted(), slot, 0);
                 let none = self.b.ins().icmp_imm_s(IntCC::Equal, f, 0);
-                let left = self.left_now();
-                self.fault_if(none, kind::UNKNOWN_HELPER, i, Some(id), left);
+                let used = self.used_now();
+                self.fault_if(none, kind::UNKNOWN_HELPER, i, Some(id), used);
                 return self.helper_call(i, f, id);
             }
             Insn::Exit => {
@@ -1102,7 +1112,7 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     /// A conditional jump (not a select). When only its fall-through
     /// reaches the next instruction, the block there goes on counting from
-    /// `pending`, and the taken edge takes the count off `left` on its own:
+    /// `pending`, and the taken edge adds the count to `used` on its own:
     /// a chain of checks that falls through (a parser's) updates the
     /// budget once, not at every check.
     fn jump(&mut self, i: usize, width: Width, cond: JmpCond, dst: Reg, src: Src) {
@@ -1145,9 +1155,9 @@ impl<'a, 'f> Translator<'a, 'f> {
     /// Forward jumps cannot loop and jump unchecked.
     fn back_edge(&mut self, i: usize, target: usize) {
         let target = self.blocks[target].expect("jump targets start blocks");
-        let left = self.get(self.v.left);
-        let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, left, 0);
-        self.fault_else(spent, kind::BUDGET, i, None, left, target);
+        let used = self.get(self.v.used);
+        let spent = self.spent(used);
+        self.fault_else(spent, kind::BUDGET, i, None, used, target);
     }
 
     fn src_value(&mut self, width: Width, src: Src) -> Value {
@@ -1373,13 +1383,13 @@ impl<'a, 'f> Translator<'a, 'f> {
         let cont = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], slow, &[]);
         self.enter(slow);
-        let vm = self.f.vm;
-        let st = self.f.st;
+        let vm = self.vm();
+        let st = self.st();
         let packed = self.iconst((kind << 8 | bytes as u64) as i64);
         let site = self.iconst(self.site(i));
-        let left = self.left_now();
+        let used = self.used_now();
         let f = self.iconst(exec::access_slow as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.access_sig, f, &[vm, st, addr, packed, hint_ptr, site, left]);
+        let call = self.b.ins().call_indirect(self.access_sig, f, &[vm, st, addr, packed, hint_ptr, site, used]);
         let code = self.b.inst_results(call)[0];
         let fault = self.cold_block();
         self.b.ins().brif(code, fault, &[], cont, &[]);
@@ -1458,62 +1468,63 @@ impl<'a, 'f> Translator<'a, 'f> {
     fn helper_call(&mut self, i: usize, f: Value, id: Value) -> bool {
         // Helpers may write the stack (through a pointer argument).
         self.frame_values.clear();
-        let vm = self.f.vm;
+        let vm = self.vm();
+        let st = self.st();
         // Loaded here, not at entry: without the e-graph optimiser an
         // unused load at entry would stay in every program.
-        let budget = self.b.ins().load(I64, trusted(), self.f.st, sto::BUDGET);
-        let left = self.left_now();
-        let count = self.b.ins().isub(budget, left);
+        let counted = self.b.ins().load(I64, trusted(), st, sto::COUNTED);
+        let used = self.used_now();
+        let count = self.b.ins().iadd(counted, used);
         self.b.ins().store(trusted(), count, vm, vmo::INSN_COUNT);
         let args: Vec<Value> = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5].iter().map(|&r| self.reg(r)).collect();
         // The arguments that something after the call reads (they keep
-        // their values), parked in the state's `out` meanwhile. A caller
-        // reads `out` only after an exit or a tail call, which write every
-        // register the program may change; a parked register the program
-        // never changes holds its entry value there, as `out` must.
+        // their values), parked in the state's `out` meanwhile (which
+        // hands back only `r0`).
         let kept: Vec<usize> =
             (1..6).filter(|&r| !self.known.tail_calls[i] && self.known.live[i + 1] & 1 << r != 0).collect();
         for &r in &kept {
-            self.b.ins().store(trusted(), args[r - 1], self.f.st, sto::OUT + 8 * r as i32);
+            self.b.ins().store(trusted(), args[r - 1], st, sto::OUT + 8 * r as i32);
         }
         let call = self.b.ins().call_indirect(self.helper_sig, f, &[vm, args[0], args[1], args[2], args[3], args[4]]);
         let r0 = self.b.inst_results(call)[0];
-        // The arguments kept, the budget and `r10` are loaded again rather
-        // than kept in registers: a value live across the call takes a
-        // callee-saved register, saved and restored on every run, also on
-        // the paths that make no call.
+        // The arguments kept, the count and `r10` are loaded again rather
+        // than kept in registers, as the state's address is: a value live
+        // across the call takes a callee-saved register, saved and
+        // restored on every run, also on the paths that make no call.
+        let st = self.st();
         for &r in &kept {
-            let value = self.b.ins().load(I64, trusted(), self.f.st, sto::OUT + 8 * r as i32);
+            let value = self.b.ins().load(I64, trusted(), st, sto::OUT + 8 * r as i32);
             self.b.def_var(self.v.regs[r], value);
         }
         self.refresh_r10();
         let id = self.remade(id);
-        let budget = self.b.ins().load(I64, trusted(), self.f.st, sto::BUDGET);
+        let counted = self.b.ins().load(I64, trusted(), st, sto::COUNTED);
+        let vm = self.vm();
         let count = self.b.ins().load(I64, trusted(), vm, vmo::INSN_COUNT);
-        let left = self.b.ins().isub(budget, count);
-        self.b.def_var(self.v.left, left);
+        let used = self.b.ins().isub(count, counted);
+        self.b.def_var(self.v.used, used);
         self.pending = 0;
-        let st = self.b.ins().uload32(trusted(), vm, vmo::STATUS);
+        let status = self.b.ins().uload32(trusted(), vm, vmo::STATUS);
         if !self.known.tail_calls[i] {
             // Only a fault can stop a helper that cannot tail-call.
-            self.fault_if(st, kind::HELPER, i, Some(id), left);
+            self.fault_if(status, kind::HELPER, i, Some(id), used);
             self.set_reg(Reg::R0, r0);
             return true;
         }
         let slow = self.cold_block();
         let cont = self.b.create_block();
-        self.b.ins().brif(st, slow, &[], cont, &[]);
+        self.b.ins().brif(status, slow, &[], cont, &[]);
 
         self.enter(slow);
-        let is_tail = self.b.ins().icmp_imm_s(IntCC::Equal, st, i64::from(status::TAIL_CALL));
+        let is_tail = self.b.ins().icmp_imm_s(IntCC::Equal, status, i64::from(status::TAIL_CALL));
         let tail = self.cold_block();
         let fault = self.cold_block();
         self.b.ins().brif(is_tail, tail, &[], fault, &[]);
         self.enter(fault);
-        self.raise(kind::HELPER, i, id, left);
+        self.raise(kind::HELPER, i, id, used);
 
         self.enter(tail);
-        let sp = self.f.st;
+        let sp = self.st();
         let zero = self.iconst(0);
         self.b.ins().store(trusted(), zero, sp, sto::OUT);
         for r in 1..10 {
@@ -1525,19 +1536,20 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().store(trusted(), loops, sp, sto::LOOPS);
         let site = self.iconst(self.site(i));
         let tf = self.iconst(exec::tail_call as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.tail_sig, tf, &[vm, sp, site, left, id, depth]);
-        let [code, left] = [0, 1].map(|k| self.b.inst_results(call)[k]);
+        let call = self.b.ins().call_indirect(self.tail_sig, tf, &[vm, sp, site, used, id, depth]);
+        let [code, used] = [0, 1].map(|k| self.b.inst_results(call)[k]);
+        let sp = self.st();
         let back = self.b.create_block();
         let out = self.cold_block();
         self.b.ins().brif(code, out, &[], back, &[]);
         self.enter(out);
-        self.b.ins().return_(&[code, left]);
+        self.b.ins().return_(&[code, used]);
         self.enter(back);
         for r in 0..6 {
             let value = self.b.ins().load(I64, trusted(), sp, sto::OUT + 8 * r);
             self.b.def_var(self.v.regs[r as usize], value);
         }
-        self.b.def_var(self.v.left, left);
+        self.b.def_var(self.v.used, used);
         let loops = self.b.ins().load(I64, trusted(), sp, sto::LOOPS);
         self.b.def_var(self.v.loops, loops);
         // The callee's frame exited: so did this one. At the entry frame,
@@ -1563,7 +1575,8 @@ impl<'a, 'f> Translator<'a, 'f> {
         let slot = match l.per_cpu {
             None => key,
             Some(copies) => {
-                let cpu = self.b.ins().uload32(trusted(), self.f.vm, vmo::CPU);
+                let vm = self.vm();
+                let cpu = self.b.ins().uload32(trusted(), vm, vmo::CPU);
                 let cpu_inside = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, cpu, i64::from(copies));
                 inside = self.b.ins().band(inside, cpu_inside);
                 let first = self.b.ins().imul_imm_s(key, i64::from(copies));
@@ -1579,12 +1592,12 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     fn local_call(&mut self, i: usize) {
         self.flush();
-        let left = self.get(self.v.left);
-        let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, left, 0);
-        self.fault_if(spent, kind::BUDGET, i, None, left);
+        let used = self.get(self.v.used);
+        let spent = self.spent(used);
+        self.fault_if(spent, kind::BUDGET, i, None, used);
         let depth = self.get(self.v.depth);
         let deep = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, depth, i64::from(MAX_FRAMES) - 1);
-        self.fault_if(deep, kind::CALL_DEPTH, i, None, left);
+        self.fault_if(deep, kind::CALL_DEPTH, i, None, used);
         let site = self.returns.iter().position(|&r| r == i + 1).expect("every call has a return site");
         let frame = self.frame_addr(depth);
         let site = self.iconst(site as i64);
@@ -1616,7 +1629,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().iadd(base, off)
     }
 
-    /// `exit` (with `left` up to date): return from the function when the
+    /// `exit` (with `used` up to date): return from the function when the
     /// entry frame exits, else pop a frame and go back to its call.
     fn exit(&mut self) {
         self.exit_with(true);
@@ -1654,40 +1667,24 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().br_table(site, table);
     }
 
-    /// Returns from the function with the budget left: `r0`, `r1`..`r5`
-    /// when the state keeps them (those the program may change, see
-    /// [`written_regs`]) and the loop count into the state, unless a tail
-    /// call's callee already did.
+    /// Returns from the function with the count `used`: `r0` and the loop
+    /// count into the state, unless a tail call's callee already did.
     fn ret_with(&mut self, store: bool) {
-        let left = self.get(self.v.left);
+        let used = self.get(self.v.used);
         let code = self.b.ins().iconst(I32, i64::from(exec::code::RETURN));
         if !store {
-            self.b.ins().return_(&[code, left]);
+            self.b.ins().return_(&[code, used]);
             return;
         }
-        let st = self.f.st;
+        let st = self.st();
         let r0 = self.b.use_var(self.v.regs[0]);
         self.b.ins().store(trusted(), r0, st, sto::OUT);
-        let written: Vec<usize> = (1..6).filter(|&r| self.known.written[r]).collect();
-        if !written.is_empty() {
-            let keep = self.b.ins().uload32(trusted(), st, sto::KEEP_OUT);
-            let write = self.cold_block();
-            let done = self.b.create_block();
-            self.b.ins().brif(keep, write, &[], done, &[]);
-            self.enter(write);
-            for r in written {
-                let value = self.b.use_var(self.v.regs[r]);
-                self.b.ins().store(trusted(), value, st, sto::OUT + 8 * r as i32);
-            }
-            self.b.ins().jump(done, &[]);
-            self.enter(done);
-        }
         if self.keeps_loops {
             let loops = self.get(self.v.loops);
             self.b.ins().store(trusted(), loops, st, sto::LOOPS);
         }
         self.store_last(st);
-        self.b.ins().return_(&[code, left]);
+        self.b.ins().return_(&[code, used]);
     }
 
     /// Records this program as the one whose frame exited, when it may
@@ -1709,8 +1706,8 @@ impl<'a, 'f> Translator<'a, 'f> {
         let start = self.b.ins().load(I64, trusted(), regions, region + vmo::region::START);
         let len = self.b.ins().load(I64, trusted(), regions, region + vmo::region::LEN);
         let none = self.b.ins().icmp_imm_s(IntCC::Equal, start, 0);
-        let left = self.left_now();
-        self.fault_if(none, kind::NO_PACKET, i, None, left);
+        let used = self.used_now();
+        self.fault_if(none, kind::NO_PACKET, i, None, used);
         let index = match mode {
             PacketLoad::Abs => self.iconst(0),
             PacketLoad::Ind(r) => self.reg(r),
@@ -1727,12 +1724,12 @@ impl<'a, 'f> Translator<'a, 'f> {
         let cont = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], abort, &[]);
         self.enter(abort);
-        let st = self.f.st;
+        let st = self.st();
         let zero = self.iconst(0);
         self.b.ins().store(trusted(), zero, st, sto::OUT);
         self.store_last(st);
         let code = self.b.ins().iconst(I32, i64::from(exec::code::ABORT));
-        self.b.ins().return_(&[code, left]);
+        self.b.ins().return_(&[code, used]);
         self.enter(cont);
         let addr = self.b.ins().iadd(start, at);
         let f = mem();

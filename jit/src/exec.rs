@@ -26,19 +26,19 @@ pub(crate) mod code {
     pub const ABORT: u32 = 2;
 }
 
-/// A compiled program: `vm`, the state it starts from and leaves, and the
-/// budget left at its start.
-pub(crate) type CompiledFn = unsafe extern "C" fn(vm: *mut VmCtx, st: *mut ExecState, left: i64) -> Exited;
+/// A compiled program, given the state it starts from and leaves. (The VM
+/// context is a constant in its code: the runtime's, whose address is
+/// fixed for its life.)
+pub(crate) type CompiledFn = unsafe extern "C" fn(st: *mut ExecState) -> Exited;
 
 /// What a compiled function returns, in two registers: what it did (a
-/// [`code`]), and the budget left when it returned (the budget minus the
-/// instructions started; not set after [`code::FAULT`], whose stop holds
-/// the count). In registers rather than the state, a run neither stores
-/// the budget for the code to load nor loads it back.
+/// [`code`]), and the instructions it started (not set after
+/// [`code::FAULT`], whose stop holds the count). In a register rather than
+/// the state, a run does not load the count back.
 #[repr(C)]
 pub(crate) struct Exited {
     pub code: u32,
-    pub left: i64,
+    pub used: i64,
 }
 
 /// The state of one nested run (the program's entry, a callback or a tail
@@ -48,16 +48,17 @@ pub(crate) struct ExecState {
     /// `r0`..`r9` at entry (`r0` always 0, and compiled code does not read
     /// it). Compiled code never writes them, so a state reruns from them.
     pub regs: [u64; 10],
-    /// Out: `r0` when the entry frame exits, and `r1`..`r5` when
-    /// `keep_out` says so; compiled code writes only those it may have
-    /// changed (see `written_regs`), so a caller that reads the others sets
-    /// them to the entry values first. For a tail call, `r0`..`r9` handed
-    /// to the callee. During a run, also where a helper call parks the
-    /// arguments read after it (a register's current value, so for one
-    /// the program never changes, its entry value).
+    /// Out: `r0` when the entry frame exits. For a tail call, `r0`..`r9`
+    /// handed to the callee, and `r1`..`r5` as the caller's frame goes on
+    /// with them. During a run, also where a helper call parks the
+    /// arguments read after it.
     pub out: [u64; 10],
-    /// The run's budget (clamped to `i64::MAX`).
-    pub budget: i64,
+    /// Instructions the run had executed when this function started (0
+    /// for a run's entry).
+    pub counted: i64,
+    /// Instructions the function may start before the budget stops it:
+    /// the run's budget (clamped to `i64::MAX`) minus `counted`.
+    pub limit: i64,
     /// `may_goto` passes left before it jumps.
     pub loops: u64,
     /// The frame depth the entry runs in; for a tail call, the caller's.
@@ -69,13 +70,6 @@ pub(crate) struct ExecState {
     /// (another after a tail call: code that may make one writes it at
     /// every exit, and other code leaves it as it came).
     pub last: u32,
-    /// Whether the exit writes `r1`..`r5` to `out` (non-zero): only for a
-    /// tail call that a frame will go on from, the callee's frame exiting
-    /// into a caller below the entry (in the kernel, a verified program
-    /// cannot read them there; bpfx specifies them for the rest). A run,
-    /// a callback and a tail call from an entry frame that drops them all
-    /// read `r0` alone, and skip the stores.
-    pub keep_out: u32,
     /// Boxed: a run that returns never touches it, and the state (built on
     /// every run) stays small.
     pub stop: Option<Box<Stop>>,
@@ -85,12 +79,12 @@ pub(crate) struct ExecState {
 pub(crate) mod offsets {
     pub const REGS: i32 = 0;
     pub const OUT: i32 = 80;
-    pub const BUDGET: i32 = 160;
-    pub const LOOPS: i32 = 168;
-    pub const DEPTH: i32 = 176;
-    pub const ENTRY: i32 = 180;
-    pub const LAST: i32 = 184;
-    pub const KEEP_OUT: i32 = 188;
+    pub const COUNTED: i32 = 160;
+    pub const LIMIT: i32 = 168;
+    pub const LOOPS: i32 = 176;
+    pub const DEPTH: i32 = 184;
+    pub const ENTRY: i32 = 188;
+    pub const LAST: i32 = 192;
 }
 
 /// Kinds of fault [`raise`] records.
@@ -114,18 +108,19 @@ fn unsite(site: i64) -> (ProgId, InsnIdx) {
     (ProgId((site as u64 >> 32) as u32), InsnIdx(site as u32))
 }
 
-/// Runs `code` from its entry `entry` with `st` and the budget `left`;
-/// returns what the code did.
+/// Runs `code` from its entry `st.entry` with `st`; returns what the code
+/// did.
 ///
 /// # Safety
-/// `vm` must be the live context of a run on the runtime `code` was loaded
-/// into, its stack region holding frames `0..=st.depth` (compiled code
-/// does not set it at entry).
+/// A run must be in progress on the runtime `code` was loaded into (whose
+/// VM context the code uses), its stack region holding frames
+/// `0..=st.depth` (compiled code does not set it at entry).
 #[inline(always)]
-unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState, left: i64) -> Exited {
-    // SAFETY: the compiled function reads and writes only `vm`, `st`, the
-    // run's memory through checked accesses, and the program's hints.
-    unsafe { (code.func)(vm, st, left) }
+unsafe fn call(code: &Compiled, st: &mut ExecState) -> Exited {
+    // SAFETY: the compiled function reads and writes only the VM context,
+    // `st`, the run's memory through checked accesses, and the program's
+    // hints.
+    unsafe { (code.func)(st) }
 }
 
 /// A program's run from its start in frame 0, as the runtime's run
@@ -135,8 +130,8 @@ unsafe fn call(vm: *mut VmCtx, code: &Compiled, st: &mut ExecState, left: i64) -
 pub(crate) struct Top<'a> {
     code: &'a Compiled,
     /// Kept from run to run: compiled code leaves the entry registers, the
-    /// budget and the depth as they were, so a run resets only the
-    /// `may_goto` count. (`entry` is 0 throughout, `r0` in `out` is
+    /// count it starts from, its limit and the depth as they were, so a
+    /// run resets only the `may_goto` count. (`entry` is 0 throughout, `r0` in `out` is
     /// written at every exit, `last` at every exit of code that may have
     /// changed it by a tail call, and a run that faults, which takes
     /// `stop`, is the last.)
@@ -148,12 +143,12 @@ impl<'a> Top<'a> {
         let st = ExecState {
             regs: [0; 10],
             out: [0; 10],
-            budget: 0,
+            counted: 0,
+            limit: 0,
             loops: 0,
             depth: 0,
             entry: 0,
             last: prog.0,
-            keep_out: 0,
             stop: None,
         };
         Top { code, st }
@@ -168,7 +163,7 @@ impl TopRun for Top<'_> {
         // SAFETY: as the trait's contract.
         let budget = unsafe { (*vm).insn_budget };
         self.st.regs[1..6].copy_from_slice(&args);
-        self.st.budget = budget.min(i64::MAX as u64) as i64;
+        self.st.limit = budget.min(i64::MAX as u64) as i64;
     }
 
     #[inline(always)]
@@ -179,7 +174,7 @@ impl TopRun for Top<'_> {
         // the stack region is at frame 0 when the runs begin, and every
         // run but an aborted one returns from frame 0.
         unsafe {
-            let exited = call(vm, self.code, st, st.budget);
+            let exited = call(self.code, st);
             if exited.code != code::RETURN
                 && let Some(stop) = stopped(vm, exited.code, st)
             {
@@ -211,7 +206,7 @@ unsafe fn stopped(vm: *mut VmCtx, code: u32, st: &mut ExecState) -> Option<Box<S
 fn finish(exited: Exited, st: &mut ExecState) -> Result<Returned, Box<Stop>> {
     match exited.code {
         code::FAULT => Err(st.stop.take().expect("a faulting run records its stop")),
-        _ => Ok(Returned { r0: st.out[0], last: ProgId(st.last), insns: (st.budget - exited.left) as u64 }),
+        _ => Ok(Returned { r0: st.out[0], last: ProgId(st.last), insns: (st.counted + exited.used) as u64 }),
     }
 }
 
@@ -220,11 +215,11 @@ fn finish(exited: Exited, st: &mut ExecState) -> Result<Returned, Box<Stop>> {
 ///
 /// # Safety
 /// `vm` and `st` must be the live context and state.
-unsafe fn stop(vm: *mut VmCtx, st: *mut ExecState, site: i64, left: i64, fault: Fault) -> u32 {
+unsafe fn stop(vm: *mut VmCtx, st: *mut ExecState, site: i64, used: i64, fault: Fault) -> u32 {
     let (prog, at) = unsite(site);
     // SAFETY: as the function's contract.
     unsafe {
-        (*vm).insn_count = ((*st).budget - left - 1) as u64;
+        (*vm).insn_count = ((*st).counted + used - 1) as u64;
         (*st).stop = Some(Box::new(Stop { at, fault, prog }));
     }
     code::FAULT
@@ -245,7 +240,7 @@ pub(crate) unsafe extern "C" fn access_slow(
     packed: u64,
     hint: *mut u8,
     site: i64,
-    left: i64,
+    used: i64,
 ) -> u32 {
     // SAFETY: as the function's contract; the region table is the run's.
     unsafe {
@@ -267,7 +262,7 @@ pub(crate) unsafe extern "C" fn access_slow(
             Err(fault) => fault,
             Ok(()) => region::violation(regions, addr, Access { kind, size }),
         };
-        stop(vm, st, site, left, fault)
+        stop(vm, st, site, used, fault)
     }
 }
 
@@ -282,7 +277,7 @@ pub(crate) unsafe extern "C" fn raise(
     kind: i64,
     site: i64,
     a: u64,
-    left: i64,
+    used: i64,
 ) -> u32 {
     // SAFETY: as the function's contract.
     unsafe {
@@ -309,17 +304,17 @@ pub(crate) unsafe extern "C" fn raise(
                 return code::FAULT;
             }
         };
-        stop(vm, st, site, left, fault)
+        stop(vm, st, site, used, fault)
     }
 }
 
 /// Makes the tail call a helper asked for: runs the target program from its
 /// start in the caller's frame `depth`, with the registers compiled code
 /// stored in `st`'s `out` (`r0` zeroed). On [`code::RETURN`] `st` holds the
-/// callee's `r0` (and `r1`..`r5` when the caller goes on from a frame below
-/// its entry, or its own caller keeps them) in `out` and its loop count,
-/// and the caller goes on with the budget left returned, as if its frame
-/// exited.
+/// callee's `r0` in `out` (where `r1`..`r5` stay as the caller stored them:
+/// a frame below goes on with them, see [`bpfx_runtime::Engine`]) and its
+/// loop count, and the caller goes on with the count returned (its own
+/// `used` plus the callee's), as if its frame exited.
 ///
 /// # Safety
 /// `vm` and `st` must be the live context and state of a run of this JIT.
@@ -327,7 +322,7 @@ pub(crate) unsafe extern "C" fn tail_call(
     vm: *mut VmCtx,
     st: *mut ExecState,
     site: i64,
-    left: i64,
+    used: i64,
     helper: u64,
     depth: u64,
 ) -> Exited {
@@ -337,34 +332,32 @@ pub(crate) unsafe extern "C" fn tail_call(
         (*vm).status = status::RUNNING;
         let jit = &*((*vm).callback_env as *const Jit);
         let target = ProgId((*vm).tail_call_target);
-        let fault = |fault| Exited { code: stop(vm, st, site, left, fault), left };
+        let fault = |fault| Exited { code: stop(vm, st, site, used, fault), used };
         let Some(next) = jit.code(target) else {
             let reason = format!("tail call target program {target} is not loaded in this engine");
             return fault(Fault::BadHelperArg { helper: HelperId(helper as u32), reason });
         };
-        if left < 0 {
+        if used > (*st).limit {
             return fault(Fault::BudgetExhausted { budget: (*vm).insn_budget });
         }
         let s = &mut *st;
-        // The callee writes back only the registers it may change: the
-        // others leave as they came.
         let mut inner = ExecState {
             regs: s.out,
-            out: s.out,
-            budget: s.budget,
+            out: [0; 10],
+            counted: s.counted + used,
+            limit: s.limit - used,
             loops: s.loops,
             depth: depth as u32,
             entry: 0,
             last: target.0,
-            keep_out: u32::from(depth as u32 != s.depth || s.keep_out != 0),
             stop: None,
         };
-        let exited = call(vm, next, &mut inner, left);
-        s.out[..6].copy_from_slice(&inner.out[..6]);
+        let exited = call(next, &mut inner);
+        s.out[0] = inner.out[0];
         s.loops = inner.loops;
         s.last = inner.last;
         s.stop = inner.stop;
-        exited
+        Exited { code: exited.code, used: used + exited.used }
     }
 }
 
@@ -397,26 +390,27 @@ pub(crate) unsafe extern "C" fn callback_entry(
             Err(r0) => return r0,
         };
         let budget = (*vm).insn_budget.min(i64::MAX as u64) as i64;
-        let left = budget.saturating_sub((*vm).insn_count as i64);
+        let counted = (*vm).insn_count as i64;
+        let limit = budget.saturating_sub(counted);
         // The budget is checked at a callback's entry, before its first
         // instruction (compiled code does not check at entry points).
-        if left < 0 {
+        if limit < 0 {
             return (*vm).raise(Fault::BudgetExhausted { budget: (*vm).insn_budget }, Some(at));
         }
         let st = ExecState {
             regs: [0, r1, r2, r3, r4, r5, 0, 0, 0, 0],
             out: [0; 10],
-            budget,
+            counted,
+            limit,
             loops: BPF_MAX_LOOPS,
             depth,
             entry,
             last: 0,
-            keep_out: 0,
             stop: None,
         };
         let mut st = st;
         (*vm).set_frames(depth);
-        let exited = call(vm, code, &mut st, left);
+        let exited = call(code, &mut st);
         (*vm).set_frames(depth - 1);
         match finish(exited, &mut st) {
             Ok(returned) => {
@@ -475,12 +469,12 @@ mod tests {
     fn offsets_match_the_layout() {
         assert_eq!(offsets::REGS as usize, offset_of!(ExecState, regs));
         assert_eq!(offsets::OUT as usize, offset_of!(ExecState, out));
-        assert_eq!(offsets::BUDGET as usize, offset_of!(ExecState, budget));
+        assert_eq!(offsets::COUNTED as usize, offset_of!(ExecState, counted));
+        assert_eq!(offsets::LIMIT as usize, offset_of!(ExecState, limit));
         assert_eq!(offsets::LOOPS as usize, offset_of!(ExecState, loops));
         assert_eq!(offsets::DEPTH as usize, offset_of!(ExecState, depth));
         assert_eq!(offsets::ENTRY as usize, offset_of!(ExecState, entry));
         assert_eq!(offsets::LAST as usize, offset_of!(ExecState, last));
-        assert_eq!(offsets::KEEP_OUT as usize, offset_of!(ExecState, keep_out));
     }
 
     #[test]

@@ -13,9 +13,10 @@
 //! `bpf_for_each_map_elem`) and tail calls.
 //!
 //! How: every instruction that starts a basic block gets a Cranelift block;
-//! BPF registers are Cranelift variables; the budget left is a variable
-//! decremented once per block by the number of instructions it ran up to
-//! the point that observes it. A bad access, a budget fault or a helper's
+//! BPF registers are Cranelift variables; the instructions started are a
+//! variable counted up from 0 at the function's entry, once per block by
+//! the number of instructions it ran up to the point that observes it, and
+//! compared with the state's limit where the budget is checked. A bad access, a budget fault or a helper's
 //! fault calls a cold Rust function that records the [`bpfx_runtime::Fault`]
 //! and the function returns: no signal handler, no unwinding.
 //!

@@ -121,7 +121,11 @@ impl From<Box<Stop>> for Stop {
 ///   starts with the caller's registers (and `r10` of its own frame) and
 ///   `r6`..`r9` are restored when it returns; a callback starts with `r1`..`r5`
 ///   from the helper and the other registers 0;
-/// - a tail call keeps the registers and frame, with `r0` = 0;
+/// - a tail call keeps the registers and frame, with `r0` = 0; when the
+///   frame it was made in (below a run's entry frame) exits back to its
+///   caller, `r1`..`r5` there are what they were at the frame's first
+///   tail call, as after a helper call (the kernel's verifier refuses to
+///   read them after any call): an engine then hands back only `r0`;
 /// - the instruction budget is checked at every taken back-edge (a jump,
 ///   conditional or not, or a `may_goto`, whose target is the jump itself
 ///   or an earlier instruction), every bpf-to-bpf call, tail call and

@@ -181,6 +181,13 @@ impl Runtime {
         self.id
     }
 
+    /// The address of the VM context every run of this runtime gets:
+    /// fixed for the runtime's life, so code compiled for this runtime
+    /// may hold it as a constant.
+    pub fn vm_ctx_addr(&self) -> *mut VmCtx {
+        self.vm_ctx.as_ptr()
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

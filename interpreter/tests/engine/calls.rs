@@ -13,6 +13,7 @@ crate::tests![
     tail_call_continues_in_the_target,
     tail_call_misses_fall_through,
     tail_calls_stop_after_33,
+    a_tail_call_below_the_entry_leaves_r1_to_r5_as_they_were,
     bpf_loop_calls_back_until_told_to_stop,
     bpf_loop_refuses_bad_arguments,
     a_fault_in_a_callback_is_reported_where_it_happened,
@@ -58,6 +59,47 @@ fn tail_call_misses_fall_through(make: MakeEngine) {
         let r = engine.run(&mut rt, entry, &mut Context::raw(&[])).unwrap();
         assert_eq!(r.exit, Exit::Return(-2i64 as u64), "key {key}: -ENOENT, then on");
         assert_eq!(r.prog, entry);
+    }
+}
+
+/// A subprogram that tail-calls: when the target's frame exits into the
+/// caller, `r0` is the target's and `r1`..`r5` are the subprogram's at the
+/// tail call, also through a chain of tail calls (bpfx's rule: the
+/// kernel's verifier refuses to read them after the call).
+fn a_tail_call_below_the_entry_leaves_r1_to_r5_as_they_were(make: MakeEngine) {
+    let caller = "
+        call sub
+        r3 *= 100
+        r4 *= 1000
+        r5 *= 10000
+        r0 += r1
+        r0 += r3
+        r0 += r4
+        r0 += r5
+        exit
+    sub:
+        ld_pseudo r2, 1, 0
+        r3 = 1
+        r4 = 4
+        r5 = 5
+        call 12
+        r0 = 99
+        exit";
+    let sets = "r1 = 11\nr2 = 12\nr3 = 13\nr4 = 14\nr5 = 15\nr0 = 7\nexit";
+    let hands_on = "r3 = 2\nr4 = 40\nr5 = 50\nld_pseudo r2, 1, 0\ncall 12\nexit";
+    for chain in [vec![sets], vec![hands_on, sets]] {
+        let mut rt = Runtime::default();
+        let mut engine = make();
+        let jumps = map("jumps", MapType::ProgArray, 4, 4, 4);
+        let entry = engine.load(&mut rt, &program(caller, vec![jumps.clone()])).unwrap();
+        let id = rt.map_id("jumps").unwrap();
+        for (key, src) in (1u32..).zip(&chain) {
+            let target = engine.load(&mut rt, &program(src, vec![jumps.clone()])).unwrap();
+            rt.map_mut(id).unwrap().update(&key.to_ne_bytes(), &target.0.to_ne_bytes(), BPF_ANY).unwrap();
+        }
+        let r = engine.run(&mut rt, entry, &mut Context::raw(&[])).unwrap();
+        // r1 is the context: 0 for empty memory.
+        assert_eq!(r.exit, Exit::Return(7 + 100 + 4000 + 50000), "through {} tail calls", chain.len());
     }
 }
 
