@@ -19,10 +19,10 @@
 //! Then a summary on stdout, the figures `BENCHMARKS.md` quotes: per
 //! program and packet, each side's time minus its empty program's of the
 //! same type, paired (program and empty program alternate, 41 trials of
-//! 100,000 runs each, the mean of each side's middle half), and the
-//! ratio. A net time is what the program's own instructions cost, the
-//! test-run loop and bpfx's run set-up left out; the raw ratio is in the
-//! table too.
+//! 100,000 runs each, the mean of each side's middle half; of three passes
+//! over all rows, each side's fastest, see `PASSES`), and the ratio. A net
+//! time is what the program's own instructions cost, the test-run loop and
+//! bpfx's run set-up left out; the raw ratio is in the table too.
 //!
 //! Without bpf(2) (not root, no `BPF_PROG_TEST_RUN`) the kernel side is
 //! skipped and the bench says so on stderr; with the kernel's JIT off it
@@ -171,6 +171,16 @@ fn warn_if_kernel_jit_off() {
 /// Runs per trial and trials of the paired summary.
 const TRIAL_RUNS: u32 = 100_000;
 const TRIALS: usize = 41;
+/// Passes over every row of the summary. This VM shares its host: for
+/// seconds at a time, runs of bpfx's code (a few cycles of straight-line
+/// work, bound by how many instructions a cycle the core retires) take up
+/// to twice as long — the same code on the same addresses measured 4.3
+/// and 7.5-8 ns per run in back-to-back processes — while the kernel's
+/// longer test-run loop moves by a tenth. A spell like that covers whole
+/// rows, which no statistic over one row's trials undoes; over passes
+/// some seconds apart, each side of a row keeps the pass in which its
+/// program ran fastest.
+const PASSES: usize = 3;
 
 /// Per-run nanoseconds of `prog` and `empty` over alternating trials,
 /// each timed by `ns(which, runs)` (`which` 0 the program, 1 the empty
@@ -222,12 +232,10 @@ fn kernel(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut summary = Vec::new();
+    let mut loaded = Vec::new();
     for &(object, name) in PROGRAMS {
         let program = program(object, name);
-        let (_, kempty, base) =
-            empties.iter_mut().find(|(t, ..)| *t == program.prog_type).expect("an empty program of every type");
-        let kprog = kempty.as_ref().filter(|_| kernel_up).map(|_| kernel_load(&program).expect("the kernel is up"));
+        let kprog = kernel_up.then(|| kernel_load(&program).expect("the kernel is up"));
         if let Some(kprog) = &kprog {
             let mut group = c.benchmark_group(format!("kernel-jit/{name}"));
             for (packet_name, packet) in &packets {
@@ -245,21 +253,47 @@ fn kernel(c: &mut Criterion) {
             });
         }
         group.finish();
+        loaded.push((name, kprog, ours));
+    }
 
-        for (packet_name, packet) in &packets {
-            let bpfx = paired(|which, runs| {
-                let l = if which == 0 { &mut ours } else { &mut *base };
-                l.time(packet, u64::from(runs)).as_nanos() as f64 / f64::from(runs)
-            });
-            let kernel = kprog.as_ref().zip(kempty.as_ref()).map(|(kprog, kempty)| {
-                paired(|which, runs| kernel_ns(if which == 0 { kprog } else { kempty }, packet, runs) as f64)
-            });
-            summary.push((name, *packet_name, kernel, bpfx));
+    // Rows are (program, packet); each side of a row keeps the pass whose
+    // program time was lowest (see `PASSES`).
+    let mut summary: Vec<(&str, &str, Option<(f64, f64)>, (f64, f64))> = Vec::new();
+    for _ in 0..PASSES {
+        let mut row = 0;
+        for (name, kprog, ours) in &mut loaded {
+            let (_, kempty, base) =
+                empties.iter_mut().find(|(t, ..)| *t == ours.prog_type).expect("an empty program of every type");
+            for (packet_name, packet) in &packets {
+                let bpfx = paired(|which, runs| {
+                    let l = if which == 0 { &mut *ours } else { &mut *base };
+                    l.time(packet, u64::from(runs)).as_nanos() as f64 / f64::from(runs)
+                });
+                let kernel = kprog.as_ref().zip(kempty.as_ref()).map(|(kprog, kempty)| {
+                    paired(|which, runs| kernel_ns(if which == 0 { kprog } else { kempty }, packet, runs) as f64)
+                });
+                match summary.get_mut(row) {
+                    None => summary.push((name, packet_name, kernel, bpfx)),
+                    Some((_, _, k, b)) => {
+                        if bpfx.0 < b.0 {
+                            *b = bpfx;
+                        }
+                        if let (Some(new), Some(old)) = (kernel, k.as_mut())
+                            && new.0 < old.0
+                        {
+                            *old = new;
+                        }
+                    }
+                }
+                row += 1;
+            }
         }
     }
 
     println!();
-    println!("Net ns per packet (program minus the empty program of its type, paired trials' middle-half means):");
+    println!(
+        "Net ns per packet (program minus the empty program of its type, paired trials' middle-half means, each side's fastest of 3 passes):"
+    );
     println!();
     println!(
         "| program | packet | kernel-jit net | bpfx-jit net | bpfx/kernel net | kernel-jit raw | bpfx-jit raw | bpfx/kernel raw |"

@@ -1,9 +1,10 @@
 //! Translation of a [`Program`] to Cranelift IR, and its compilation.
 //!
-//! One native function per program, `fn(vm, state) -> code` (see
-//! [`crate::exec`]). Its entry block loads the state, then dispatches to one
-//! of the program's entry points: its first instruction, or a subprogram a
-//! `lddw` of a function names (a callback). bpf-to-bpf calls stay inside
+//! One native function per program, `fn(state) -> (code, count)` (see
+//! [`crate::exec`]), with the VM context's address a constant in it. Its
+//! entry block loads the state, then dispatches to one of the program's
+//! entry points: its first instruction, or a subprogram a `lddw` of a
+//! function names (a callback). bpf-to-bpf calls stay inside
 //! the function: a call pushes the caller's `r6`..`r9` and a return-site
 //! number on a frame stack in a stack slot, `exit` pops them and goes back
 //! through a `br_table` of return sites — the interpreter's frames, so a
@@ -389,6 +390,7 @@ struct Vars {
 /// usable anywhere since the entry block dominates every block. (As
 /// variables they would cost the SSA builder a lookup at every use.)
 struct Fixed {
+    /// The run state (the function's parameter).
     st: Value,
     regions: Value,
     stack_top: Value,
@@ -583,11 +585,6 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().iconst(I64, v)
     }
 
-    /// The run state's address (the function's parameter).
-    fn st(&self) -> Value {
-        self.f.st
-    }
-
     /// The VM context's address, made where it is used: a constant, so
     /// that it never lives in a register across a call (which would take
     /// a callee-saved register, saved and restored on every run).
@@ -608,7 +605,7 @@ impl<'a, 'f> Translator<'a, 'f> {
     /// (the state's `limit`, loaded here: kept in a register it would
     /// live across calls).
     fn spent(&mut self, used: Value) -> Value {
-        let st = self.st();
+        let st = self.f.st;
         let limit = self.b.ins().load(I64, trusted(), st, sto::LIMIT);
         self.b.ins().icmp(IntCC::SignedGreaterThan, used, limit)
     }
@@ -689,7 +686,7 @@ impl<'a, 'f> Translator<'a, 'f> {
     /// Calls [`exec::raise`] and returns its code from the function.
     fn raise(&mut self, kind: i64, i: usize, a: Value, used: Value) {
         let vm = self.vm();
-        let st = self.st();
+        let st = self.f.st;
         let k = self.iconst(kind);
         let site = self.iconst(self.site(i));
         let f = self.iconst(exec::raise as *const () as usize as i64);
@@ -746,7 +743,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let [kind, site, a, used] = [0, 1, 2, 3].map(|k| self.b.block_params(block)[k]);
         let f = self.iconst(exec::raise as *const () as usize as i64);
         let vm = self.vm();
-        let st = self.st();
+        let st = self.f.st;
         let call = self.b.ins().call_indirect(self.raise_sig, f, &[vm, st, kind, site, a, used]);
         let code = self.b.inst_results(call)[0];
         self.return_fault(code);
@@ -812,10 +809,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             return;
         }
         let depth = match self.returns.is_empty() {
-            true => {
-                let st = self.st();
-                self.b.ins().uload32(trusted(), st, sto::DEPTH)
-            }
+            true => self.b.ins().uload32(trusted(), self.f.st, sto::DEPTH),
             false => self.get(self.v.depth),
         };
         let vm = self.vm();
@@ -914,7 +908,7 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     /// The rest of the entry block (which [`Translator::new`] started).
     fn entry_block(&mut self) {
-        let st = self.st();
+        let st = self.f.st;
         let base = self.f.base;
         let load = |b: &mut FunctionBuilder, ty, base, off| b.ins().load(ty, trusted(), base, off);
         let used = self.iconst(0);
@@ -1384,7 +1378,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().brif(ok, cont, &[], slow, &[]);
         self.enter(slow);
         let vm = self.vm();
-        let st = self.st();
+        let st = self.f.st;
         let packed = self.iconst((kind << 8 | bytes as u64) as i64);
         let site = self.iconst(self.site(i));
         let used = self.used_now();
@@ -1469,7 +1463,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         // Helpers may write the stack (through a pointer argument).
         self.frame_values.clear();
         let vm = self.vm();
-        let st = self.st();
+        let st = self.f.st;
         // Loaded here, not at entry: without the e-graph optimiser an
         // unused load at entry would stay in every program.
         let counted = self.b.ins().load(I64, trusted(), st, sto::COUNTED);
@@ -1491,7 +1485,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         // than kept in registers, as the state's address is: a value live
         // across the call takes a callee-saved register, saved and
         // restored on every run, also on the paths that make no call.
-        let st = self.st();
+        let st = self.f.st;
         for &r in &kept {
             let value = self.b.ins().load(I64, trusted(), st, sto::OUT + 8 * r as i32);
             self.b.def_var(self.v.regs[r], value);
@@ -1524,7 +1518,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.raise(kind::HELPER, i, id, used);
 
         self.enter(tail);
-        let sp = self.st();
+        let sp = self.f.st;
         let zero = self.iconst(0);
         self.b.ins().store(trusted(), zero, sp, sto::OUT);
         for r in 1..10 {
@@ -1538,7 +1532,6 @@ impl<'a, 'f> Translator<'a, 'f> {
         let tf = self.iconst(exec::tail_call as *const () as usize as i64);
         let call = self.b.ins().call_indirect(self.tail_sig, tf, &[vm, sp, site, used, id, depth]);
         let [code, used] = [0, 1].map(|k| self.b.inst_results(call)[k]);
-        let sp = self.st();
         let back = self.b.create_block();
         let out = self.cold_block();
         self.b.ins().brif(code, out, &[], back, &[]);
@@ -1676,7 +1669,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             self.b.ins().return_(&[code, used]);
             return;
         }
-        let st = self.st();
+        let st = self.f.st;
         let r0 = self.b.use_var(self.v.regs[0]);
         self.b.ins().store(trusted(), r0, st, sto::OUT);
         if self.keeps_loops {
@@ -1724,7 +1717,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let cont = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], abort, &[]);
         self.enter(abort);
-        let st = self.st();
+        let st = self.f.st;
         let zero = self.iconst(0);
         self.b.ins().store(trusted(), zero, st, sto::OUT);
         self.store_last(st);
