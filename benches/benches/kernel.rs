@@ -256,9 +256,7 @@ fn kernel(c: &mut Criterion) {
         loaded.push((name, kprog, ours));
     }
 
-    // Rows are (program, packet); each side of a row keeps the pass whose
-    // program time was lowest (see `PASSES`).
-    let mut summary: Vec<(&str, &str, Option<(f64, f64)>, (f64, f64))> = Vec::new();
+    let mut summary: Vec<Row> = Vec::new();
     for _ in 0..PASSES {
         let mut row = 0;
         for (name, kprog, ours) in &mut loaded {
@@ -273,17 +271,8 @@ fn kernel(c: &mut Criterion) {
                     paired(|which, runs| kernel_ns(if which == 0 { kprog } else { kempty }, packet, runs) as f64)
                 });
                 match summary.get_mut(row) {
-                    None => summary.push((name, packet_name, kernel, bpfx)),
-                    Some((_, _, k, b)) => {
-                        if bpfx.0 < b.0 {
-                            *b = bpfx;
-                        }
-                        if let (Some(new), Some(old)) = (kernel, k.as_mut())
-                            && new.0 < old.0
-                        {
-                            *old = new;
-                        }
-                    }
+                    None => summary.push(Row { name, packet: packet_name, kernel, bpfx }),
+                    Some(r) => r.keep_fastest(kernel, bpfx),
                 }
                 row += 1;
             }
@@ -299,7 +288,7 @@ fn kernel(c: &mut Criterion) {
         "| program | packet | kernel-jit net | bpfx-jit net | bpfx/kernel net | kernel-jit raw | bpfx-jit raw | bpfx/kernel raw |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for (name, packet, kernel, (ours, our_empty)) in summary {
+    for Row { name, packet, kernel, bpfx: (ours, our_empty) } in summary {
         let net = (ours - our_empty).max(0.0);
         match kernel {
             Some((k, k_empty)) => {
@@ -311,6 +300,30 @@ fn kernel(c: &mut Criterion) {
                 );
             }
             None => println!("| {name} | {packet} | (no kernel) | {net:.1} | | | {ours:.1} | |"),
+        }
+    }
+}
+
+/// A row of the summary: a program on a packet, each side's (program,
+/// empty program) per-run nanoseconds.
+struct Row<'a> {
+    name: &'a str,
+    packet: &'a str,
+    kernel: Option<(f64, f64)>,
+    bpfx: (f64, f64),
+}
+
+impl Row<'_> {
+    /// Keeps, for each side, the pass whose program ran fastest (see
+    /// [`PASSES`]).
+    fn keep_fastest(&mut self, kernel: Option<(f64, f64)>, bpfx: (f64, f64)) {
+        if bpfx.0 < self.bpfx.0 {
+            self.bpfx = bpfx;
+        }
+        if let (Some(new), Some(old)) = (kernel, self.kernel.as_mut())
+            && new.0 < old.0
+        {
+            *old = new;
         }
     }
 }
