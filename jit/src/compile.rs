@@ -802,20 +802,27 @@ impl<'a, 'f> Translator<'a, 'f> {
         }
     }
 
-    /// Makes `r10` again from the state, when nothing writes it (see
+    /// Makes `r10` again, when nothing writes it (see
     /// [`Translator::helper_call`]).
     fn refresh_r10(&mut self) {
         if !self.r10_fixed {
             return;
         }
-        let depth = match self.returns.is_empty() {
-            true => self.b.ins().uload32(trusted(), self.f.st, sto::DEPTH),
-            false => self.get(self.v.depth),
-        };
+        if self.returns.is_empty() {
+            self.load_entry_r10();
+            return;
+        }
+        let depth = self.get(self.v.depth);
         let vm = self.vm();
         let top = self.b.ins().load(I64, trusted(), vm, vmo::STACK_TOP);
         let off = self.b.ins().imul_imm_s(depth, FRAME_SIZE as i64);
         let r10 = self.b.ins().isub(top, off);
+        self.set_reg(Reg::R10, r10);
+    }
+
+    /// `r10` of the entry's frame, from the state.
+    fn load_entry_r10(&mut self) {
+        let r10 = self.b.ins().load(I64, trusted(), self.f.st, sto::REGS + 8 * 10);
         self.set_reg(Reg::R10, r10);
     }
 
@@ -922,8 +929,9 @@ impl<'a, 'f> Translator<'a, 'f> {
             self.b.def_var(self.v.regs[r], value);
         }
         // Whoever starts the function (a run, a callback entry, a tail
-        // call) has the stack region at the entry's frame already.
-        self.set_r10(base);
+        // call) has the stack region at the entry's frame already, and
+        // `r10` in the state.
+        self.load_entry_r10();
         // Then the entry point's first instruction. (Whoever starts a
         // callback's entry checks the budget first: a run starts with
         // budget left, and a tail call checks before it starts.)

@@ -17,7 +17,7 @@ pub(crate) const BPF_MAX_LOOPS: u64 = 8 * 1024 * 1024;
 
 /// What a compiled function returns.
 pub(crate) mod code {
-    /// The entry frame exited; `r0` is in [`super::ExecState::regs`].
+    /// The entry frame exited; `r0` is in [`super::ExecState::out`].
     pub const RETURN: u32 = 0;
     /// A fault, recorded in [`super::ExecState::stop`].
     pub const FAULT: u32 = 1;
@@ -45,9 +45,11 @@ pub(crate) struct Exited {
 /// call), shared with compiled code at the offsets in [`offsets`].
 #[repr(C)]
 pub(crate) struct ExecState {
-    /// `r0`..`r9` at entry (`r0` always 0, and compiled code does not read
-    /// it). Compiled code never writes them, so a state reruns from them.
-    pub regs: [u64; 10],
+    /// `r0`..`r10` at entry (`r0` always 0, and compiled code does not
+    /// read it; `r10` the top of frame `depth`, set by whoever starts the
+    /// function, so compiled code reads it rather than working it out).
+    /// Compiled code never writes them, so a state reruns from them.
+    pub regs: [u64; 11],
     /// Out: `r0` when the entry frame exits. For a tail call, `r0`..`r9`
     /// handed to the callee, and `r1`..`r5` as the caller's frame goes on
     /// with them. During a run, also where a helper call parks the
@@ -78,13 +80,13 @@ pub(crate) struct ExecState {
 /// Byte offsets of [`ExecState`]'s fields compiled code uses.
 pub(crate) mod offsets {
     pub const REGS: i32 = 0;
-    pub const OUT: i32 = 80;
-    pub const COUNTED: i32 = 160;
-    pub const LIMIT: i32 = 168;
-    pub const LOOPS: i32 = 176;
-    pub const DEPTH: i32 = 184;
-    pub const ENTRY: i32 = 188;
-    pub const LAST: i32 = 192;
+    pub const OUT: i32 = 88;
+    pub const COUNTED: i32 = 168;
+    pub const LIMIT: i32 = 176;
+    pub const LOOPS: i32 = 184;
+    pub const DEPTH: i32 = 192;
+    pub const ENTRY: i32 = 196;
+    pub const LAST: i32 = 200;
 }
 
 /// Kinds of fault [`raise`] records.
@@ -141,7 +143,7 @@ pub(crate) struct Top<'a> {
 impl<'a> Top<'a> {
     pub(crate) fn new(code: &'a Compiled, prog: ProgId) -> Top<'a> {
         let st = ExecState {
-            regs: [0; 10],
+            regs: [0; 11],
             out: [0; 10],
             counted: 0,
             limit: 0,
@@ -161,8 +163,9 @@ impl TopRun for Top<'_> {
     #[inline(always)]
     unsafe fn begin(&mut self, vm: *mut VmCtx, args: [u64; 5]) {
         // SAFETY: as the trait's contract.
-        let budget = unsafe { (*vm).insn_budget };
+        let (budget, r10) = unsafe { ((*vm).insn_budget, (*vm).frame_top(0)) };
         self.st.regs[1..6].copy_from_slice(&args);
+        self.st.regs[10] = r10;
         self.st.limit = budget.min(i64::MAX as u64) as i64;
     }
 
@@ -342,7 +345,7 @@ pub(crate) unsafe extern "C" fn tail_call(
         }
         let s = &mut *st;
         let mut inner = ExecState {
-            regs: s.out,
+            regs: with_r10(s.out, (*vm).frame_top(depth as u32)),
             out: [0; 10],
             counted: s.counted + used,
             limit: s.limit - used,
@@ -398,7 +401,7 @@ pub(crate) unsafe extern "C" fn callback_entry(
             return (*vm).raise(Fault::BudgetExhausted { budget: (*vm).insn_budget }, Some(at));
         }
         let st = ExecState {
-            regs: [0, r1, r2, r3, r4, r5, 0, 0, 0, 0],
+            regs: [0, r1, r2, r3, r4, r5, 0, 0, 0, 0, (*vm).frame_top(depth)],
             out: [0; 10],
             counted,
             limit,
@@ -420,6 +423,11 @@ pub(crate) unsafe extern "C" fn callback_entry(
             Err(stop) => (*vm).raise(stop.fault, Some(stop.at)),
         }
     }
+}
+
+/// `r0`..`r9`, then `r10`.
+fn with_r10(regs: [u64; 10], r10: u64) -> [u64; 11] {
+    std::array::from_fn(|r| regs.get(r).copied().unwrap_or(r10))
 }
 
 /// An atomic operation at an address that is not aligned to its size,

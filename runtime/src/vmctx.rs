@@ -143,6 +143,11 @@ impl VmCtx {
         }
     }
 
+    /// `r10` in frame `depth`: the top of its 512 bytes.
+    pub fn frame_top(&self, depth: u32) -> u64 {
+        self.stack_top - u64::from(depth) * FRAME_SIZE
+    }
+
     /// The frame a callback that a helper makes runs in: one below the
     /// deepest live frame. `Err` when none is left: the call-depth fault is
     /// raised and `Err` holds what the callback entry returns.

@@ -19,6 +19,7 @@ crate::tests![
     a_fault_in_a_callback_is_reported_where_it_happened,
     the_budget_counts_callbacks,
     a_callback_takes_a_frame_of_its_own,
+    a_callback_writes_its_own_stack,
     for_each_map_elem_visits_every_element,
     registers_across_helper_calls,
 ];
@@ -221,6 +222,28 @@ fn a_callback_takes_a_frame_of_its_own(make: MakeEngine) {
     // the bpf_loop call's.
     let out = run(make, &program(&nested_loop(7), Vec::new()), Context::raw(&[]));
     assert_eq!(out.exit, Exit::Fault { at: InsnIdx(12), fault: Fault::CallDepth { max: 8 } });
+}
+
+fn a_callback_writes_its_own_stack(make: MakeEngine) {
+    // The callback (slot 11, named by the lddw at slot 2 as `2 + 1 + 8`)
+    // stores its index at `r10 - 8` of its own frame, which leaves the
+    // caller's `r10 - 8` alone. Returns the caller's slot << 8 | loops.
+    let source = "
+        *(u64 *)(r10 - 8) = 7
+        r1 = 3
+        ld_pseudo r2, 4, 8
+        r3 = 0
+        r4 = 0
+        call 181
+        r1 = *(u64 *)(r10 - 8)
+        r1 <<= 8
+        r0 |= r1
+        exit
+        *(u64 *)(r10 - 8) = r1
+        r0 = *(u64 *)(r10 - 8)
+        r0 = 0
+        exit";
+    assert_eq!(r0(make, source), 7 << 8 | 3);
 }
 
 fn the_budget_counts_callbacks(make: MakeEngine) {
