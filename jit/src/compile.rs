@@ -690,7 +690,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let k = self.iconst(kind);
         let site = self.iconst(self.site(i));
         let f = self.iconst(exec::raise as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.raise_sig, f, &[vm, st, k, site, a, used]);
+        let call = self.b.ins().call_indirect(self.raise_sig, f, &[st, vm, k, site, a, used]);
         let code = self.b.inst_results(call)[0];
         self.return_fault(code);
     }
@@ -744,7 +744,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let f = self.iconst(exec::raise as *const () as usize as i64);
         let vm = self.vm();
         let st = self.f.st;
-        let call = self.b.ins().call_indirect(self.raise_sig, f, &[vm, st, kind, site, a, used]);
+        let call = self.b.ins().call_indirect(self.raise_sig, f, &[st, vm, kind, site, a, used]);
         let code = self.b.inst_results(call)[0];
         self.return_fault(code);
     }
@@ -1391,7 +1391,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         let site = self.iconst(self.site(i));
         let used = self.used_now();
         let f = self.iconst(exec::access_slow as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.access_sig, f, &[vm, st, addr, packed, hint_ptr, site, used]);
+        let call = self.b.ins().call_indirect(self.access_sig, f, &[st, vm, addr, packed, hint_ptr, site, used]);
         let code = self.b.inst_results(call)[0];
         let fault = self.cold_block();
         self.b.ins().brif(code, fault, &[], cont, &[]);
@@ -1538,7 +1538,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.ins().store(trusted(), loops, sp, sto::LOOPS);
         let site = self.iconst(self.site(i));
         let tf = self.iconst(exec::tail_call as *const () as usize as i64);
-        let call = self.b.ins().call_indirect(self.tail_sig, tf, &[vm, sp, site, used, id, depth]);
+        let call = self.b.ins().call_indirect(self.tail_sig, tf, &[sp, vm, site, used, id, depth]);
         let [code, used] = [0, 1].map(|k| self.b.inst_results(call)[k]);
         let back = self.b.create_block();
         let out = self.cold_block();

@@ -237,8 +237,8 @@ unsafe fn stop(vm: *mut VmCtx, st: *mut ExecState, site: i64, used: i64, fault: 
 /// `vm` and `st` must be the live context and state, `hint` the access's
 /// hint byte.
 pub(crate) unsafe extern "C" fn access_slow(
-    vm: *mut VmCtx,
     st: *mut ExecState,
+    vm: *mut VmCtx,
     addr: u64,
     packed: u64,
     hint: *mut u8,
@@ -272,11 +272,17 @@ pub(crate) unsafe extern "C" fn access_slow(
 /// Records a fault of kind `kind` (see [`kind`]) at `site`; `a` is the
 /// helper id of an unknown-helper fault.
 ///
+/// The state comes first, as in every function compiled code calls with
+/// it: compiled code gets it in the first argument's register, and a call
+/// that wanted that register for something else would have the register
+/// allocator move the state out of it, and back, around a loop whose
+/// budget check may call here.
+///
 /// # Safety
 /// `vm` and `st` must be the live context and state.
 pub(crate) unsafe extern "C" fn raise(
-    vm: *mut VmCtx,
     st: *mut ExecState,
+    vm: *mut VmCtx,
     kind: i64,
     site: i64,
     a: u64,
@@ -322,8 +328,8 @@ pub(crate) unsafe extern "C" fn raise(
 /// # Safety
 /// `vm` and `st` must be the live context and state of a run of this JIT.
 pub(crate) unsafe extern "C" fn tail_call(
-    vm: *mut VmCtx,
     st: *mut ExecState,
+    vm: *mut VmCtx,
     site: i64,
     used: i64,
     helper: u64,
