@@ -791,6 +791,32 @@ impl<'a, 'f> Translator<'a, 'f> {
         }
     }
 
+    /// `x` when `v` is `x << 32`: then `v >> 32` is `x`'s low half, zero
+    /// extended (clang's `r <<= 32; r >>= 32`, a `u32` cast without
+    /// 32-bit ALU instructions), which takes one instruction or none
+    /// rather than two shifts.
+    fn shifted_up_32(&self, v: Value) -> Option<Value> {
+        let dfg = &self.b.func.dfg;
+        match dfg.value_def(v).inst().map(|inst| dfg.insts[inst]) {
+            Some(InstructionData::Binary { opcode: Opcode::Ishl, args: [x, k] }) if self.constant(k) == Some(32) => {
+                Some(x)
+            }
+            _ => None,
+        }
+    }
+
+    /// `x`'s low 32 bits, zero-extended: `x` itself when it was made
+    /// zero-extended (a 32-bit or narrower load, a 32-bit operation).
+    fn zero_extended(&mut self, x: Value) -> Value {
+        let dfg = &self.b.func.dfg;
+        let made = dfg.value_def(x).inst().map(|inst| dfg.insts[inst].opcode());
+        if let Some(Opcode::Uload32 | Opcode::Uload16 | Opcode::Uload8 | Opcode::Uextend) = made {
+            return x;
+        }
+        let low = self.b.ins().ireduce(I32, x);
+        self.b.ins().uextend(I64, low)
+    }
+
     /// The value of `v` when it is a 64-bit constant.
     fn constant(&self, v: Value) -> Option<i64> {
         let dfg = &self.b.func.dfg;
@@ -1212,6 +1238,14 @@ impl<'a, 'f> Translator<'a, 'f> {
             let r = self.add_const(a, k);
             self.set_reg(dst, r);
             return;
+        }
+        if let (Width::W64, AluOp::Rsh, Src::Imm(32)) = (width, op, src) {
+            let a = self.reg(dst);
+            if let Some(low) = self.shifted_up_32(a) {
+                let r = self.zero_extended(low);
+                self.set_reg(dst, r);
+                return;
+            }
         }
         let a = self.reg(dst);
         let b = self.src_value(width, src);

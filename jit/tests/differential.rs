@@ -215,6 +215,52 @@ fn jumps_over_one_instruction_agree_both_ways() {
     assert!(counts.len() > 3, "the inputs take the jumps different ways: {counts:?}");
 }
 
+/// `r <<= 32; r >>= 32` (clang's `u32` cast without 32-bit ALU
+/// instructions) compiles to a zero extension, or to nothing after a
+/// 32-bit load or operation: the low halves of a 64-bit value, of loads
+/// of each width and of a 32-bit sum, and a shifted value read before the
+/// shift back.
+#[test]
+fn zero_extensions_by_shifts_agree() {
+    let p = program(
+        "
+        r2 = *(u64 *)(r1 + 0)
+        r2 <<= 32
+        r2 >>= 32
+        r3 = *(u32 *)(r1 + 4)
+        r3 <<= 32
+        r3 >>= 32
+        r4 = *(u16 *)(r1 + 6)
+        r4 <<= 32
+        r4 >>= 32
+        w5 = *(u32 *)(r1 + 0)
+        w5 += -1
+        r5 <<= 32
+        r5 >>= 32
+        r6 = *(u64 *)(r1 + 0)
+        r6 <<= 32
+        *(u64 *)(r1 + 8) = r6
+        r6 >>= 32
+        r0 = r2
+        r0 ^= r3
+        r0 += r4
+        r0 ^= r5
+        r0 += r6
+        *(u64 *)(r1 + 16) = r2
+        *(u64 *)(r1 + 24) = r5
+        exit",
+    );
+    for word in [0u64, 1, 0xffff_ffff, 0x1_0000_0000, 0x8000_0000_8000_0001, u64::MAX] {
+        let mut mem = vec![0u8; 32];
+        mem[..8].copy_from_slice(&word.to_le_bytes());
+        let out = agree(&p, Input::Raw(mem), &Setup::default());
+        let Exit::Return(r0) = out.runs[0].exit else { panic!("{}", out.runs[0].exit) };
+        let low = word & 0xffff_ffff;
+        let expect = (low ^ (word >> 32)).wrapping_add((word >> 48) & 0xffff) ^ (low.wrapping_sub(1) & 0xffff_ffff);
+        assert_eq!(r0, expect.wrapping_add(low), "word {word:#x}");
+    }
+}
+
 #[test]
 fn endless_loops_end_with_the_same_budget_fault() {
     let p = program("r0 = 0\nloop:\nr0 += 1\nif r0 != 0 goto loop\nexit");
