@@ -225,25 +225,11 @@ fn a_callback_takes_a_frame_of_its_own(make: MakeEngine) {
 }
 
 fn a_callback_writes_its_own_stack(make: MakeEngine) {
-    // The callback (slot 11, named by the lddw at slot 2 as `2 + 1 + 8`)
-    // stores its index at `r10 - 8` of its own frame, which leaves the
-    // caller's `r10 - 8` alone. Returns the caller's slot << 8 | loops.
-    let source = "
-        *(u64 *)(r10 - 8) = 7
-        r1 = 3
-        ld_pseudo r2, 4, 8
-        r3 = 0
-        r4 = 0
-        call 181
-        r1 = *(u64 *)(r10 - 8)
-        r1 <<= 8
-        r0 |= r1
-        exit
-        *(u64 *)(r10 - 8) = r1
-        r0 = *(u64 *)(r10 - 8)
-        r0 = 0
-        exit";
-    assert_eq!(r0(make, source), 7 << 8 | 3);
+    // The callback stores its running sum at `r10 - 8` of its own frame
+    // instead of through the pointer to the caller's `r10 - 8`, which
+    // stays 0.
+    let source = looping("3", 99, 0).replace("*(u64 *)(r2 + 0) = r3", "*(u64 *)(r10 - 8) = r3");
+    assert_eq!(r0(make, &source), 3, "the caller's sum untouched, three calls");
 }
 
 fn the_budget_counts_callbacks(make: MakeEngine) {
