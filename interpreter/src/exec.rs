@@ -501,6 +501,8 @@ impl Interpreter {
                             };
                             check_budget!();
                             if depth > base {
+                                // SAFETY: the call that entered frame
+                                // `depth` wrote its caller's record.
                                 let caller = frames[(depth - 1 - base) as usize].assume_init_mut();
                                 let r = &hot.regs;
                                 caller.tail.get_or_insert([r[1], r[2], r[3], r[4], r[5]]);

@@ -133,10 +133,10 @@ pub(crate) struct Top<'a> {
     code: &'a Compiled,
     /// Kept from run to run: compiled code leaves the entry registers, the
     /// count it starts from, its limit and the depth as they were, so a
-    /// run resets only the `may_goto` count. (`entry` is 0 throughout, `r0` in `out` is
-    /// written at every exit, `last` at every exit of code that may have
-    /// changed it by a tail call, and a run that faults, which takes
-    /// `stop`, is the last.)
+    /// run resets only the `may_goto` count. (`entry` is 0 throughout,
+    /// `r0` in `out` is written at every exit, `last` at every exit of
+    /// code that may have changed it by a tail call, and a run that
+    /// faults, which takes `stop`, is the last.)
     st: ExecState,
 }
 

@@ -16,9 +16,10 @@
 //! BPF registers are Cranelift variables; the instructions started are a
 //! variable counted up from 0 at the function's entry, once per block by
 //! the number of instructions it ran up to the point that observes it, and
-//! compared with the state's limit where the budget is checked. A bad access, a budget fault or a helper's
-//! fault calls a cold Rust function that records the [`bpfx_runtime::Fault`]
-//! and the function returns: no signal handler, no unwinding.
+//! compared with the state's limit where the budget is checked. A bad
+//! access, a budget fault or a helper's fault calls a cold Rust function
+//! that records the [`bpfx_runtime::Fault`] and the function returns: no
+//! signal handler, no unwinding.
 //!
 //! With the facts of bpfx's verifier ([`Engine::load_proven`],
 //! [`bpfx_isa::Proven`]), an access proved to stay inside its region is a
