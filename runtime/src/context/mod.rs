@@ -114,6 +114,13 @@ pub struct Packet {
     data: usize,
     end: usize,
     hard_end: usize,
+    /// The widest `meta..end` the packet has had: outside it, the frame
+    /// holds only zeros. Every write into the frame lands inside the
+    /// bounds of the moment (a program's packet regions are those, and
+    /// helpers write through the methods here, which widen this whenever
+    /// they move a bound), so a frame reused for the next packet is
+    /// cleared here only rather than whole.
+    touched: (usize, usize),
 }
 
 impl Packet {
@@ -122,13 +129,28 @@ impl Packet {
         Packet::new_reusing(bytes, &mut None)
     }
 
-    /// [`Packet::new`] in `spare`'s frame when it has the size needed.
-    fn new_reusing(bytes: &[u8], spare: &mut Option<Buffer>) -> Packet {
+    /// [`Packet::new`] in `spare`'s frame when it has the size needed
+    /// (cleared where that packet may have written).
+    fn new_reusing(bytes: &[u8], spare: &mut Option<Packet>) -> Packet {
         let frame = MIN_FRAME.max(XDP_PACKET_HEADROOM + bytes.len() + SKB_SHARED_INFO_SIZE);
-        let mut buf = Buffer::zeroed_reusing(spare, frame);
+        let mut buf = match spare.take() {
+            Some(mut old) if old.buf.len() == frame => {
+                let (lo, hi) = old.touched;
+                old.buf.fill(lo, hi - lo, 0);
+                old.buf
+            }
+            _ => Buffer::zeroed(frame),
+        };
         buf.write(XDP_PACKET_HEADROOM, bytes);
-        let data = XDP_PACKET_HEADROOM;
-        Packet { buf, meta: data, data, end: data + bytes.len(), hard_end: frame - SKB_SHARED_INFO_SIZE }
+        let (data, end) = (XDP_PACKET_HEADROOM, XDP_PACKET_HEADROOM + bytes.len());
+        Packet { buf, meta: data, data, end, hard_end: frame - SKB_SHARED_INFO_SIZE, touched: (data, end) }
+    }
+
+    /// Takes the current bounds into [`Packet::touched`]; every method
+    /// that moves a bound outward calls it before anything can write
+    /// there.
+    fn widen(&mut self) {
+        self.touched = (self.touched.0.min(self.meta), self.touched.1.max(self.end));
     }
 
     /// The packet's bytes (`data..data_end`).
@@ -215,6 +237,7 @@ impl Packet {
         }
         self.meta = new_meta;
         self.data = new_data;
+        self.widen();
         Ok(())
     }
 
@@ -230,6 +253,7 @@ impl Packet {
             self.buf.fill(self.end, new_end - self.end, 0);
         }
         self.end = new_end;
+        self.widen();
         Ok(())
     }
 
@@ -244,6 +268,7 @@ impl Packet {
             return Err(EACCES);
         }
         self.meta = new_meta as usize;
+        self.widen();
         Ok(())
     }
 
@@ -256,6 +281,7 @@ impl Packet {
         self.buf.copy_within(self.data, self.data - n, off);
         self.data -= n;
         self.meta = self.data;
+        self.widen();
         true
     }
 
@@ -357,7 +383,7 @@ pub struct Context {
 #[derive(Debug, Default)]
 pub struct Spare {
     ctx: Option<Buffer>,
-    frame: Option<Buffer>,
+    packet: Option<Packet>,
 }
 
 impl Default for Context {
@@ -382,7 +408,7 @@ impl Context {
         let mut c = Context {
             kind: ContextKind::Xdp,
             ctx: Buffer::zeroed_reusing(&mut spare.ctx, xdp_ctx::SIZE),
-            packet: Some(Packet::new_reusing(packet, &mut spare.frame)),
+            packet: Some(Packet::new_reusing(packet, &mut spare.packet)),
             l3: false,
             no_data_end: false,
         };
@@ -402,7 +428,7 @@ impl Context {
         let mut c = Context {
             kind: ContextKind::Skb,
             ctx: Buffer::zeroed_reusing(&mut spare.ctx, skb_ctx::SIZE),
-            packet: Some(Packet::new_reusing(packet, &mut spare.frame)),
+            packet: Some(Packet::new_reusing(packet, &mut spare.packet)),
             l3: false,
             no_data_end: false,
         };
@@ -521,7 +547,7 @@ impl Context {
 
     /// Gives up the context's memory for another to reuse.
     pub fn into_spare(self) -> Spare {
-        Spare { ctx: Some(self.ctx), frame: self.packet.map(|p| p.buf) }
+        Spare { ctx: Some(self.ctx), packet: self.packet }
     }
 
     /// The bytes `BPF_PROG_TEST_RUN` returns as `data_out`: for XDP the
@@ -694,14 +720,40 @@ impl Context {
 mod tests {
     use super::*;
 
+    /// Writes `0xee` wherever runs can write: over `meta..end` after
+    /// each move of the bounds, which go out to their extremes and back;
+    /// after each, the frame is all zeros outside `touched`.
+    fn scribble(p: &mut Packet) {
+        let fill = |p: &mut Packet| {
+            p.buf.fill(p.meta, p.end - p.meta, 0xee);
+            let frame = p.buf.to_vec(0, p.buf.len());
+            let (lo, hi) = p.touched;
+            assert!(frame[..lo].iter().chain(&frame[hi..]).all(|&b| b == 0), "a write outside {lo}..{hi}");
+        };
+        // Each outward move goes past every bound before it.
+        let moves: [&dyn Fn(&mut Packet) -> bool; 6] = [
+            &|p| p.insert(12, 8),
+            &|p| p.adjust_head(XDP_FRAME_SIZE as i64 + 32 - p.data as i64).is_ok(),
+            &|p| p.adjust_meta(-32).is_ok(),
+            &|p| p.adjust_tail(p.hard_end as i64 - p.end as i64).is_ok(),
+            &|p| p.remove(12, 4),
+            &|p| p.adjust_tail(-64).is_ok(),
+        ];
+        fill(p);
+        for m in moves {
+            assert!(m(p), "each move is one a run can make");
+            fill(p);
+        }
+        assert_eq!((p.touched.0, p.touched.1), (XDP_FRAME_SIZE, p.hard_end), "out to both extremes");
+    }
+
     #[test]
     fn a_context_in_reused_memory_is_a_fresh_one() {
         let frame: Vec<u8> = (0..80).map(|i| if i == 12 { 8 } else { i as u8 }).collect();
         for prog_type in [ProgType::Xdp, ProgType::SchedCls, ProgType::SocketFilter] {
             let mut dirty = Context::test_run(prog_type, &[0xff; 200]).expect("a frame");
             dirty.ctx.fill(0, dirty.ctx.len(), 0xee);
-            let p = dirty.packet.as_mut().expect("a packet");
-            p.buf.fill(0, p.buf.len(), 0xee);
+            scribble(dirty.packet.as_mut().expect("a packet"));
             let mut spare = dirty.into_spare();
             let reused = Context::test_run_reusing(prog_type, &frame, &mut spare).expect("a frame");
             let fresh = Context::test_run(prog_type, &frame).expect("a frame");
