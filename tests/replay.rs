@@ -71,6 +71,7 @@ fn out_writes_passed_packets_with_verdict_comments() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let passes = stdout.lines().filter(|l| l.contains("\"action\":\"XDP_PASS\"")).count();
+    assert!(!stdout.contains("\"data_out\""), "xdp_count changes no packet: no row carries data_out");
     let bytes = std::fs::read(&out_path).unwrap();
     let written = read_capture(&bytes).unwrap();
     assert_eq!(written.format, CaptureFormat::Pcapng);

@@ -298,6 +298,9 @@ pub struct Replayer<'a> {
     prog_type: ProgType,
     /// The last packet's context memory, for the next packet's.
     spare: Spare,
+    /// The packet's bytes before its run, in memory kept from packet to
+    /// packet (they are only compared with the bytes after).
+    before: Vec<u8>,
 }
 
 impl<'a> Replayer<'a> {
@@ -305,7 +308,7 @@ impl<'a> Replayer<'a> {
     /// converted by [`crate::context::convert`]) as a program of
     /// `prog_type`.
     pub fn new(engine: &'a dyn Engine, rt: &'a mut Runtime, prog: ProgId, prog_type: ProgType) -> Self {
-        Replayer { engine, rt, prog, prog_type, spare: Spare::default() }
+        Replayer { engine, rt, prog, prog_type, spare: Spare::default(), before: Vec::new() }
     }
 
     pub fn runtime(&mut self) -> &mut Runtime {
@@ -333,7 +336,7 @@ impl<'a> Replayer<'a> {
             Ok(ctx) => ctx,
             Err(refused) => return Ok((Outcome::Refused(refused), Duration::ZERO)),
         };
-        let before = ctx.data_out();
+        ctx.data_out_into(&mut self.before);
         let start = timed.then(Instant::now);
         let (result, runs) = self.engine.run_repeated(self.rt, self.prog, &mut ctx, repeat)?;
         let per_run = start.map_or(Duration::ZERO, |start| start.elapsed().div_f64(runs as f64));
@@ -351,7 +354,7 @@ impl<'a> Replayer<'a> {
             }
         });
         let ran = Ran {
-            changed: data_out != before,
+            changed: data_out != self.before,
             exit: result.exit,
             insns: result.insns,
             retval,

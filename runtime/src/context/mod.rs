@@ -554,17 +554,28 @@ impl Context {
     /// metadata and the packet, for tc the packet, for socket filters and
     /// cgroup_skb the packet behind an Ethernet header of zeros.
     pub fn data_out(&self) -> Vec<u8> {
-        let Some(p) = &self.packet else { return self.mem() };
-        // One copy per call: a replay takes this twice a packet. XDP's
-        // metadata lies right in front of the packet.
+        let mut out = Vec::new();
+        self.data_out_into(&mut out);
+        out
+    }
+
+    /// [`Context::data_out`] into `out`, replacing what it held: a replay
+    /// takes the bytes before each run into memory it keeps.
+    pub fn data_out_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        let Some(p) = &self.packet else {
+            out.extend_from_slice(&self.mem());
+            return;
+        };
+        // One copy per call. XDP's metadata lies right in front of the
+        // packet.
         let (zeros, from) = match self.kind {
             ContextKind::Xdp => (0, p.meta),
             _ if self.l3 => (ETH_HLEN, p.data),
             _ => (0, p.data),
         };
-        let mut out = vec![0; zeros + p.end - from];
+        out.resize(zeros + p.end - from, 0);
         p.buf.read(from, &mut out[zeros..]);
-        out
     }
 
     /// The `struct __sk_buff` `BPF_PROG_TEST_RUN` returns as `ctx_out` when
