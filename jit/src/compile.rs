@@ -1142,7 +1142,7 @@ impl<'a, 'f> Translator<'a, 'f> {
     /// reaches the next instruction, the block there goes on counting from
     /// `pending`, and the taken edge adds the count to `used` on its own:
     /// a chain of checks that falls through (a parser's) updates the
-    /// budget once, not at every check.
+    /// count once, not at every check.
     fn jump(&mut self, i: usize, width: Width, cond: JmpCond, dst: Reg, src: Src) {
         let carry = !self.targeted[i + 1];
         if !carry {
@@ -1524,10 +1524,10 @@ impl<'a, 'f> Translator<'a, 'f> {
         let call = self.b.ins().call_indirect(self.helper_sig, f, &[vm, args[0], args[1], args[2], args[3], args[4]]);
         let r0 = self.b.inst_results(call)[0];
         // The arguments kept, the count and `r10` are loaded again rather
-        // than kept in registers, as the state's address is: a value live
-        // across the call takes a callee-saved register, saved and
-        // restored on every run, also on the paths that make no call.
-        let st = self.f.st;
+        // than kept in registers: a value live across the call takes a
+        // callee-saved register, saved and restored on every run, also on
+        // the paths that make no call. (The state's address is the one
+        // such value left: everything here is loaded through it.)
         for &r in &kept {
             let value = self.b.ins().load(I64, trusted(), st, sto::OUT + 8 * r as i32);
             self.b.def_var(self.v.regs[r], value);
